@@ -1,0 +1,50 @@
+# Sediment's build and test entry points. `make run` and `make test` are the
+# contract on a fresh machine with only Go installed.
+
+GO       ?= go
+BIN      := $(CURDIR)/bin
+SEDIMENT := $(BIN)/sediment
+FUZZTIME ?= 5s
+PKGS     := ./...
+
+export TESTCONTAINERS_RYUK_DISABLED := true
+
+.PHONY: run build test test-deps fuzz bench lint clean
+
+## run: build and start one broker with embedded etcd (data in ./data, Kafka on 127.0.0.1:9092)
+run: build
+	$(SEDIMENT) serve
+
+## build: the static broker binary (CGO_ENABLED=0) in ./bin
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(SEDIMENT) ./cmd/sediment
+
+## test: install what the tests need, then vet, unit, integration and brief fuzz runs
+test: test-deps build
+	$(GO) vet $(PKGS)
+	SEDIMENT_BIN=$(SEDIMENT) $(GO) test -race -count=1 -timeout 25m $(PKGS)
+	$(MAKE) fuzz
+
+## test-deps: kcat (Debian package) when missing
+test-deps:
+	@command -v kcat >/dev/null 2>&1 || { \
+		echo "installing kcat"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq kcat >/dev/null; }
+	@command -v kcat >/dev/null 2>&1 || { echo "kcat is required by the tests and could not be installed"; exit 1; }
+
+## fuzz: run every fuzz target briefly (FUZZTIME each)
+fuzz:
+	@./scripts/fuzz.sh $(FUZZTIME)
+
+## bench: Sediment against franz-go's kfake with the same franz-go workload
+bench: build
+	$(SEDIMENT) bench --sediment-bin $(SEDIMENT)
+
+## lint: formatting and vet
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet $(PKGS)
+
+clean:
+	rm -rf $(BIN)

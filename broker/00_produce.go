@@ -1,0 +1,146 @@
+package broker
+
+// Produce, versions 3-12 (v3 is the first that carries v2 record batches,
+// the only format Sediment stores).
+//
+// Batches are validated at header level (magic, lengths, CRC-32C, record
+// count, size), given offsets by the log and appended verbatim — never
+// decompressed or re-encoded. acks=0 gets no response; acks=1 and acks=-1 are
+// answered once the batch is durable per the topic's flush policy (group
+// commit by default) and so visible below the high watermark.
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sedimentio/sediment/segment"
+)
+
+func handleProduce(c *conn, r *request) (*pending, error) {
+	req := r.kreq.(*kmsg.ProduceRequest)
+	s := c.srv
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+
+	type appended struct {
+		p    *partition
+		next int64 // the offset after the appended batches
+	}
+	var waits []appended
+	acksOK := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
+
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.BaseOffset = -1
+			sp.LogAppendTime = -1
+			sp.LogStartOffset = -1
+			p := s.parts.get(rt.Topic, rp.Partition)
+			switch {
+			case !acksOK:
+				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
+			case req.TransactionID != nil:
+				// Transactions arrive with the coordinators milestone.
+				sp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			case p == nil:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case len(rp.Records) == 0:
+				sp.ErrorCode = kerr.CorruptMessage.Code
+			default:
+				res, err := p.log.AppendLeader(rp.Records, p.leaderEpoch.Load())
+				if err != nil {
+					sp.ErrorCode = produceErrorCode(err)
+					if sp.ErrorCode == kerr.KafkaStorageError.Code {
+						c.log.Error("append failed", "partition", p.String(), "err", err)
+					} else {
+						c.log.Debug("produce rejected", "partition", p.String(), "err", err)
+					}
+					sp.LogStartOffset = p.log.LogStartOffset()
+					break
+				}
+				if !res.Duplicate {
+					s.metrics.bytesIn.Add(float64(len(rp.Records)))
+				}
+				sp.BaseOffset = res.FirstOffset
+				sp.LogAppendTime = res.LogAppendTime
+				sp.LogStartOffset = res.LogStartOffset
+				// Durable-as-written (flush to the OS) exposes it now.
+				p.advanceHW(p.log.DurableOffset())
+				if req.Acks == 0 {
+					p.requestFlush()
+				}
+				st.Partitions = append(st.Partitions, sp)
+				waits = append(waits, appended{p: p, next: res.LastOffset + 1})
+				continue
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if req.Acks == 0 {
+		return &pending{noResponse: true}, nil
+	}
+	if len(waits) == 0 {
+		return immediate(resp)
+	}
+	return &pending{complete: func(ctx context.Context) outgoing {
+		timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
+		if timeout <= 0 {
+			timeout = 30 * time.Second
+		}
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		for _, w := range waits {
+			sp := findProducePartition(resp, w.p.topic, w.p.index)
+			if err := w.p.durable(ctx, w.next); err != nil {
+				switch {
+				case errors.Is(err, context.DeadlineExceeded):
+					sp.ErrorCode = kerr.RequestTimedOut.Code
+				default:
+					c.log.Error("making produce durable failed", "partition", w.p.String(), "err", err)
+					sp.ErrorCode = kerr.KafkaStorageError.Code
+				}
+			}
+		}
+		return outgoing{resp: resp}
+	}}, nil
+}
+
+func findProducePartition(resp *kmsg.ProduceResponse, topic string, p int32) *kmsg.ProduceResponseTopicPartition {
+	for i := range resp.Topics {
+		if resp.Topics[i].Topic != topic {
+			continue
+		}
+		for j := range resp.Topics[i].Partitions {
+			if resp.Topics[i].Partitions[j].Partition == p {
+				return &resp.Topics[i].Partitions[j]
+			}
+		}
+	}
+	return new(kmsg.ProduceResponseTopicPartition) // unreachable: every wait has an entry
+}
+
+func produceErrorCode(err error) int16 {
+	switch {
+	case errors.Is(err, segment.ErrCorruptBatch):
+		return kerr.CorruptMessage.Code
+	case errors.Is(err, segment.ErrUnsupportedMagic):
+		return kerr.InvalidRecord.Code
+	case errors.Is(err, segment.ErrRecordTooLarge):
+		return kerr.MessageTooLarge.Code
+	case errors.Is(err, segment.ErrOutOfOrderSequence):
+		return kerr.OutOfOrderSequenceNumber.Code
+	case errors.Is(err, segment.ErrInvalidProducerEpoch):
+		return kerr.InvalidProducerEpoch.Code
+	default:
+		return kerr.KafkaStorageError.Code
+	}
+}

@@ -1,0 +1,71 @@
+package broker
+
+// ListOffsets, versions 1-9: -1 latest (the high watermark), -2 earliest
+// (log start), -3 the offset of the largest timestamp (KIP-734), -4 earliest
+// local (KIP-405; the same as -2 until tiering), -5 latest tiered (KIP-1005;
+// -1 until tiering), and otherwise the first offset whose timestamp is at
+// least the one asked for.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func handleListOffsets(c *conn, r *request) (*pending, error) {
+	req := r.kreq.(*kmsg.ListOffsetsRequest)
+	s := c.srv
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.Offset, sp.Timestamp, sp.LeaderEpoch = -1, -1, -1
+			p := s.parts.get(rt.Topic, rp.Partition)
+			if p == nil {
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			epoch := p.leaderEpoch.Load()
+			if le := rp.CurrentLeaderEpoch; le >= 0 && le != epoch {
+				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
+				if le > epoch {
+					sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+				}
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			sp.LeaderEpoch = epoch
+			hw := p.hw.Load()
+			switch ts := rp.Timestamp; {
+			case ts == -1:
+				sp.Offset = hw
+			case ts == -2 || ts == -4:
+				sp.Offset = p.log.LogStartOffset()
+			case ts == -3:
+				mts, off := p.log.MaxTimestamp()
+				if off >= 0 && off < hw {
+					sp.Offset, sp.Timestamp = off, mts
+				}
+			case ts == -5:
+				// Nothing is tiered yet.
+			case ts < 0:
+				sp.ErrorCode = kerr.InvalidRequest.Code
+			default:
+				off, fts, ok, err := p.log.OffsetForTimestamp(ts)
+				switch {
+				case err != nil:
+					c.log.Error("offset for timestamp failed", "partition", p.String(), "err", err)
+					sp.ErrorCode = kerr.KafkaStorageError.Code
+				case ok && off < hw:
+					sp.Offset, sp.Timestamp = off, fts
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return immediate(resp)
+}

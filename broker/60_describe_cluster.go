@@ -1,0 +1,25 @@
+package broker
+
+// DescribeCluster, versions 0-1: the live brokers, the controller and the
+// cluster id.
+
+import "github.com/twmb/franz-go/pkg/kmsg"
+
+func handleDescribeCluster(c *conn, r *request) (*pending, error) {
+	req := r.kreq.(*kmsg.DescribeClusterRequest)
+	s := c.srv
+	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
+	resp.ClusterID = s.store.ClusterID()
+	resp.ControllerID = s.controllerID()
+	resp.EndpointType = 1
+	for _, b := range s.cache.Brokers() {
+		db := kmsg.NewDescribeClusterResponseBroker()
+		db.NodeID, db.Host, db.Port = b.NodeID, b.Host, b.Port
+		if b.Rack != "" {
+			rack := b.Rack
+			db.Rack = &rack
+		}
+		resp.Brokers = append(resp.Brokers, db)
+	}
+	return immediate(resp)
+}

@@ -1,0 +1,102 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/sedimentio/sediment/segment"
+)
+
+// Config is the broker's static configuration. cmd/sediment fills it from
+// flags and the environment; nothing in this package reads either.
+type Config struct {
+	NodeID    int32
+	Listen    string // host:port of the Kafka listener
+	Advertise string // host:port clients are told to use; empty = Listen
+	Rack      string // broker.rack
+	DataDir   string // partition directories live directly below it
+
+	AutoCreateTopics         bool  // auto.create.topics.enable
+	NumPartitions            int32 // num.partitions
+	DefaultReplicationFactor int16 // default.replication.factor
+
+	// SocketRequestMaxBytes bounds a request frame (socket.request.max.bytes).
+	// Nothing larger is ever allocated for a frame.
+	SocketRequestMaxBytes int32
+	// MaxInflightPerConn bounds pipelined requests a connection may have
+	// decoded but not yet answered.
+	MaxInflightPerConn int
+
+	// Log holds the broker-level defaults of the topic configs
+	// (log.segment.bytes, log.retention.ms, ...).
+	Log segment.Config
+
+	// RetentionCheckInterval is log.retention.check.interval.ms; it also
+	// drives segment.ms rolls.
+	RetentionCheckInterval time.Duration
+	// ShutdownTimeout bounds how long in-flight requests may take to finish.
+	ShutdownTimeout time.Duration
+}
+
+// DefaultConfig is one broker with Kafka's defaults.
+func DefaultConfig() Config {
+	return Config{
+		NodeID:                   1,
+		Listen:                   "127.0.0.1:9092",
+		DataDir:                  "./data",
+		AutoCreateTopics:         true,
+		NumPartitions:            1,
+		DefaultReplicationFactor: 1,
+		SocketRequestMaxBytes:    100 << 20,
+		MaxInflightPerConn:       64,
+		Log:                      segment.DefaultConfig(),
+		RetentionCheckInterval:   5 * time.Minute,
+		ShutdownTimeout:          10 * time.Second,
+	}
+}
+
+// Validate names the first problem it finds.
+func (c Config) Validate() error {
+	if c.NodeID < 0 {
+		return fmt.Errorf("broker: node id %d is negative", c.NodeID)
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("broker: listen address %q: %w", c.Listen, err)
+	}
+	if c.Advertise != "" {
+		if _, _, err := net.SplitHostPort(c.Advertise); err != nil {
+			return fmt.Errorf("broker: advertise address %q: %w", c.Advertise, err)
+		}
+	}
+	if c.DataDir == "" {
+		return errors.New("broker: data dir is empty")
+	}
+	if c.NumPartitions < 1 {
+		return fmt.Errorf("broker: num.partitions %d must be at least 1", c.NumPartitions)
+	}
+	if c.DefaultReplicationFactor < 1 {
+		return fmt.Errorf("broker: default.replication.factor %d must be at least 1", c.DefaultReplicationFactor)
+	}
+	if c.SocketRequestMaxBytes < 1024 {
+		return fmt.Errorf("broker: socket.request.max.bytes %d is below 1024", c.SocketRequestMaxBytes)
+	}
+	if c.MaxInflightPerConn < 1 {
+		return fmt.Errorf("broker: max in-flight requests per connection %d must be at least 1", c.MaxInflightPerConn)
+	}
+	if c.RetentionCheckInterval <= 0 {
+		return fmt.Errorf("broker: log.retention.check.interval.ms %v must be positive", c.RetentionCheckInterval)
+	}
+	if err := c.Log.Validate(); err != nil {
+		return fmt.Errorf("broker: log defaults: %w", err)
+	}
+	return nil
+}
+
+func (c Config) advertised() string {
+	if c.Advertise != "" {
+		return c.Advertise
+	}
+	return c.Listen
+}

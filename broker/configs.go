@@ -1,0 +1,232 @@
+package broker
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sedimentio/sediment/segment"
+)
+
+// topicConfig describes one topic-level config Sediment honours. Names,
+// types and meanings are Kafka's; broker is the broker-level name whose value
+// is the default.
+type topicConfig struct {
+	name   string
+	broker string
+	typ    kmsg.ConfigType
+	doc    string
+	// def renders the broker default.
+	def func(s *Server) string
+	// apply validates v and sets it on c.
+	apply func(c *segment.Config, v string) error
+}
+
+var topicConfigs = []topicConfig{
+	{
+		name: "cleanup.policy", broker: "log.cleanup.policy", typ: kmsg.ConfigTypeList,
+		doc: "Only \"delete\" is supported: old segments are removed by retention.",
+		def: func(*Server) string { return "delete" },
+		apply: func(_ *segment.Config, v string) error {
+			if v != "delete" {
+				return fmt.Errorf("cleanup.policy %q is not supported (only \"delete\")", v)
+			}
+			return nil
+		},
+	},
+	{
+		name: "compression.type", broker: "compression.type", typ: kmsg.ConfigTypeString,
+		doc: "Only \"producer\": batches are stored as the producer compressed them, never re-encoded.",
+		def: func(*Server) string { return "producer" },
+		apply: func(_ *segment.Config, v string) error {
+			if v != "producer" {
+				return fmt.Errorf("compression.type %q is not supported (only \"producer\": batches are stored as sent)", v)
+			}
+			return nil
+		},
+	},
+	{
+		name: "flush.messages", broker: "log.flush.interval.messages", typ: kmsg.ConfigTypeLong,
+		doc: "1 (Sediment's default): a produce is acknowledged only after an fdatasync covers its batch (group commit). Any larger value leaves flushing to the OS, as Kafka does by default.",
+		def: func(s *Server) string {
+			if s.cfg.Log.Flush == segment.FlushOS {
+				return strconv.FormatInt(math.MaxInt64, 10)
+			}
+			return "1"
+		},
+		apply: func(c *segment.Config, v string) error {
+			n, err := parseInt(v, 1, math.MaxInt64)
+			if err != nil {
+				return err
+			}
+			c.Flush = segment.FlushGroupCommit
+			if n > 1 {
+				c.Flush = segment.FlushOS
+			}
+			return nil
+		},
+	},
+	{
+		name: "index.interval.bytes", broker: "log.index.interval.bytes", typ: kmsg.ConfigTypeInt,
+		def: func(s *Server) string { return strconv.Itoa(s.cfg.Log.IndexIntervalBytes) },
+		apply: func(c *segment.Config, v string) error {
+			n, err := parseInt(v, 0, math.MaxInt32)
+			c.IndexIntervalBytes = int(n)
+			return err
+		},
+	},
+	{
+		name: "max.message.bytes", broker: "message.max.bytes", typ: kmsg.ConfigTypeInt,
+		def: func(s *Server) string { return strconv.Itoa(s.cfg.Log.MaxMessageBytes) },
+		apply: func(c *segment.Config, v string) error {
+			n, err := parseInt(v, 0, math.MaxInt32)
+			c.MaxMessageBytes = int(n)
+			return err
+		},
+	},
+	{
+		name: "message.timestamp.type", broker: "log.message.timestamp.type", typ: kmsg.ConfigTypeString,
+		def: func(s *Server) string {
+			if s.cfg.Log.LogAppendTime {
+				return "LogAppendTime"
+			}
+			return "CreateTime"
+		},
+		apply: func(c *segment.Config, v string) error {
+			switch v {
+			case "CreateTime":
+				c.LogAppendTime = false
+			case "LogAppendTime":
+				c.LogAppendTime = true
+			default:
+				return fmt.Errorf("message.timestamp.type %q must be CreateTime or LogAppendTime", v)
+			}
+			return nil
+		},
+	},
+	{
+		name: "min.insync.replicas", broker: "min.insync.replicas", typ: kmsg.ConfigTypeInt,
+		def: func(*Server) string { return "1" },
+		apply: func(_ *segment.Config, v string) error {
+			_, err := parseInt(v, 1, math.MaxInt32)
+			return err
+		},
+	},
+	{
+		name: "retention.bytes", broker: "log.retention.bytes", typ: kmsg.ConfigTypeLong,
+		def: func(s *Server) string { return strconv.FormatInt(s.cfg.Log.RetentionBytes, 10) },
+		apply: func(c *segment.Config, v string) error {
+			n, err := parseInt(v, -1, math.MaxInt64)
+			c.RetentionBytes = n
+			return err
+		},
+	},
+	{
+		name: "retention.ms", broker: "log.retention.ms", typ: kmsg.ConfigTypeLong,
+		def: func(s *Server) string { return strconv.FormatInt(durMs(s.cfg.Log.RetentionMs), 10) },
+		apply: func(c *segment.Config, v string) error {
+			n, err := parseInt(v, -1, math.MaxInt64/int64(time.Millisecond))
+			c.RetentionMs = msDur(n)
+			return err
+		},
+	},
+	{
+		name: "segment.bytes", broker: "log.segment.bytes", typ: kmsg.ConfigTypeInt,
+		def: func(s *Server) string { return strconv.FormatInt(s.cfg.Log.SegmentBytes, 10) },
+		apply: func(c *segment.Config, v string) error {
+			n, err := parseInt(v, 1024, math.MaxInt32)
+			c.SegmentBytes = n
+			return err
+		},
+	},
+	{
+		name: "segment.index.bytes", broker: "log.index.size.max.bytes", typ: kmsg.ConfigTypeInt,
+		def: func(s *Server) string { return strconv.Itoa(s.cfg.Log.SegmentIndexBytes) },
+		apply: func(c *segment.Config, v string) error {
+			n, err := parseInt(v, 8, math.MaxInt32)
+			c.SegmentIndexBytes = int(n)
+			return err
+		},
+	},
+	{
+		name: "segment.ms", broker: "log.roll.ms", typ: kmsg.ConfigTypeLong,
+		def: func(s *Server) string { return strconv.FormatInt(durMs(s.cfg.Log.SegmentMs), 10) },
+		apply: func(c *segment.Config, v string) error {
+			n, err := parseInt(v, 1, math.MaxInt64/int64(time.Millisecond))
+			c.SegmentMs = msDur(n)
+			return err
+		},
+	},
+	{
+		name: "unclean.leader.election.enable", broker: "unclean.leader.election.enable", typ: kmsg.ConfigTypeBoolean,
+		def: func(*Server) string { return "false" },
+		apply: func(_ *segment.Config, v string) error {
+			if v != "true" && v != "false" {
+				return fmt.Errorf("unclean.leader.election.enable %q must be true or false", v)
+			}
+			return nil
+		},
+	},
+}
+
+func lookupTopicConfig(name string) (topicConfig, bool) {
+	i := slices.IndexFunc(topicConfigs, func(c topicConfig) bool { return c.name == name })
+	if i < 0 {
+		return topicConfig{}, false
+	}
+	return topicConfigs[i], true
+}
+
+// logConfig resolves a topic's overrides on top of the broker defaults.
+func (s *Server) logConfig(overrides map[string]string) (segment.Config, error) {
+	c := s.cfg.Log
+	for name, v := range overrides {
+		tc, ok := lookupTopicConfig(name)
+		if !ok {
+			return c, fmt.Errorf("unknown topic config %q", name)
+		}
+		if err := tc.apply(&c, v); err != nil {
+			return c, err
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// validateTopicConfigs checks a full override set as CreateTopics and
+// AlterConfigs receive it; the error text goes back to the client.
+func (s *Server) validateTopicConfigs(overrides map[string]string) error {
+	_, err := s.logConfig(overrides)
+	return err
+}
+
+func parseInt(v string, lo, hi int64) (int64, error) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not an integer", v)
+	}
+	if n < lo || n > hi {
+		return 0, fmt.Errorf("%d is out of range [%d, %d]", n, lo, hi)
+	}
+	return n, nil
+}
+
+func durMs(d time.Duration) int64 {
+	if d < 0 {
+		return -1
+	}
+	return d.Milliseconds()
+}
+
+func msDur(ms int64) time.Duration {
+	if ms < 0 {
+		return -1
+	}
+	return time.Duration(ms) * time.Millisecond
+}

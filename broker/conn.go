@@ -1,0 +1,405 @@
+package broker
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+		"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sedimentio/sediment/segment"
+)
+
+// request is one decoded Kafka request.
+type request struct {
+	key      int16
+	version  int16
+	corr     int32
+	clientID string
+	kreq     kmsg.Request
+	at       time.Time
+}
+
+// pending is what a handler hands to the connection's writer. Exactly one of
+// resp and complete is set, unless noResponse (acks=0 produce).
+type pending struct {
+	req        *request
+	resp       kmsg.Response
+	complete   func(ctx context.Context) outgoing // runs on the writer goroutine, in request order
+	noResponse bool
+}
+
+// outgoing is a response ready to encode. files holds the segment byte ranges
+// whose placeholders the response's Records fields carry, in encoding order.
+type outgoing struct {
+	resp  kmsg.Response
+	files []segment.Slice
+}
+
+// conn is one client connection. Its reader goroutine decodes requests and runs
+// handlers in arrival order; its writer goroutine completes and writes
+// responses in the same order. Not safe for use outside those two goroutines
+// except through the pending channel and close.
+type conn struct {
+	srv    *Server
+	nc     net.Conn
+	log    *slog.Logger
+	br     *bufio.Reader
+	queue  chan *pending
+	ctx    context.Context // cancelled when the connection dies or the server gives up on shutdown
+	cancel context.CancelFunc
+
+	// markers: a per-connection random prefix for record placeholders.
+	marker [8]byte
+
+	fetchSessions *fetchSessionCache
+	closeOnce     sync.Once
+}
+
+func (c *conn) close() {
+	c.closeOnce.Do(func() {
+		c.cancel()
+		c.nc.Close()
+	})
+}
+
+// serve runs the connection until the peer leaves, a protocol error occurs, or
+// the server stops. It returns once both goroutines are done.
+func (c *conn) serve() {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.writeLoop()
+	}()
+	c.readLoop()
+	wg.Wait()
+	c.close()
+}
+
+// stopReading makes the reader return at its next frame boundary (shutdown:
+// stop taking requests, finish those in flight).
+func (c *conn) stopReading() {
+	c.nc.SetReadDeadline(time.Now())
+}
+
+func (c *conn) readLoop() {
+	defer close(c.queue)
+	maxFrame := c.srv.cfg.SocketRequestMaxBytes
+	var hdr [4]byte
+	for {
+		if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
+			if !isClosedErr(err) {
+				c.log.Debug("read failed", "err", err)
+			}
+			return
+		}
+		size := int32(binary.BigEndian.Uint32(hdr[:]))
+		// A frame holds at least api key, version and correlation id. The
+		// bound is checked before anything is allocated for the frame.
+		if size < 8 || size > maxFrame {
+			c.srv.metrics.protocolErrors.Inc()
+			c.log.Warn("closing connection: request frame size out of range",
+				"size", size, "socket.request.max.bytes", maxFrame)
+			return
+		}
+		body := make([]byte, size)
+		if _, err := io.ReadFull(c.br, body); err != nil {
+			if !isClosedErr(err) {
+				c.log.Debug("read of request body failed", "err", err)
+			}
+			return
+		}
+		p, err := c.dispatch(body)
+		if err != nil {
+			c.srv.metrics.protocolErrors.Inc()
+			c.log.Warn("closing connection: bad request", "err", err)
+			return
+		}
+		select {
+		case c.queue <- p:
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}
+
+// dispatch decodes one frame and runs its handler's fast part. An error closes
+// the connection, as Kafka does for requests it cannot parse.
+func (c *conn) dispatch(body []byte) (*pending, error) {
+	rd := kbin.Reader{Src: body}
+	req := &request{
+		key:     rd.Int16(),
+		version: rd.Int16(),
+		corr:    rd.Int32(),
+		at:      time.Now(),
+	}
+	if cid := rd.NullableString(); cid != nil {
+		req.clientID = *cid
+	}
+	if !rd.Ok() {
+		return nil, errors.New("truncated request header")
+	}
+	a, ok := c.srv.apis[req.key]
+	if !ok {
+		return nil, fmt.Errorf("unknown api key %d (version %d, client %q)", req.key, req.version, req.clientID)
+	}
+	if req.version < a.min || req.version > a.max {
+		if req.key == apiVersionsKey {
+			// KIP-511: answer with our versions in the v0 format so the
+			// client can retry with one we support.
+			v0 := *req
+			v0.version = 0
+			return &pending{req: &v0, resp: c.srv.unsupportedApiVersions()}, nil
+		}
+		return nil, fmt.Errorf("unsupported version %d of %s (supported %d-%d, client %q)",
+			req.version, kmsg.NameForKey(req.key), a.min, a.max, req.clientID)
+	}
+	kreq := kmsg.RequestForKey(req.key)
+	kreq.SetVersion(req.version)
+	if kreq.IsFlexible() {
+		kmsg.SkipTags(&rd)
+	}
+	if !rd.Ok() {
+		return nil, fmt.Errorf("truncated %s v%d request header", kmsg.NameForKey(req.key), req.version)
+	}
+	if err := kreq.ReadFrom(rd.Src); err != nil {
+		return nil, fmt.Errorf("decoding %s v%d: %w", kmsg.NameForKey(req.key), req.version, err)
+	}
+	req.kreq = kreq
+	c.srv.metrics.requests.WithLabelValues(a.name).Inc()
+	p, err := a.handle(c, req)
+	if err != nil {
+		return nil, fmt.Errorf("%s v%d: %w", a.name, req.version, err)
+	}
+	p.req = req
+	return p, nil
+}
+
+func (c *conn) writeLoop() {
+	var buf []byte
+	for p := range c.queue {
+		if p.noResponse {
+			continue
+		}
+		out := outgoing{resp: p.resp}
+		if p.complete != nil {
+			out = p.complete(c.ctx)
+		}
+		var err error
+		buf, err = c.writeResponse(buf[:0], p.req, out)
+		for _, f := range out.files {
+			f.Release()
+		}
+		if err != nil {
+			if !isClosedErr(err) {
+				c.log.Debug("write failed", "err", err)
+			}
+			c.close()
+			// Drain so the reader never blocks on a full queue.
+			for p := range c.queue {
+				if p.complete != nil {
+					for _, f := range p.complete(c.ctx).files {
+						f.Release()
+					}
+				}
+			}
+			return
+		}
+		c.srv.metrics.requestSeconds.WithLabelValues(c.srv.apis[p.req.key].name).Observe(time.Since(p.req.at).Seconds())
+	}
+}
+
+// writeResponse encodes out and writes it. Records placeholders are replaced
+// by the segment byte ranges in out.files, sent with sendfile where possible.
+func (c *conn) writeResponse(buf []byte, req *request, out outgoing) ([]byte, error) {
+	resp := out.resp
+	resp.SetVersion(req.version)
+	buf = append(buf, 0, 0, 0, 0) // frame size
+	buf = binary.BigEndian.AppendUint32(buf, uint32(req.corr))
+	// ApiVersions responses always use header v0 (KIP-511).
+	if resp.IsFlexible() && resp.Key() != apiVersionsKey {
+		buf = append(buf, 0)
+	}
+	buf = resp.AppendTo(buf)
+	if len(out.files) == 0 {
+		binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
+		_, err := c.nc.Write(buf)
+		return buf, err
+	}
+	pieces, err := c.splice(buf, out.files, resp.IsFlexible())
+	if err != nil {
+		return buf, err
+	}
+	return buf, c.writePieces(pieces)
+}
+
+// piece is a run of encoded bytes or a file range.
+type piece struct {
+	b    []byte
+	file *segment.Slice
+}
+
+const markerLen = 16
+
+// placeholder returns the Records value a response carries for files[i].
+func (c *conn) placeholder(i int) []byte {
+	m := make([]byte, markerLen)
+	copy(m, c.marker[:])
+	binary.BigEndian.PutUint64(m[8:], uint64(i))
+	return m
+}
+
+// splice cuts the encoded response at each placeholder (in whatever order
+// the encoding put them) and rewrites the length prefix in front of it for the
+// real byte count.
+func (c *conn) splice(buf []byte, files []segment.Slice, flexible bool) ([]piece, error) {
+	pieces := make([]piece, 0, 3*len(files)+2)
+	var (
+		rest  = buf[4:]
+		total int64
+		found int
+	)
+	for {
+		at := bytes.Index(rest, c.marker[:])
+		if at < 0 {
+			break
+		}
+		if at+markerLen > len(rest) {
+			return nil, errors.New("internal: truncated records placeholder")
+		}
+		i := binary.BigEndian.Uint64(rest[at+8 : at+markerLen])
+		if i >= uint64(len(files)) {
+			return nil, fmt.Errorf("internal: records placeholder %d out of range", i)
+		}
+		head := rest[:at]
+		n := files[i].Len
+		var prefix []byte
+		if flexible {
+			// compact bytes: uvarint(len+1); the placeholder's was one byte.
+			if len(head) < 1 || head[len(head)-1] != markerLen+1 {
+				return nil, errors.New("internal: unexpected compact length before records placeholder")
+			}
+			head = head[:len(head)-1]
+			prefix = binary.AppendUvarint(nil, uint64(n+1))
+		} else {
+			if len(head) < 4 || binary.BigEndian.Uint32(head[len(head)-4:]) != markerLen {
+				return nil, errors.New("internal: unexpected length before records placeholder")
+			}
+			head = head[:len(head)-4]
+			prefix = binary.BigEndian.AppendUint32(nil, uint32(n))
+		}
+		pieces = append(pieces, piece{b: head}, piece{b: prefix}, piece{file: &files[i]})
+		total += int64(len(head)+len(prefix)) + n
+		rest = rest[at+markerLen:]
+		found++
+	}
+	if found != len(files) {
+		return nil, fmt.Errorf("internal: %d of %d records placeholders found", found, len(files))
+	}
+	pieces = append(pieces, piece{b: rest})
+	total += int64(len(rest))
+	if total > 1<<31-1 {
+		return nil, fmt.Errorf("response of %d bytes exceeds the frame limit", total)
+	}
+	size := binary.BigEndian.AppendUint32(nil, uint32(total))
+	return append([]piece{{b: size}}, pieces...), nil
+}
+
+func (c *conn) writePieces(pieces []piece) error {
+	var bufs net.Buffers
+	flush := func() error {
+		if len(bufs) == 0 {
+			return nil
+		}
+		_, err := bufs.WriteTo(c.nc)
+		bufs = nil
+		return err
+	}
+	for _, p := range pieces {
+		if p.file == nil {
+			if len(p.b) > 0 {
+				bufs = append(bufs, p.b)
+			}
+			continue
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		if err := sendSlice(c.nc, p.file); err != nil {
+			return err
+		}
+	}
+	return flush()
+}
+
+// sendSlice writes a file range to the connection: sendfile(2) on TCP,
+// a bounded copy otherwise.
+func sendSlice(nc net.Conn, s *segment.Slice) error {
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		_, err := io.Copy(nc, io.NewSectionReader(s.File, s.Pos, s.Len))
+		return err
+	}
+	dst, err := tc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	src, err := s.File.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var (
+		off    = s.Pos
+		remain = s.Len
+		serr   error
+	)
+	cerr := src.Control(func(sfd uintptr) {
+		werr := dst.Write(func(dfd uintptr) bool {
+			for remain > 0 {
+				n, e := syscall.Sendfile(int(dfd), int(sfd), &off, int(min(remain, 1<<30)))
+				if n > 0 {
+					remain -= int64(n)
+				}
+				switch {
+				case e == syscall.EAGAIN:
+					return false // wait until writable
+				case e == syscall.EINTR:
+					continue
+				case e != nil:
+					serr = e
+					return true
+				case n == 0:
+					serr = io.ErrUnexpectedEOF // the file is shorter than the range
+					return true
+				}
+			}
+			return true
+		})
+		if serr == nil {
+			serr = werr
+		}
+	})
+	if cerr != nil {
+		return cerr
+	}
+	return serr
+}
+
+func isClosedErr(err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

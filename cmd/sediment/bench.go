@@ -1,0 +1,398 @@
+package main
+
+// sediment bench: the project's own benchmark. It starts every target as a
+// child process of this binary, drives each with the same franz-go workload
+// from this process, one target after the other, and prints one table per
+// run plus the medians. BENCH.md at the repository root describes the method.
+//
+// Layout of the bench files:
+//
+//	bench.go           flags, orchestration, report
+//	bench_target.go    the benchTarget interface, the targets, child processes
+//	bench_workload.go  the workload every target runs (produce, verify, consume)
+//	bench_linux.go     process attributes, peak RSS and machine facts from /proc
+//	bench_other.go     the same for other systems (no RSS)
+
+import (
+	"context"
+	"debug/buildinfo"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func bench(args []string) error { return benchMain(args) }
+
+type benchFlags struct {
+	sedimentBin string
+	only        string
+	records     int
+	valueSize   int
+	partitions  int
+	maxInflight int
+	repeat      int
+	timeout     time.Duration
+	workDir     string
+	keep        bool
+
+	kfakeServe string // internal: run the kfake child instead of the bench
+}
+
+const benchUsage = `Usage: sediment bench [flags]
+
+Runs one franz-go workload against a Sediment broker and against franz-go's
+in-memory fake cluster (kfake), each started as a child process of this binary,
+one after the other, and prints throughput, produce latency, peak RSS and CPU
+time of each target, the ratios sediment/kfake and, with --repeat, the medians.
+
+The workload, identical for every target: create a topic with --partitions
+partitions; produce --records records of --value-size incompressible bytes with
+acks=all, the idempotent producer, no compression and kgo's default batching,
+keeping at most --max-inflight records outstanding; check the end offsets; then
+read everything back from the start without a consumer group and verify every
+record (count, offsets, and content). See BENCH.md for the method.
+
+Flags (bench reads no SEDIMENT_* environment, and strips it from its children):
+`
+
+func benchFlagSet(f *benchFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.StringVar(&f.sedimentBin, "sediment-bin", "", "the sediment binary to benchmark, started as `PATH serve ...` (default: this binary)")
+	fs.StringVar(&f.only, "only", "both", "targets to run: sediment, kfake or both")
+	fs.IntVar(&f.records, "records", 300000, "records produced and consumed per target and run")
+	fs.IntVar(&f.valueSize, "value-size", 1024, "bytes per record value (at least 16); values are random, so incompressible")
+	fs.IntVar(&f.partitions, "partitions", 16, "partitions of the benchmark topic (also the broker's --num-partitions)")
+	fs.IntVar(&f.maxInflight, "max-inflight", 10000, "most records produced but not yet acknowledged (kgo's default MaxBufferedRecords)")
+	fs.IntVar(&f.repeat, "repeat", 1, "runs; each run starts fresh target processes, and the medians of all runs are printed")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "fail the whole bench if it has not finished after this long")
+	fs.StringVar(&f.workDir, "work-dir", "", "parent of the temporary directory holding the broker's data and the children's logs (default: $TMPDIR or /tmp); fsync costs depend on its file system")
+	fs.BoolVar(&f.keep, "keep", false, "keep the temporary directory (data and child logs) instead of removing it")
+	fs.StringVar(&f.kfakeServe, "kfake-serve", "", "internal: run one kfake broker on 127.0.0.1:PORT until SIGTERM (how bench starts its kfake child)")
+	fs.Usage = func() {
+		out := fs.Output()
+		fmt.Fprint(out, benchUsage)
+		fs.VisitAll(func(fl *flag.Flag) {
+			if fl.Name == "kfake-serve" {
+				return // internal, documented in BENCH.md
+			}
+			name, usage := flag.UnquoteUsage(fl)
+			fmt.Fprintf(out, "  --%s %s\n    \t%s", fl.Name, name, usage)
+			if fl.DefValue != "" && fl.DefValue != "false" {
+				fmt.Fprintf(out, " (default %s)", fl.DefValue)
+			}
+			fmt.Fprintln(out)
+		})
+	}
+	return fs
+}
+
+func benchMain(args []string) error {
+	var f benchFlags
+	fs := benchFlagSet(&f)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if f.kfakeServe != "" {
+		return kfakeServe(f.kfakeServe)
+	}
+	if err := f.validate(); err != nil {
+		return err
+	}
+
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("locating this binary: %w", err)
+	}
+	if f.sedimentBin == "" {
+		f.sedimentBin = self
+	}
+	if f.sedimentBin, err = filepath.Abs(f.sedimentBin); err != nil {
+		return err
+	}
+	var targets []benchTarget
+	if f.only != "kfake" {
+		if _, err := os.Stat(f.sedimentBin); err != nil {
+			return fmt.Errorf("--sediment-bin: %w", err)
+		}
+		targets = append(targets, &sedimentTarget{bin: f.sedimentBin, partitions: f.partitions})
+	}
+	if f.only != "sediment" {
+		targets = append(targets, &kfakeTarget{bin: self})
+	}
+
+	// Ctrl-C and SIGTERM cancel the bench, whose deferred stops then end the
+	// children and remove the temporary directory. A second Ctrl-C kills the
+	// bench at once; the children then die by their parent-death signal.
+	sigCtx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+	go func() {
+		<-sigCtx.Done()
+		stopSignals()
+	}()
+	ctx, cancel := context.WithTimeout(sigCtx, f.timeout)
+	defer cancel()
+
+	root, err := os.MkdirTemp(f.workDir, "sediment-bench-")
+	if err != nil {
+		return err
+	}
+	if f.keep {
+		defer fmt.Fprintf(os.Stderr, "bench: kept %s\n", root)
+	} else {
+		defer os.RemoveAll(root)
+	}
+
+	w := workloadConfig{
+		topic:       "sediment-bench",
+		partitions:  f.partitions,
+		records:     f.records,
+		valueSize:   f.valueSize,
+		maxInflight: f.maxInflight,
+	}
+	printBenchHeader(os.Stdout, &f, w, root)
+	pool := newValuePool(w.valueSize)
+
+	p := &progress{out: os.Stderr}
+	var runs [][]runResult
+	for run := 1; run <= f.repeat; run++ {
+		var results []runResult
+		for _, t := range targets {
+			dir := filepath.Join(root, fmt.Sprintf("run%d-%s", run, t.name()))
+			res, err := benchOne(ctx, t, dir, w, pool, p)
+			if !f.keep {
+				os.RemoveAll(dir) // ~records*value-size of data per target: free it between runs
+			}
+			if err != nil {
+				return benchError(ctx, sigCtx, f.timeout, p, err)
+			}
+			results = append(results, res)
+		}
+		runs = append(runs, results)
+		title := "results"
+		if f.repeat > 1 {
+			title = fmt.Sprintf("run %d/%d", run, f.repeat)
+		}
+		printResults(os.Stdout, title, results)
+	}
+	if f.repeat > 1 {
+		printResults(os.Stdout, fmt.Sprintf("median of %d runs", f.repeat), medians(runs))
+	}
+	return nil
+}
+
+func (f *benchFlags) validate() error {
+	switch {
+	case f.only != "sediment" && f.only != "kfake" && f.only != "both":
+		return fmt.Errorf("--only %q: want sediment, kfake or both", f.only)
+	case f.records < 1:
+		return fmt.Errorf("--records %d: want at least 1", f.records)
+	case f.valueSize < minValueSize:
+		return fmt.Errorf("--value-size %d: want at least %d", f.valueSize, minValueSize)
+	case f.partitions < 1:
+		return fmt.Errorf("--partitions %d: want at least 1", f.partitions)
+	case f.maxInflight < 1:
+		return fmt.Errorf("--max-inflight %d: want at least 1", f.maxInflight)
+	case f.repeat < 1:
+		return fmt.Errorf("--repeat %d: want at least 1", f.repeat)
+	case f.timeout <= 0:
+		return fmt.Errorf("--timeout %s: want a positive duration", f.timeout)
+	}
+	return nil
+}
+
+// benchError names the phase a timeout or an interrupt hit, which the bare
+// context error would not.
+func benchError(ctx, sigCtx context.Context, timeout time.Duration, p *progress, err error) error {
+	switch {
+	case sigCtx.Err() != nil:
+		return fmt.Errorf("interrupted while %s", p.current())
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("timed out after --timeout %s while %s (last error: %w)", timeout, p.current(), err)
+	}
+	return err
+}
+
+// benchOne starts t, runs the workload against it and stops it, reading
+// its processes' peak RSS while they still run.
+func benchOne(ctx context.Context, t benchTarget, dir string, w workloadConfig, pool *valuePool, p *progress) (res runResult, err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return res, err
+	}
+	p.set(t.name(), "starting")
+	inst, err := t.start(ctx, dir)
+	if err != nil {
+		return res, fmt.Errorf("%s: start: %w", t.name(), err)
+	}
+	defer func() {
+		p.set(t.name(), "stopping")
+		if stopErr := inst.stop(); stopErr != nil && err == nil {
+			err = fmt.Errorf("%s: stop: %w", t.name(), stopErr)
+		}
+		res.cpu = inst.cpuTime()
+	}()
+
+	wr, err := runWorkload(ctx, inst.bootstrap, w, pool, func(phase string) { p.set(t.name(), phase) })
+	if err != nil {
+		return res, fmt.Errorf("%s: %w%s", t.name(), err, inst.exitNote())
+	}
+	if err := inst.alive(); err != nil {
+		return res, fmt.Errorf("%s: %w", t.name(), err)
+	}
+	rss, err := inst.peakRSS()
+	if err != nil {
+		return res, fmt.Errorf("%s: peak RSS: %w", t.name(), err)
+	}
+	return runResult{target: t.name(), workloadResult: wr, peakRSS: rss}, nil
+}
+
+// progress reports phases on stderr, keeping stdout for the results, and
+// remembers the current phase for timeout messages. Used by one goroutine.
+type progress struct {
+	out    io.Writer
+	target string
+	phase  string
+	start  time.Time
+}
+
+func (p *progress) set(target, phase string) {
+	p.target, p.phase = target, phase
+	if p.start.IsZero() {
+		p.start = time.Now()
+	}
+	fmt.Fprintf(p.out, "bench: %6.1fs %s: %s\n", time.Since(p.start).Seconds(), target, phase)
+}
+
+func (p *progress) current() string {
+	if p.target == "" {
+		return "starting"
+	}
+	return p.target + ": " + p.phase
+}
+
+// runResult is one target's figures from one run.
+type runResult struct {
+	target string
+	workloadResult
+	peakRSS uint64        // bytes: sum of VmHWM over the target's processes
+	cpu     time.Duration // user+system time of the target's processes
+}
+
+func printBenchHeader(out io.Writer, f *benchFlags, w workloadConfig, root string) {
+	total := float64(w.records) * float64(w.valueSize)
+	fmt.Fprintf(out, "sediment bench: %d records x %d B values (%.1f MiB) per target and run, %d partitions, acks=all, idempotent, no compression, <= %d records in flight\n",
+		w.records, w.valueSize, total/(1<<20), w.partitions, w.maxInflight)
+	model := cpuModel()
+	if model != "" {
+		model = " (" + model + ")"
+	}
+	fmt.Fprintf(out, "machine: %s/%s, %d cores%s, GOMAXPROCS %d, kernel %s\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), model, runtime.GOMAXPROCS(0), kernelRelease())
+	sedGo := "?"
+	if bi, err := buildinfo.ReadFile(f.sedimentBin); err == nil {
+		sedGo = bi.GoVersion
+	}
+	fmt.Fprintf(out, "go: bench and kfake %s, sediment %s (%s)\n", runtime.Version(), sedGo, f.sedimentBin)
+	fmt.Fprintf(out, "work dir: %s (%s)\n", root, fsType(root))
+}
+
+const resultFormat = "%-9s %13s %14s %8s %8s %13s %14s %13s %7s\n"
+
+func printResults(out io.Writer, title string, results []runResult) {
+	fmt.Fprintf(out, "\n%s:\n", title)
+	fmt.Fprintf(out, resultFormat, "target", "produce MiB/s", "produce rec/s", "p50 ms", "p99 ms",
+		"consume MiB/s", "consume rec/s", "peak RSS MiB", "cpu s")
+	byName := map[string]runResult{}
+	for _, r := range results {
+		byName[r.target] = r
+		fmt.Fprintf(out, resultFormat, r.target,
+			fmt.Sprintf("%.1f", r.produce.mibPerSec()), fmt.Sprintf("%.0f", r.produce.recPerSec()),
+			fmt.Sprintf("%.1f", ms(r.p50)), fmt.Sprintf("%.1f", ms(r.p99)),
+			fmt.Sprintf("%.1f", r.consume.mibPerSec()), fmt.Sprintf("%.0f", r.consume.recPerSec()),
+			fmt.Sprintf("%.1f", float64(r.peakRSS)/(1<<20)), fmt.Sprintf("%.1f", r.cpu.Seconds()))
+	}
+	s, okS := byName["sediment"]
+	k, okK := byName["kfake"]
+	if !okS || !okK {
+		return
+	}
+	pr := s.produce.mibPerSec() / k.produce.mibPerSec()
+	cr := s.consume.mibPerSec() / k.consume.mibPerSec()
+	rss := float64(s.peakRSS) / (1 << 20)
+	fmt.Fprintf(out, "ratio sediment/kfake: produce %.2fx  consume %.2fx   (targets: >= 2.0x produce %s, >= 2.5x consume %s, sediment RSS < 512 MiB %s)\n",
+		pr, cr, verdict(pr >= 2.0), verdict(cr >= 2.5), verdict(rss < 512))
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// medians takes, per target, the median of each metric over all runs on its
+// own, so one slow phase of one run moves no other column.
+func medians(runs [][]runResult) []runResult {
+	var out []runResult
+	for i := range runs[0] {
+		col := make([]runResult, len(runs))
+		for j, run := range runs {
+			col[j] = run[i]
+		}
+		m := runResult{target: col[0].target}
+		m.produce = phaseResult{records: col[0].produce.records, bytes: col[0].produce.bytes,
+			elapsed: medianOf(col, func(r runResult) time.Duration { return r.produce.elapsed })}
+		m.consume = phaseResult{records: col[0].consume.records, bytes: col[0].consume.bytes,
+			elapsed: medianOf(col, func(r runResult) time.Duration { return r.consume.elapsed })}
+		m.p50 = medianOf(col, func(r runResult) time.Duration { return r.p50 })
+		m.p99 = medianOf(col, func(r runResult) time.Duration { return r.p99 })
+		m.cpu = medianOf(col, func(r runResult) time.Duration { return r.cpu })
+		m.peakRSS = medianOf(col, func(r runResult) uint64 { return r.peakRSS })
+		out = append(out, m)
+	}
+	return out
+}
+
+// medianOf is the middle value, or the mean of the two middle values.
+func medianOf[T time.Duration | uint64](rs []runResult, get func(runResult) T) T {
+	vs := make([]T, len(rs))
+	for i, r := range rs {
+		vs[i] = get(r)
+	}
+	slices.Sort(vs)
+	n := len(vs)
+	if n%2 == 1 {
+		return vs[n/2]
+	}
+	return T(math.Round((float64(vs[n/2-1]) + float64(vs[n/2])) / 2))
+}
+
+// childEnv is this process's environment without SEDIMENT_* variables, so
+// that a setting meant for someone's `sediment serve` cannot change the
+// benchmarked broker.
+func childEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SEDIMENT_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}

@@ -1,0 +1,330 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// benchTarget is one system under test. start launches it, as child
+// processes so their memory is measured apart from the bench's, and returns
+// once it answers Kafka requests; the bench then runs the workload against
+// instance.bootstrap and stops it.
+//
+// Later targets slot in here: a 3-broker replicated Sediment cluster is a
+// target whose instance holds three children (peak RSS is summed over them);
+// a tiered catch-up read is a target plus a read-only workload.
+type benchTarget interface {
+	name() string
+	start(ctx context.Context, dir string) (*instance, error)
+}
+
+// instance is a started target. Not safe for concurrent use.
+type instance struct {
+	bootstrap []string // Kafka seed addresses
+	procs     []*child // processes whose peak RSS and CPU time are the target's
+}
+
+// alive reports the first child that has exited.
+func (in *instance) alive() error {
+	for _, c := range in.procs {
+		select {
+		case <-c.done:
+			return fmt.Errorf("%s (pid %d) exited during the run: %v%s", c.name, c.pid(), c.waitErr, c.logTail())
+		default:
+		}
+	}
+	return nil
+}
+
+// exitNote is empty when every child still runs, else why one stopped: the
+// likeliest cause of a workload error.
+func (in *instance) exitNote() string {
+	if err := in.alive(); err != nil {
+		return "; " + err.Error()
+	}
+	return ""
+}
+
+// peakRSS sums VmHWM, the peak resident set, of the running children.
+func (in *instance) peakRSS() (uint64, error) {
+	var sum uint64
+	for _, c := range in.procs {
+		n, err := peakRSS(c.pid())
+		if err != nil {
+			return 0, fmt.Errorf("%s (pid %d): %w", c.name, c.pid(), err)
+		}
+		sum += n
+	}
+	return sum, nil
+}
+
+// cpuTime sums the user and system time of the stopped children.
+func (in *instance) cpuTime() time.Duration {
+	var sum time.Duration
+	for _, c := range in.procs {
+		if st := c.cmd.ProcessState; st != nil {
+			sum += st.UserTime() + st.SystemTime()
+		}
+	}
+	return sum
+}
+
+// stop ends every child, gracefully if it lets itself be.
+func (in *instance) stop() error {
+	var errs []error
+	for _, c := range in.procs {
+		errs = append(errs, c.stop(10*time.Second))
+	}
+	return errors.Join(errs...)
+}
+
+// sedimentTarget is one `sediment serve` with its own embedded etcd and the
+// default flush policy (group-commit fsync).
+type sedimentTarget struct {
+	bin        string
+	partitions int
+}
+
+func (t *sedimentTarget) name() string { return "sediment" }
+
+func (t *sedimentTarget) start(ctx context.Context, dir string) (*instance, error) {
+	addrs, err := freeAddrs(4)
+	if err != nil {
+		return nil, err
+	}
+	kafka, httpAddr, metaClient, metaPeer := addrs[0], addrs[1], addrs[2], addrs[3]
+	c, err := startChild("sediment", t.bin, []string{
+		"serve",
+		"--node-id", "1",
+		"--data-dir", filepath.Join(dir, "data"),
+		"--listen", kafka,
+		"--http", httpAddr,
+		"--meta-client-listen", metaClient,
+		"--meta-peer-listen", metaPeer,
+		"--num-partitions", strconv.Itoa(t.partitions),
+	}, filepath.Join(dir, "sediment.log"))
+	if err != nil {
+		return nil, err
+	}
+	in := &instance{bootstrap: []string{kafka}, procs: []*child{c}}
+	if err := waitKafka(ctx, in, 60*time.Second); err != nil {
+		return nil, errors.Join(err, in.stop())
+	}
+	return in, nil
+}
+
+// kfakeTarget is franz-go's in-memory fake cluster with one broker, run by
+// this binary's hidden `bench --kfake-serve`.
+type kfakeTarget struct {
+	bin string
+}
+
+func (t *kfakeTarget) name() string { return "kfake" }
+
+func (t *kfakeTarget) start(ctx context.Context, dir string) (*instance, error) {
+	addrs, err := freeAddrs(1)
+	if err != nil {
+		return nil, err
+	}
+	c, err := startChild("kfake", t.bin, []string{"bench", "--kfake-serve", addrs[0]}, filepath.Join(dir, "kfake.log"))
+	if err != nil {
+		return nil, err
+	}
+	in := &instance{bootstrap: addrs, procs: []*child{c}}
+	if err := waitKafka(ctx, in, 30*time.Second); err != nil {
+		return nil, errors.Join(err, in.stop())
+	}
+	return in, nil
+}
+
+// kfakeServe is the kfake child: one in-memory broker on addr until SIGTERM
+// or SIGINT. The bench creates the topic through the Kafka API, as it does
+// on every target.
+func kfakeServe(addr string) error {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--kfake-serve %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if host != "127.0.0.1" || err != nil || port <= 0 || port > 65535 {
+		return fmt.Errorf("--kfake-serve %q: want 127.0.0.1:PORT (kfake listens on 127.0.0.1 only)", addr)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	c, err := kfake.NewCluster(kfake.Ports(port), kfake.NumBrokers(1))
+	if err != nil {
+		return fmt.Errorf("kfake: %w", err)
+	}
+	defer c.Close()
+	<-ctx.Done()
+	return nil
+}
+
+// waitKafka retries ApiVersions and Metadata until the target answers both
+// with at least one broker, its processes exit, or limit passes.
+func waitKafka(ctx context.Context, in *instance, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	retry := time.NewTimer(0)
+	defer retry.Stop()
+	var last error
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no Kafka answer on %v within %s: %w (last error: %v)", in.bootstrap, limit, ctx.Err(), last)
+		case <-retry.C:
+		}
+		if err := in.alive(); err != nil {
+			return err
+		}
+		if last = pingKafka(ctx, in.bootstrap); last == nil {
+			return nil
+		}
+		retry.Reset(200 * time.Millisecond)
+	}
+}
+
+func pingKafka(ctx context.Context, seeds []string) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DialTimeout(time.Second), kgo.RequestRetries(0))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	av, err := kmsg.NewPtrApiVersionsRequest().RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("ApiVersions: %w", err)
+	}
+	if av.ErrorCode != 0 {
+		return fmt.Errorf("ApiVersions: error code %d", av.ErrorCode)
+	}
+	md, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("Metadata: %w", err)
+	}
+	if len(md.Brokers) == 0 {
+		return errors.New("Metadata: no brokers yet")
+	}
+	return nil
+}
+
+// freeAddrs returns n distinct 127.0.0.1 addresses that were free a moment
+// ago: all n are held open together so the kernel hands out distinct ports.
+func freeAddrs(n int) ([]string, error) {
+	var addrs []string
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("finding a free port: %w", err)
+		}
+		lns = append(lns, ln)
+		addrs = append(addrs, ln.Addr().String())
+	}
+	return addrs, nil
+}
+
+// child is a process the bench started. Its output goes to a log file whose
+// tail explains a failure. The goroutine started by startChild owns Wait.
+type child struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{} // closed once the process has exited and waitErr is set
+	waitErr error
+}
+
+func startChild(name, bin string, args []string, logPath string) (*child, error) {
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.Env = childEnv()
+	cmd.SysProcAttr = childSysProcAttr()
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	c := &child{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go func() {
+		c.waitErr = cmd.Wait()
+		lf.Close()
+		close(c.done)
+	}()
+	return c, nil
+}
+
+func (c *child) pid() int { return c.cmd.Process.Pid }
+
+// stop sends SIGTERM, then SIGKILL if the child is still there after grace,
+// and waits for it. A child killed by the bench's own signal is no error.
+func (c *child) stop(grace time.Duration) error {
+	select {
+	case <-c.done:
+		return c.exitErr(false)
+	default:
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-c.done:
+		return c.exitErr(true)
+	case <-t.C:
+	}
+	_ = c.cmd.Process.Kill()
+	<-c.done
+	return fmt.Errorf("%s (pid %d) ignored SIGTERM for %s and was killed%s", c.name, c.pid(), grace, c.logTail())
+}
+
+func (c *child) exitErr(signalled bool) error {
+	if c.waitErr == nil {
+		return nil
+	}
+	var ee *exec.ExitError
+	if signalled && errors.As(c.waitErr, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGTERM {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s (pid %d) exited: %w%s", c.name, c.pid(), c.waitErr, c.logTail())
+}
+
+// logTail is the end of the child's output, formatted to follow an error.
+func (c *child) logTail() string {
+	b, err := os.ReadFile(c.logPath)
+	if err != nil || len(b) == 0 {
+		return ""
+	}
+	const maxLines, maxBytes = 30, 8 << 10
+	if len(b) > maxBytes {
+		b = b[len(b)-maxBytes:]
+	}
+	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
+	if len(lines) > maxLines {
+		lines = lines[len(lines)-maxLines:]
+	}
+	return fmt.Sprintf("\n--- last lines of %s ---\n%s\n---", c.logPath, bytes.Join(lines, []byte("\n")))
+}

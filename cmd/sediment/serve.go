@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sedimentio/sediment/broker"
+	"github.com/sedimentio/sediment/meta"
+	"github.com/sedimentio/sediment/segment"
+)
+
+type serveFlags struct {
+	config        string
+	nodeID        int
+	dataDir       string
+	listen        string
+	advertise     string
+	httpAddr      string
+	rack          string
+	metaClient    string
+	metaPeer      string
+	metaCluster   string
+	metaEndpoints string
+	tier          string
+	logLevel      string
+
+	autoCreate     bool
+	numPartitions  int
+	replication    int
+	segmentBytes   int64
+	segmentMs      int64
+	retentionMs    int64
+	retentionBytes int64
+	maxMessage     int
+	flushPolicy    string
+	requestMax     int
+	retentionCheck time.Duration
+	sessionTimeout time.Duration
+}
+
+func serveFlagSet(f *serveFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	d := broker.DefaultConfig()
+	l := segment.DefaultConfig()
+	fs.StringVar(&f.config, "config", "", "read settings from FILE: lines of `name = value` using these flag names")
+	fs.IntVar(&f.nodeID, "node-id", 1, "this broker's id (node.id), unique in the cluster")
+	fs.StringVar(&f.dataDir, "data-dir", "./data", "directory for partition logs (<topic>-<partition>/), etcd (meta/) and the file tier (tier/)")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:9092", "Kafka listener HOST:PORT")
+	fs.StringVar(&f.advertise, "advertise", "", "HOST:PORT clients are told to connect to (default: --listen)")
+	fs.StringVar(&f.httpAddr, "http", "127.0.0.1:9644", "HTTP listener HOST:PORT for /metrics, /healthz and /readyz (empty disables it)")
+	fs.StringVar(&f.rack, "rack", "", "broker.rack of this broker")
+	fs.StringVar(&f.metaClient, "meta-client-listen", "127.0.0.1:2379", "etcd client HOST:PORT of this broker's etcd member")
+	fs.StringVar(&f.metaPeer, "meta-peer-listen", "127.0.0.1:2380", "etcd peer HOST:PORT of this broker's etcd member")
+	fs.StringVar(&f.metaCluster, "meta-initial-cluster", "", "etcd members, e.g. 1=http://h1:2380,2=http://h2:2380,3=http://h3:2380 (default: this broker alone)")
+	fs.StringVar(&f.metaEndpoints, "meta-endpoints", "", "comma-separated etcd client URLs: join as an etcd client and run no member")
+	fs.StringVar(&f.tier, "tier", "", "object storage for sealed segments: file:///path or s3://bucket/prefix?endpoint=...&region=... (default: file://<data-dir>/tier; tiering arrives in a later release)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+
+	fs.BoolVar(&f.autoCreate, "auto-create-topics", d.AutoCreateTopics, "auto.create.topics.enable: create unknown topics on Metadata requests")
+	fs.IntVar(&f.numPartitions, "num-partitions", int(d.NumPartitions), "num.partitions: partitions of auto-created topics and of CreateTopics without a count")
+	fs.IntVar(&f.replication, "default-replication-factor", int(d.DefaultReplicationFactor), "default.replication.factor")
+	fs.Int64Var(&f.segmentBytes, "log-segment-bytes", l.SegmentBytes, "log.segment.bytes: default segment.bytes of topics")
+	fs.Int64Var(&f.segmentMs, "log-roll-ms", l.SegmentMs.Milliseconds(), "log.roll.ms: default segment.ms of topics")
+	fs.Int64Var(&f.retentionMs, "log-retention-ms", l.RetentionMs.Milliseconds(), "log.retention.ms: default retention.ms of topics (-1: unlimited)")
+	fs.Int64Var(&f.retentionBytes, "log-retention-bytes", l.RetentionBytes, "log.retention.bytes: default retention.bytes of topics (-1: unlimited)")
+	fs.IntVar(&f.maxMessage, "message-max-bytes", l.MaxMessageBytes, "message.max.bytes: largest record batch a topic accepts by default")
+	fs.StringVar(&f.flushPolicy, "flush-policy", "group-commit", "group-commit: acknowledge a produce only after an fdatasync covers it (one sync serves every batch waiting); os: leave flushing to the OS, as Kafka does. Topics override it with flush.messages (1 = group-commit)")
+	fs.IntVar(&f.requestMax, "socket-request-max-bytes", int(d.SocketRequestMaxBytes), "socket.request.max.bytes: largest request frame accepted")
+	fs.DurationVar(&f.retentionCheck, "log-retention-check-interval", d.RetentionCheckInterval, "log.retention.check.interval.ms as a duration")
+	fs.DurationVar(&f.sessionTimeout, "broker-session-timeout", 9*time.Second, "broker.session.timeout.ms as a duration: how long a silent broker stays registered")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: sediment serve [--config FILE] [flags]\n\n"+
+			"Runs one broker. With no flags: node 1, embedded single-member etcd, data in ./data,\n"+
+			"Kafka on 127.0.0.1:9092, metrics on 127.0.0.1:9644.\n"+
+			"Every flag also reads SEDIMENT_<NAME> (e.g. SEDIMENT_NODE_ID); command-line flags win over\n"+
+			"the environment, which wins over --config.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func serve(args []string) error {
+	var f serveFlags
+	fs := serveFlagSet(&f)
+	if err := parseFlags(fs, args, &f.config); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	logger, err := newLogger(f.logLevel)
+	if err != nil {
+		return err
+	}
+
+	bcfg := broker.DefaultConfig()
+	bcfg.NodeID = int32(f.nodeID)
+	bcfg.Listen = f.listen
+	bcfg.Advertise = f.advertise
+	bcfg.Rack = f.rack
+	bcfg.DataDir = f.dataDir
+	bcfg.AutoCreateTopics = f.autoCreate
+	bcfg.NumPartitions = int32(f.numPartitions)
+	bcfg.DefaultReplicationFactor = int16(f.replication)
+	bcfg.SocketRequestMaxBytes = int32(f.requestMax)
+	bcfg.RetentionCheckInterval = f.retentionCheck
+	bcfg.Log.SegmentBytes = f.segmentBytes
+	bcfg.Log.SegmentMs = time.Duration(f.segmentMs) * time.Millisecond
+	bcfg.Log.RetentionMs = time.Duration(f.retentionMs) * time.Millisecond
+	if f.retentionMs < 0 {
+		bcfg.Log.RetentionMs = -1
+	}
+	bcfg.Log.RetentionBytes = f.retentionBytes
+	bcfg.Log.MaxMessageBytes = f.maxMessage
+	switch f.flushPolicy {
+	case "group-commit":
+		bcfg.Log.Flush = segment.FlushGroupCommit
+	case "os":
+		bcfg.Log.Flush = segment.FlushOS
+	default:
+		return fmt.Errorf("--flush-policy %q: must be group-commit or os", f.flushPolicy)
+	}
+	if f.nodeID < 0 || f.nodeID > 1<<31-1 {
+		return fmt.Errorf("--node-id %d out of range", f.nodeID)
+	}
+	if err := bcfg.Validate(); err != nil {
+		return err
+	}
+	if f.tier != "" {
+		logger.Warn("--tier is accepted but tiered storage is not part of this build yet; segments stay local", "tier", f.tier)
+	}
+
+	mcfg := meta.DefaultConfig()
+	mcfg.NodeID = int32(f.nodeID)
+	mcfg.Dir = filepath.Join(f.dataDir, "meta")
+	mcfg.ClientListen = f.metaClient
+	mcfg.PeerListen = f.metaPeer
+	mcfg.InitialCluster = f.metaCluster
+	if f.metaEndpoints != "" {
+		mcfg.Endpoints = strings.Split(f.metaEndpoints, ",")
+	}
+	mcfg.SessionTTL = f.sessionTimeout
+	if err := mcfg.Validate(); err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return run(ctx, logger, bcfg, mcfg, f.httpAddr)
+}
+
+// run wires etcd, the metadata cache, the broker and the HTTP endpoints, and
+// tears them down in reverse order when ctx ends.
+func run(ctx context.Context, logger *slog.Logger, bcfg broker.Config, mcfg meta.Config, httpAddr string) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if err := os.MkdirAll(bcfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	node, err := meta.Start(startCtx, mcfg, logger.With("component", "meta"))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := node.Close(); err != nil {
+			logger.Error("closing etcd", "err", err)
+		}
+	}()
+	store, err := meta.OpenStore(startCtx, node.Client(), logger.With("component", "meta"))
+	if err != nil {
+		return err
+	}
+	cache, err := store.StartCache(ctx)
+	if err != nil {
+		return err
+	}
+	defer cache.Close()
+
+	srv, err := broker.New(bcfg, broker.Deps{Logger: logger, Registerer: reg, Store: store, Cache: cache})
+	if err != nil {
+		return err
+	}
+
+	if httpAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+			select {
+			case <-srv.Ready():
+				fmt.Fprintln(w, "ready")
+			default:
+				http.Error(w, "starting", http.StatusServiceUnavailable)
+			}
+		})
+		ln, err := net.Listen("tcp", httpAddr)
+		if err != nil {
+			return fmt.Errorf("http listener: %w", err)
+		}
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go hs.Serve(ln)
+		defer hs.Close()
+		logger.Info("http listener started", "addr", ln.Addr().String())
+	}
+
+	// Register only once the listener is up, so clients that find this
+	// broker in Metadata can connect.
+	errc := make(chan error, 1)
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	go func() { errc <- srv.Run(runCtx) }()
+	select {
+	case <-srv.Ready():
+	case err := <-errc:
+		return err
+	}
+	host, port, err := hostPort(bcfg.Advertise, srv.Addr().String())
+	if err != nil {
+		return err
+	}
+	reg2, err := store.RegisterBroker(ctx, meta.BrokerInfo{
+		NodeID: bcfg.NodeID, Host: host, Port: port, Rack: bcfg.Rack,
+		Listeners: map[string]string{"PLAINTEXT": net.JoinHostPort(host, strconv.Itoa(int(port)))},
+	}, mcfg.SessionTTL)
+	if err != nil {
+		stopRun()
+		<-errc
+		return err
+	}
+	defer reg2.Close()
+	logger.Info("broker registered", "node_id", bcfg.NodeID, "cluster_id", store.ClusterID(), "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))))
+	return <-errc
+}
+
+// hostPort is the advertised address: --advertise, else the bound listener.
+func hostPort(advertise, bound string) (string, int32, error) {
+	addr := advertise
+	if addr == "" {
+		addr = bound
+	}
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("advertised address %q: %w", addr, err)
+	}
+	n, err := strconv.ParseUint(p, 10, 16)
+	if err != nil {
+		return "", 0, fmt.Errorf("advertised port %q: %w", p, err)
+	}
+	return h, int32(n), nil
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}

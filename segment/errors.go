@@ -1,0 +1,43 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. The broker maps them to Kafka error codes; test them with errors.Is.
+var (
+	// ErrCorruptBatch reports a record batch that fails header validation or its CRC:
+	// a bad length, a bad CRC-32C, a negative record count, an unknown compression codec...
+	ErrCorruptBatch = errors.New("segment: corrupt record batch")
+	// ErrUnsupportedMagic reports a batch whose magic byte is not 2 (message format v0/v1
+	// are not accepted).
+	ErrUnsupportedMagic = errors.New("segment: unsupported record batch magic")
+	// ErrRecordTooLarge reports a batch larger than Config.MaxMessageBytes, or an append
+	// larger than Config.SegmentBytes.
+	ErrRecordTooLarge = errors.New("segment: record batch too large")
+	// ErrOutOfOrderSequence reports an idempotent producer sequence that does not follow
+	// the last one this log holds for that producer and epoch.
+	ErrOutOfOrderSequence = errors.New("segment: out of order sequence number")
+	// ErrInvalidProducerEpoch reports a producer epoch older than the current one
+	// (the producer has been fenced).
+	ErrInvalidProducerEpoch = errors.New("segment: invalid producer epoch")
+	// ErrOffsetOutOfRange reports an offset below the log start or above the log end.
+	ErrOffsetOutOfRange = errors.New("segment: offset out of range")
+	// ErrClosed is returned by every method of a Log after Close or Delete.
+	ErrClosed = errors.New("segment: log closed")
+)
+
+// CorruptionError locates corruption found in a segment file. It wraps ErrCorruptBatch
+// (or ErrUnsupportedMagic), so errors.Is(err, ErrCorruptBatch) holds.
+type CorruptionError struct {
+	Segment string // path of the .log (or index) file
+	Offset  int64  // file position of the bad batch or entry
+	Err     error
+}
+
+func (e *CorruptionError) Error() string {
+	return fmt.Sprintf("segment: corruption in %s at position %d: %v", e.Segment, e.Offset, e.Err)
+}
+
+func (e *CorruptionError) Unwrap() error { return e.Err }

@@ -1,0 +1,272 @@
+package segment
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"os"
+)
+
+// maxProducerBatches is how many recent batches per producer are remembered for duplicate
+// detection: Kafka's max.in.flight.requests.per.connection limit for idempotence.
+const maxProducerBatches = 5
+
+// batchMeta is what is remembered of one batch of an idempotent producer.
+type batchMeta struct {
+	firstSeq, lastSeq       int32
+	firstOffset, lastOffset int64
+	timestamp               int64 // the batch's maxTimestamp (its log-append time with LogAppendTime)
+}
+
+// producerEntry is the state of one producer id. A plain value: copied into the pending
+// set of an append and written back when the append succeeded.
+type producerEntry struct {
+	epoch          int16 // -1 before any batch
+	n              int   // batches[:n] are valid, oldest first
+	batches        [maxProducerBatches]batchMeta
+	txnFirstOffset int64 // first offset of the ongoing transaction, -1 when none
+	lastTimestamp  int64
+}
+
+func newProducerEntry() producerEntry {
+	return producerEntry{epoch: -1, txnFirstOffset: -1, lastTimestamp: -1}
+}
+
+func inSequence(last, next int32) bool {
+	return next == last+1 || (last == math.MaxInt32 && next == 0)
+}
+
+// check validates batch h of this producer for a leader append, with known telling whether
+// e is existing state. It returns the remembered batch when h is a duplicate of one.
+// Rules (Kafka's ProducerAppendInfo, but an unknown producer must start at sequence 0):
+// an older epoch is fenced; a newer epoch or unknown producer must start at 0; the same
+// epoch must continue the last sequence (wrapping at MaxInt32). Control batches (transaction
+// markers) carry no sequence and are checked for fencing only.
+func (e *producerEntry) check(h *BatchHeader, known bool) (*batchMeta, error) {
+	if known && h.ProducerEpoch < e.epoch {
+		return nil, fmt.Errorf("%w: producer %d epoch %d is older than %d", ErrInvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, e.epoch)
+	}
+	if h.Control() {
+		return nil, nil
+	}
+	if known && h.ProducerEpoch == e.epoch {
+		last := h.LastSequence()
+		for i := range e.n {
+			if b := &e.batches[i]; b.firstSeq == h.BaseSequence && b.lastSeq == last {
+				return b, nil
+			}
+		}
+		prev := int32(-1)
+		if e.n > 0 {
+			prev = e.batches[e.n-1].lastSeq
+		}
+		if !inSequence(prev, h.BaseSequence) {
+			return nil, fmt.Errorf("%w: producer %d epoch %d: sequence %d after %d", ErrOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, h.BaseSequence, prev)
+		}
+		return nil, nil
+	}
+	if h.BaseSequence != 0 {
+		what := "unknown producer"
+		if known {
+			what = "new epoch"
+		}
+		return nil, fmt.Errorf("%w: %s %d epoch %d must start at sequence 0, not %d", ErrOutOfOrderSequence, what, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
+	}
+	return nil, nil
+}
+
+// apply records batch h (its offsets assigned) in e, without checks: the leader calls it
+// after check, followers and recovery call it alone.
+func (e *producerEntry) apply(h *BatchHeader) {
+	if h.ProducerEpoch != e.epoch {
+		e.epoch = h.ProducerEpoch
+		e.n = 0
+	}
+	e.lastTimestamp = h.MaxTimestamp
+	if h.Control() {
+		e.txnFirstOffset = -1
+		return
+	}
+	if e.n == maxProducerBatches {
+		copy(e.batches[:], e.batches[1:])
+		e.n--
+	}
+	e.batches[e.n] = batchMeta{
+		firstSeq: h.BaseSequence, lastSeq: h.LastSequence(),
+		firstOffset: h.BaseOffset, lastOffset: h.LastOffset(),
+		timestamp: h.MaxTimestamp,
+	}
+	e.n++
+	if h.Transactional() && e.txnFirstOffset < 0 {
+		e.txnFirstOffset = h.BaseOffset
+	}
+}
+
+// producerState maps producer ids to their state. Guarded by Log.mu.
+type producerState struct {
+	m map[int64]*producerEntry
+}
+
+func newProducerState() *producerState {
+	return &producerState{m: make(map[int64]*producerEntry)}
+}
+
+// apply records h without checks (replication and recovery).
+func (ps *producerState) apply(h *BatchHeader) {
+	if !h.HasProducer() {
+		return
+	}
+	e := ps.m[h.ProducerID]
+	if e == nil {
+		ne := newProducerEntry()
+		e = &ne
+		ps.m[h.ProducerID] = e
+	}
+	e.apply(h)
+}
+
+// pendingProducer is a producer's state as it will be once the append being checked
+// succeeds; several batches of one append may belong to the same producer.
+type pendingProducer struct {
+	id    int64
+	known bool
+	e     producerEntry
+}
+
+func (ps *producerState) pending(pend []pendingProducer, id int64) ([]pendingProducer, *pendingProducer) {
+	for i := range pend {
+		if pend[i].id == id {
+			return pend, &pend[i]
+		}
+	}
+	p := pendingProducer{id: id, e: newProducerEntry()}
+	if e := ps.m[id]; e != nil {
+		p.known, p.e = true, *e
+	}
+	pend = append(pend, p)
+	return pend, &pend[len(pend)-1]
+}
+
+func (ps *producerState) commit(pend []pendingProducer) {
+	for i := range pend {
+		if e := ps.m[pend[i].id]; e != nil {
+			*e = pend[i].e
+		} else {
+			e := pend[i].e
+			ps.m[pend[i].id] = &e
+		}
+	}
+}
+
+// Snapshot file format (big-endian; see FORMAT.md):
+//
+//	magic "SDPS" | version int16 = 1 | offset int64 | count int32 |
+//	count × { producerId int64 | epoch int16 | txnFirstOffset int64 | lastTimestamp int64 |
+//	          nbatches int8 | nbatches × { firstSeq int32 | lastSeq int32 | firstOffset int64 |
+//	          lastOffset int64 | timestamp int64 } } |
+//	crc uint32 (CRC-32C of everything before it)
+const (
+	snapshotMagic   = "SDPS"
+	snapshotVersion = 1
+	snapshotHeader  = 4 + 2 + 8 + 4
+	snapshotEntry   = 8 + 2 + 8 + 8 + 1
+	snapshotBatch   = 4 + 4 + 8 + 8 + 8
+)
+
+var errSnapshot = errors.New("segment: corrupt producer snapshot")
+
+func (ps *producerState) encode(offset int64) []byte {
+	be := binary.BigEndian
+	b := make([]byte, 0, snapshotHeader+len(ps.m)*(snapshotEntry+maxProducerBatches*snapshotBatch)+4)
+	b = append(b, snapshotMagic...)
+	b = be.AppendUint16(b, snapshotVersion)
+	b = be.AppendUint64(b, uint64(offset))
+	b = be.AppendUint32(b, uint32(len(ps.m)))
+	for id, e := range ps.m {
+		b = be.AppendUint64(b, uint64(id))
+		b = be.AppendUint16(b, uint16(e.epoch))
+		b = be.AppendUint64(b, uint64(e.txnFirstOffset))
+		b = be.AppendUint64(b, uint64(e.lastTimestamp))
+		b = append(b, byte(e.n))
+		for _, m := range e.batches[:e.n] {
+			b = be.AppendUint32(b, uint32(m.firstSeq))
+			b = be.AppendUint32(b, uint32(m.lastSeq))
+			b = be.AppendUint64(b, uint64(m.firstOffset))
+			b = be.AppendUint64(b, uint64(m.lastOffset))
+			b = be.AppendUint64(b, uint64(m.timestamp))
+		}
+	}
+	return be.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+func decodeSnapshot(b []byte) (offset int64, ps *producerState, err error) {
+	be := binary.BigEndian
+	if len(b) < snapshotHeader+4 || string(b[:4]) != snapshotMagic {
+		return 0, nil, fmt.Errorf("%w: bad magic or size", errSnapshot)
+	}
+	body, sum := b[:len(b)-4], be.Uint32(b[len(b)-4:])
+	if crc32.Checksum(body, castagnoli) != sum {
+		return 0, nil, fmt.Errorf("%w: bad crc", errSnapshot)
+	}
+	if v := be.Uint16(b[4:]); v != snapshotVersion {
+		return 0, nil, fmt.Errorf("%w: version %d", errSnapshot, v)
+	}
+	offset = int64(be.Uint64(b[6:]))
+	count := int64(be.Uint32(b[14:]))
+	p := body[snapshotHeader:]
+	if count > int64(len(p))/snapshotEntry {
+		return 0, nil, fmt.Errorf("%w: %d producers in %d bytes", errSnapshot, count, len(p))
+	}
+	ps = &producerState{m: make(map[int64]*producerEntry, count)}
+	for range count {
+		if len(p) < snapshotEntry {
+			return 0, nil, fmt.Errorf("%w: truncated", errSnapshot)
+		}
+		e := newProducerEntry()
+		id := int64(be.Uint64(p))
+		e.epoch = int16(be.Uint16(p[8:]))
+		e.txnFirstOffset = int64(be.Uint64(p[10:]))
+		e.lastTimestamp = int64(be.Uint64(p[18:]))
+		e.n = int(p[26])
+		p = p[snapshotEntry:]
+		if e.n > maxProducerBatches || len(p) < e.n*snapshotBatch {
+			return 0, nil, fmt.Errorf("%w: producer %d has %d batches", errSnapshot, id, e.n)
+		}
+		for i := range e.n {
+			e.batches[i] = batchMeta{
+				firstSeq:    int32(be.Uint32(p)),
+				lastSeq:     int32(be.Uint32(p[4:])),
+				firstOffset: int64(be.Uint64(p[8:])),
+				lastOffset:  int64(be.Uint64(p[16:])),
+				timestamp:   int64(be.Uint64(p[24:])),
+			}
+			p = p[snapshotBatch:]
+		}
+		ps.m[id] = &e
+	}
+	if len(p) != 0 {
+		return 0, nil, fmt.Errorf("%w: %d trailing bytes", errSnapshot, len(p))
+	}
+	return offset, ps, nil
+}
+
+func (ps *producerState) writeSnapshot(dir string, offset int64) error {
+	return writeFileAtomic(fileName(dir, offset, snapshotSuffix), ps.encode(offset), false)
+}
+
+func readSnapshot(path string, want int64) (*producerState, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	off, ps, err := decodeSnapshot(b)
+	if err != nil {
+		return nil, err
+	}
+	if off != want {
+		return nil, fmt.Errorf("%w: covers offset %d, named %d", errSnapshot, off, want)
+	}
+	return ps, nil
+}

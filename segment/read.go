@@ -1,0 +1,207 @@
+package segment
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// Slice is a byte range of whole batches in one segment's .log file, for sendfile.
+// The segment's file stays open until Release, even if retention or truncation removes
+// the segment meanwhile (a truncation may shorten the file under it). Call Release exactly
+// once; the zero Slice (nothing to read) needs no Release but tolerates one.
+type Slice struct {
+	File     *os.File
+	Pos, Len int64
+	seg      *segment
+}
+
+// Release gives the file reference back.
+func (s Slice) Release() {
+	if s.seg != nil {
+		s.seg.release()
+	}
+}
+
+// ReadAll reads the slice's bytes (for tests and connections that cannot sendfile).
+func (s Slice) ReadAll() ([]byte, error) {
+	if s.Len == 0 {
+		return nil, nil
+	}
+	b := make([]byte, s.Len)
+	n, err := s.File.ReadAt(b, s.Pos)
+	if n == len(b) {
+		return b, nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return b[:n], fmt.Errorf("segment: read slice: %w", err)
+}
+
+// maxReadRetries bounds how often Read retries when retention closed the segment it chose.
+const maxReadRetries = 8
+
+// Read returns the byte range of whole batches of one segment, starting with the batch
+// that contains offset and ending before the first batch whose base offset is >= maxOffset
+// (exclusive: the high watermark) and before maxBytes is exceeded; when minOneBatch is set
+// and the first batch alone is larger than maxBytes, that whole batch (KIP-74). An offset
+// equal to LogEndOffset, or >= maxOffset, gives an empty Slice; an offset below
+// LogStartOffset or above LogEndOffset gives ErrOffsetOutOfRange. An offset inside a gap
+// (offsets removed by compaction or a sealed segment's recovery) reads from the next batch.
+//
+// Read takes no log-wide lock: the tail ring answers fetches at the log end without a
+// scan; otherwise the offset index gives a position and batch headers are pread from there.
+func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, minOneBatch bool) (Slice, error) {
+	for range maxReadRetries {
+		if l.closedA.Load() {
+			return Slice{}, ErrClosed
+		}
+		leo := l.leo.Load()
+		start := l.logStart.Load()
+		if offset < start || offset > leo {
+			return Slice{}, fmt.Errorf("%w: offset %d, log is [%d, %d]", ErrOffsetOutOfRange, offset, start, leo)
+		}
+		if offset == leo || offset >= maxOffset {
+			return Slice{}, nil
+		}
+		segs := *l.segs.Load()
+		retry := false
+		for i := segmentFor(segs, offset); i < len(segs); i++ {
+			s := segs[i]
+			if !s.tryAcquire() {
+				retry = true
+				break
+			}
+			sl, found, err := l.readSegment(s, offset, maxBytes, maxOffset, minOneBatch)
+			if err != nil || !found || sl.Len == 0 {
+				s.release()
+			}
+			if err != nil {
+				return Slice{}, err
+			}
+			if found {
+				if sl.Len == 0 {
+					return Slice{}, nil
+				}
+				return sl, nil
+			}
+		}
+		if !retry {
+			return Slice{}, nil
+		}
+	}
+	return Slice{}, fmt.Errorf("%w: offset %d: segments deleted while reading", ErrOffsetOutOfRange, offset)
+}
+
+// readSegment reads from segment s (referenced by the caller). found is false when s has no
+// batch ending at or after offset, so the caller moves on to the next segment.
+func (l *Log) readSegment(s *segment, offset int64, maxBytes int, maxOffset int64, minOneBatch bool) (Slice, bool, error) {
+	size := s.size.Load()
+	if err := s.loadIndexes(l); err != nil {
+		return Slice{}, false, err
+	}
+	first, found, err := s.findBatch(offset, size)
+	if err != nil || !found {
+		return Slice{}, found, err
+	}
+	if first.base >= maxOffset {
+		return Slice{}, true, nil
+	}
+	end := size
+	if maxOffset <= s.next.Load() {
+		if end, err = s.posOfBaseAtOrAfter(maxOffset, size); err != nil {
+			return Slice{}, false, err
+		}
+	}
+	if limit := first.pos + int64(max(maxBytes, 0)); end > limit {
+		if end, err = s.boundaryAtOrBefore(first.pos, limit, end); err != nil {
+			return Slice{}, false, err
+		}
+		if end == first.pos {
+			if !minOneBatch {
+				return Slice{}, true, nil
+			}
+			end = first.pos + first.size
+		}
+	}
+	return Slice{File: s.log, Pos: first.pos, Len: end - first.pos, seg: s}, true, nil
+}
+
+// findBatch returns the first batch among the first size bytes of s whose last offset is
+// >= off: from the tail ring when it covers off, else from the offset index position and
+// a header scan.
+func (s *segment) findBatch(off, size int64) (batchLoc, bool, error) {
+	s.idxMu.RLock()
+	if s.ring != nil {
+		if loc, ok := s.ring.find(off); ok && loc.pos+loc.size <= size {
+			s.idxMu.RUnlock()
+			return loc, true, nil
+		}
+	}
+	pos := s.oidx.lookup(s.relOf(off))
+	s.idxMu.RUnlock()
+	for pos < size {
+		loc, err := s.readHeader(pos, size)
+		if err != nil {
+			return batchLoc{}, false, err
+		}
+		if loc.last >= off {
+			return loc, true, nil
+		}
+		pos += loc.size
+	}
+	return batchLoc{}, false, nil
+}
+
+// posOfBaseAtOrAfter returns the position of the first batch whose base offset is >= off,
+// or size when there is none.
+func (s *segment) posOfBaseAtOrAfter(off, size int64) (int64, error) {
+	s.idxMu.RLock()
+	if s.ring != nil {
+		if loc, ok := s.ring.firstBaseAtOrAfter(off); ok && loc.pos+loc.size <= size {
+			s.idxMu.RUnlock()
+			return loc.pos, nil
+		}
+	}
+	s.idxMu.RUnlock()
+	loc, found, err := s.findBatch(off, size)
+	switch {
+	case err != nil:
+		return 0, err
+	case !found:
+		return size, nil
+	case loc.base >= off:
+		return loc.pos, nil
+	default:
+		return loc.pos + loc.size, nil
+	}
+}
+
+// boundaryAtOrBefore returns the largest batch boundary <= limit, given that from is a batch
+// boundary <= limit and end (> limit) is one too.
+func (s *segment) boundaryAtOrBefore(from, limit, end int64) (int64, error) {
+	s.idxMu.RLock()
+	if s.ring != nil {
+		if b, ok := s.ring.boundary(limit); ok && b <= end {
+			s.idxMu.RUnlock()
+			return max(b, from), nil
+		}
+	}
+	pos, ok := s.oidx.lookupPos(limit)
+	s.idxMu.RUnlock()
+	if !ok || pos < from {
+		pos = from
+	}
+	for pos < end {
+		loc, err := s.readHeader(pos, end)
+		if err != nil {
+			return 0, err
+		}
+		if pos+loc.size > limit {
+			break
+		}
+		pos += loc.size
+	}
+	return pos, nil
+}

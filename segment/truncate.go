@@ -1,0 +1,219 @@
+package segment
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// TruncateTo removes every batch with an offset >= offset (a follower truncating a
+// divergent tail, KIP-101/279). A batch that straddles offset is removed whole, so the new
+// log end offset is the base of that batch. Truncating at or below the first segment's base
+// empties the log and restarts it at offset (Kafka's truncateFullyAndStartAt). Indexes,
+// producer state (from the latest snapshot at or below the new end) and the epoch cache
+// are rebuilt; the log start offset is lowered to the new end if it was above it, as Kafka
+// does. Slices handed out earlier may now reach past the end of the file.
+func (l *Log) TruncateTo(offset int64) error {
+	l.syncSem <- struct{}{}
+	defer func() { <-l.syncSem }()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		return err
+	}
+	if offset < 0 {
+		return fmt.Errorf("%w: truncate to %d", ErrOffsetOutOfRange, offset)
+	}
+	if offset >= l.leo.Load() {
+		return nil
+	}
+	segs := *l.segs.Load()
+	if offset <= segs[0].base {
+		return l.truncateFullyLocked(offset)
+	}
+	k := segmentFor(segs, offset)
+	if segs[k].base >= offset {
+		k--
+	}
+	target := segs[k]
+	if err := target.loadIndexes(l); err != nil {
+		return err
+	}
+	size := target.size.Load()
+	cut := size
+	loc, found, err := target.findBatch(offset, size)
+	if err != nil {
+		return err
+	}
+	if found {
+		cut = loc.pos
+	}
+
+	// Drop the later segments, then cut the target.
+	for _, s := range segs[k+1:] {
+		if err := l.removeSegmentFiles(s); err != nil {
+			return l.failLocked(err)
+		}
+		s.release()
+	}
+	l.publishSegsLocked(segs[:k+1:k+1])
+	target.sealed = false
+	if err := target.log.Truncate(cut); err != nil {
+		return l.failLocked(fmt.Errorf("truncate %s: %w", target.path, err))
+	}
+	if err := fdatasync(target.log); err != nil {
+		return l.failLocked(fmt.Errorf("sync %s: %w", target.path, err))
+	}
+	newEnd, err := l.reindexTailLocked(target, cut)
+	if err != nil {
+		return l.failLocked(err)
+	}
+	if err := syncDir(l.dir); err != nil {
+		return l.failLocked(err)
+	}
+	l.leo.Store(newEnd)
+	if l.durable.Load() > newEnd {
+		l.durable.Store(newEnd)
+	}
+	if l.logStart.Load() > newEnd {
+		l.logStart.Store(newEnd)
+		if err := writeLogStart(l.dir, newEnd); err != nil {
+			return l.failLocked(err)
+		}
+	}
+	if l.epochs.truncateFromEnd(newEnd) {
+		if err := l.epochs.write(); err != nil {
+			return l.failLocked(err)
+		}
+	}
+	if err := l.loadProducersLocked(listSnapshots(l.dir)); err != nil {
+		return l.failLocked(err)
+	}
+	return nil
+}
+
+// reindexTailLocked fixes segment s's in-memory indexes after its log was cut to cut
+// bytes: entries at or beyond the cut are dropped, and the batches after the last remaining
+// offset index entry are rescanned to restore the max timestamp, the ring and the index
+// cadence. It rewrites the index files and returns the segment's new next offset. mu held.
+func (l *Log) reindexTailLocked(s *segment, cut int64) (int64, error) {
+	cfg := l.config()
+	mo, mt := maxEntries(cfg)
+	s.idxMu.Lock()
+	defer s.idxMu.Unlock()
+	// Keys are last offsets: an entry survives only if its batch ends before the cut.
+	n := s.oidx.len()
+	keep := 0
+	for keep < n {
+		_, p := s.oidx.entry(keep)
+		if int64(p) >= cut {
+			break
+		}
+		keep++
+	}
+	from := int64(0)
+	var limitRel uint32
+	if keep > 0 {
+		_, p := s.oidx.entry(keep - 1)
+		from = int64(p)
+	}
+	// Find the next offset of the data that remains, scanning from the last kept entry.
+	s.oidx.b = s.oidx.b[:keep*offsetEntrySize]
+	s.oidx.written = min(s.oidx.written, len(s.oidx.b))
+	if s.ring == nil {
+		s.ring = new(tailRing)
+	} else {
+		*s.ring = tailRing{}
+	}
+	// The time index keeps entries for batches below the first rescanned batch; the
+	// rescan re-adds later ones.
+	sc := newScanner(s.log, from, cut)
+	h, _, err := sc.next(false)
+	next := s.base
+	switch {
+	case err == io.EOF:
+		limitRel = s.relOf(s.base)
+		if from > 0 {
+			return 0, fmt.Errorf("segment: %s: no batch at index position %d", s.path, from)
+		}
+	case err != nil:
+		return 0, &CorruptionError{Segment: s.path, Offset: from, Err: err}
+	default:
+		limitRel = s.relOf(h.BaseOffset)
+	}
+	s.tidx.truncate(limitRel)
+	s.maxTs, s.maxTsOffset = -1, -1
+	if ts, rel, ok := s.tidx.last(); ok {
+		s.maxTs, s.maxTsOffset = ts, s.base+int64(rel)
+	}
+	s.sinceIndex = 0
+	sc = newScanner(s.log, from, cut)
+	for {
+		h, pos, err := sc.next(false)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, &CorruptionError{Segment: s.path, Offset: pos, Err: err}
+		}
+		if pos == from && from > 0 {
+			// Its index entry is kept; account for it without adding another.
+			s.sinceIndex = 0
+		}
+		s.addBatchLocked(&h, pos, int64(cfg.IndexIntervalBytes), mo, mt)
+		next = h.NextOffset()
+	}
+	if next == s.base && from > 0 {
+		return 0, fmt.Errorf("segment: %s: nothing left after index position %d", s.path, from)
+	}
+	s.size.Store(cut)
+	s.next.Store(next)
+	s.rollBase = l.now()
+	return next, s.writeIndexesLocked(true)
+}
+
+// truncateFullyLocked deletes every segment and restarts the log empty at off. mu held.
+func (l *Log) truncateFullyLocked(off int64) error {
+	segs := *l.segs.Load()
+	for _, s := range segs {
+		if err := l.removeSegmentFiles(s); err != nil {
+			return l.failLocked(err)
+		}
+	}
+	for _, snap := range listSnapshots(l.dir) {
+		os.Remove(fileName(l.dir, snap, snapshotSuffix))
+	}
+	s, err := l.createSegmentLocked(off)
+	if err != nil {
+		return l.failLocked(err)
+	}
+	l.publishSegsLocked([]*segment{s})
+	for _, old := range segs {
+		old.release()
+	}
+	l.leo.Store(off)
+	l.durable.Store(off)
+	l.logStart.Store(off)
+	l.producers = newProducerState()
+	if err := writeLogStart(l.dir, off); err != nil {
+		return l.failLocked(err)
+	}
+	if len(l.epochs.entries) > 0 {
+		l.epochs.entries = nil
+		if err := l.epochs.write(); err != nil {
+			return l.failLocked(err)
+		}
+	}
+	return nil
+}
+
+func listSnapshots(dir string) []int64 {
+	entries, _ := os.ReadDir(dir)
+	var out []int64
+	for _, e := range entries {
+		if b, ok := parseFileName(e.Name(), snapshotSuffix); ok {
+			out = append(out, b)
+		}
+	}
+	return out
+}
