@@ -72,11 +72,11 @@ func handleProduce(c *conn, r *request) (*pending, error) {
 				sp.BaseOffset = res.FirstOffset
 				sp.LogAppendTime = res.LogAppendTime
 				sp.LogStartOffset = res.LogStartOffset
-				// Durable-as-written (flush to the OS) exposes it now.
+				// Durable-as-written (flush to the OS) exposes it now;
+				// otherwise the partition's flusher starts syncing at once,
+				// in parallel with every other partition's.
 				p.advanceHW(p.log.DurableOffset())
-				if req.Acks == 0 {
-					p.requestFlush()
-				}
+				p.requestFlush()
 				st.Partitions = append(st.Partitions, sp)
 				waits = append(waits, appended{p: p, next: res.LastOffset + 1})
 				continue
@@ -100,7 +100,7 @@ func handleProduce(c *conn, r *request) (*pending, error) {
 		defer cancel()
 		for _, w := range waits {
 			sp := findProducePartition(resp, w.p.topic, w.p.index)
-			if err := w.p.durable(ctx, w.next); err != nil {
+			if err := w.p.waitHW(ctx, w.next); err != nil {
 				switch {
 				case errors.Is(err, context.DeadlineExceeded):
 					sp.ErrorCode = kerr.RequestTimedOut.Code

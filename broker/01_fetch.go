@@ -227,6 +227,9 @@ func (s *Server) fetchOnce(c *conn, req *kmsg.FetchRequest, targets []fetchTarge
 		rp.Partition = t.key.part
 		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
 		rp.PreferredReadReplica = -1
+		// Empty, never null: Kafka always sends a records field and
+		// librdkafka rejects a null one ("invalid MessageSetSize -1").
+		rp.RecordBatches = []byte{}
 		var records bool
 		if t.p == nil || t.errCode != 0 {
 			rp.ErrorCode = t.errCode

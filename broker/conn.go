@@ -10,12 +10,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
-		"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sedimentio/sediment/segment"
 )
@@ -113,8 +114,8 @@ func (c *conn) readLoop() {
 				"size", size, "socket.request.max.bytes", maxFrame)
 			return
 		}
-		body := make([]byte, size)
-		if _, err := io.ReadFull(c.br, body); err != nil {
+		body, err := readBody(c.br, int(size))
+		if err != nil {
 			if !isClosedErr(err) {
 				c.log.Debug("read of request body failed", "err", err)
 			}
@@ -137,6 +138,29 @@ func (c *conn) readLoop() {
 // dispatch decodes one frame and runs its handler's fast part. An error closes
 // the connection, as Kafka does for requests it cannot parse.
 func (c *conn) dispatch(body []byte) (*pending, error) {
+	req, a, err := decodeRequest(c.srv.apis, body)
+	if err != nil {
+		return nil, err
+	}
+	if req.kreq == nil {
+		// KIP-511: answer an ApiVersions request of a version we do not
+		// serve with our versions in the v0 format so the client can retry.
+		return &pending{req: req, resp: c.srv.unsupportedApiVersions()}, nil
+	}
+	c.srv.metrics.requests.WithLabelValues(a.name).Inc()
+	p, err := a.handle(c, req)
+	if err != nil {
+		return nil, fmt.Errorf("%s v%d: %w", a.name, req.version, err)
+	}
+	p.req = req
+	return p, nil
+}
+
+// decodeRequest parses a frame body: the request header, then the body with
+// kmsg. It returns a request with a nil kreq for an ApiVersions request of an
+// unsupported version (answered in the v0 format); any other problem is an
+// error. It never panics and allocates nothing beyond what the frame holds.
+func decodeRequest(apis map[int16]api, body []byte) (*request, api, error) {
 	rd := kbin.Reader{Src: body}
 	req := &request{
 		key:     rd.Int16(),
@@ -148,21 +172,18 @@ func (c *conn) dispatch(body []byte) (*pending, error) {
 		req.clientID = *cid
 	}
 	if !rd.Ok() {
-		return nil, errors.New("truncated request header")
+		return nil, api{}, errors.New("truncated request header")
 	}
-	a, ok := c.srv.apis[req.key]
+	a, ok := apis[req.key]
 	if !ok {
-		return nil, fmt.Errorf("unknown api key %d (version %d, client %q)", req.key, req.version, req.clientID)
+		return nil, api{}, fmt.Errorf("unknown api key %d (version %d, client %q)", req.key, req.version, req.clientID)
 	}
 	if req.version < a.min || req.version > a.max {
 		if req.key == apiVersionsKey {
-			// KIP-511: answer with our versions in the v0 format so the
-			// client can retry with one we support.
-			v0 := *req
-			v0.version = 0
-			return &pending{req: &v0, resp: c.srv.unsupportedApiVersions()}, nil
+			req.version = 0
+			return req, a, nil
 		}
-		return nil, fmt.Errorf("unsupported version %d of %s (supported %d-%d, client %q)",
+		return nil, api{}, fmt.Errorf("unsupported version %d of %s (supported %d-%d, client %q)",
 			req.version, kmsg.NameForKey(req.key), a.min, a.max, req.clientID)
 	}
 	kreq := kmsg.RequestForKey(req.key)
@@ -171,19 +192,38 @@ func (c *conn) dispatch(body []byte) (*pending, error) {
 		kmsg.SkipTags(&rd)
 	}
 	if !rd.Ok() {
-		return nil, fmt.Errorf("truncated %s v%d request header", kmsg.NameForKey(req.key), req.version)
+		return nil, api{}, fmt.Errorf("truncated %s v%d request header", kmsg.NameForKey(req.key), req.version)
 	}
 	if err := kreq.ReadFrom(rd.Src); err != nil {
-		return nil, fmt.Errorf("decoding %s v%d: %w", kmsg.NameForKey(req.key), req.version, err)
+		return nil, api{}, fmt.Errorf("decoding %s v%d: %w", kmsg.NameForKey(req.key), req.version, err)
 	}
 	req.kreq = kreq
-	c.srv.metrics.requests.WithLabelValues(a.name).Inc()
-	p, err := a.handle(c, req)
-	if err != nil {
-		return nil, fmt.Errorf("%s v%d: %w", a.name, req.version, err)
+	return req, a, nil
+}
+
+// readBody reads a frame body of size bytes. Large bodies grow as their bytes
+// arrive, so a peer that announces a big frame and sends little of it holds
+// no more memory than it actually sent.
+func readBody(r io.Reader, size int) ([]byte, error) {
+	const step = 1 << 20
+	if size <= step {
+		body := make([]byte, size)
+		_, err := io.ReadFull(r, body)
+		return body, err
 	}
-	p.req = req
-	return p, nil
+	body := make([]byte, 0, step)
+	for len(body) < size {
+		if len(body) == cap(body) {
+			body = slices.Grow(body, min(size, 2*cap(body))-len(body))
+		}
+		chunk := body[len(body):min(cap(body), size)]
+		n, err := io.ReadFull(r, chunk)
+		body = body[:len(body)+n]
+		if err != nil {
+			return nil, err
+		}
+	}
+	return body, nil
 }
 
 func (c *conn) writeLoop() {

@@ -31,10 +31,11 @@ type partition struct {
 	configRev   int64 // topic revision whose configs the log has; owned by the manager
 
 	mu      sync.Mutex
-	hwCh    chan struct{}             // closed and replaced when hw advances
+	hwCh    chan struct{}              // closed and replaced when hw advances
 	waiters map[chan struct{}]struct{} // fetches parked on this partition
 
-	flushReq chan struct{} // acks=0 produces ask the flusher to sync
+	flushReq chan struct{} // produces ask the flusher to sync
+	syncErr  atomic.Pointer[error]
 	done     chan struct{}
 }
 
@@ -72,6 +73,9 @@ func (p *partition) waitHW(ctx context.Context, off int64) error {
 		if p.hw.Load() >= off {
 			return nil
 		}
+		if err := p.syncErr.Load(); err != nil {
+			return *err
+		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
@@ -106,8 +110,8 @@ func (p *partition) removeWaiter(w chan struct{}) {
 	p.mu.Unlock()
 }
 
-// requestFlush asks the flusher to make the tail durable (acks=0 produce,
-// where nobody waits).
+// requestFlush asks the flusher to make the tail durable. Requests coalesce:
+// one sync covers every append made before it starts (group commit).
 func (p *partition) requestFlush() {
 	select {
 	case p.flushReq <- struct{}{}:
@@ -124,9 +128,13 @@ func (p *partition) flushLoop(ctx context.Context) {
 			return
 		case <-p.flushReq:
 			if err := p.durable(ctx, p.log.LogEndOffset()); err != nil && ctx.Err() == nil {
-				// The produce that asked used acks=0: log only.
-				// A failing sync also fails every acks>=1 waiter.
-				continue
+				// The log refuses further writes after a failed sync; fail
+				// the waiters now rather than letting them time out.
+				p.syncErr.CompareAndSwap(nil, &err)
+				p.mu.Lock()
+				close(p.hwCh)
+				p.hwCh = make(chan struct{})
+				p.mu.Unlock()
 			}
 		}
 	}

@@ -18,7 +18,8 @@ import (
 // every acknowledged record is in the log exactly once at its acknowledged
 // offset, in production order.
 func TestCrashKill9(t *testing.T) {
-	b := StartBroker(t)
+	// A short session: each restart waits out the killed incarnation's lease.
+	b := StartBroker(t, "--broker-session-timeout", "3s")
 	const (
 		topic      = "crash"
 		partitions = 4
@@ -93,7 +94,7 @@ func activeSegment(t testing.TB, dir string) string {
 // that it truncated them, serve every complete batch before them, and append
 // new produces right after.
 func TestTornTail(t *testing.T) {
-	b := StartBroker(t)
+	b := StartBroker(t, "--broker-session-timeout", "3s")
 	const topic = "torn"
 	createTopic(t, b.Admin(t), topic, 2, nil)
 	cl := b.Client(t, manualPartitions, kgo.ProducerBatchCompression(kgo.Lz4Compression()))
@@ -170,4 +171,20 @@ func TestTornTail(t *testing.T) {
 			t.Fatalf("%s[%d]: end offset %d after a clean restart, want %d", topic, p, ends[p], want)
 		}
 	}
+}
+
+// TestRestartRightAfterKill9 restarts a broker at once after SIGKILL. Its
+// previous incarnation's etcd registration lease outlives it by up to the
+// broker session timeout (a restarted etcd renews it to its full TTL); the
+// new process must wait that out instead of exiting with "broker id in use",
+// which it then did on every attempt: a crashed broker never came back.
+func TestRestartRightAfterKill9(t *testing.T) {
+	b := StartBroker(t)
+	createTopic(t, b.Admin(t), "restart", 1, nil)
+	produceSync(t, b.Client(t, manualPartitions), "restart", 0, 0, 5, 0)
+	b.Kill()
+	start := time.Now()
+	b.Restart()
+	t.Logf("restarted after %v", time.Since(start).Round(time.Millisecond))
+	checkValues(t, "restart", 0, 0, 0, consumePartition(t, b, "restart", 0, 0, 5))
 }

@@ -198,6 +198,14 @@ type Broker struct {
 // errPortConflict is a start that failed because a port was taken meanwhile.
 var errPortConflict = errors.New("port conflict")
 
+// registeredRE matches the line a broker logs once it is registered in etcd,
+// that is, once this run (not a previous one) is what Metadata shows.
+var registeredRE = regexp.MustCompile(`msg="broker registered"`)
+
+// errIDInUse is a start that failed because the broker's previous
+// incarnation still holds its etcd registration lease.
+var errIDInUse = errors.New("broker id in use by the previous incarnation's lease")
+
 // StartBroker starts a single broker with an embedded etcd on free loopback
 // ports and a fresh data directory, and waits until it answers Kafka
 // Metadata. extra are additional serve flags (later flags win). The broker is
@@ -307,6 +315,9 @@ func (b *Broker) startAndWait() error {
 	if strings.Contains(out, "address already in use") {
 		return fmt.Errorf("%w: %v", errPortConflict, err)
 	}
+	if strings.Contains(out, "broker id in use by a live session") {
+		return fmt.Errorf("%w: %v\n%s", errIDInUse, err, tail(out, 3))
+	}
 	return fmt.Errorf("%w\n--- broker output ---\n%s", err, tail(out, 60))
 }
 
@@ -337,6 +348,12 @@ func (b *Broker) waitReady(ctx context.Context, p *proc) error {
 			continue
 		case len(m.Brokers) == 0:
 			last = errors.New("metadata lists no brokers yet")
+			continue
+		}
+		// Metadata may still list the previous incarnation (its lease
+		// outlives a kill -9): wait until this run has registered.
+		if !registeredRE.MatchString(b.logs.String()[p.logStart:]) {
+			last = errors.New(`metadata answers but the broker has not logged "broker registered" yet`)
 			continue
 		}
 		// The HTTP listener is up before Kafka's; check it answers too.

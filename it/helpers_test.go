@@ -1,7 +1,7 @@
 package it
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -182,15 +182,9 @@ func produceSync(t testing.TB, cl *kgo.Client, topic string, p int32, first, n i
 	}
 }
 
-// isKErr reports whether err is the Kafka error e.
-func isKErr(err error, e *kerr.Error) bool {
-	ke, ok := err.(*kerr.Error)
-	return ok && ke.Code == e.Code
-}
+// isKErr reports whether err is (or wraps) the Kafka error e.
+func isKErr(err error, e *kerr.Error) bool { return errors.Is(err, e) }
 
 // manualPartitions is the franz-go option that sends each record to its
 // Partition field.
 var manualPartitions = kgo.RecordPartitioner(kgo.ManualPartitioner())
-
-// bg is a context for cleanups that must not be tied to a test's context.
-var bg = context.Background()

@@ -26,6 +26,7 @@ type producerGroup struct {
 	mu     sync.Mutex
 	acked  []ackedRecord
 	failed int
+	errs   map[string]int // failure reasons
 	cond   chan struct{} // closed and replaced on every acknowledgement
 }
 
@@ -41,7 +42,7 @@ func producedValue(g, seq int) string { return fmt.Sprintf("g%d-%09d", g, seq) }
 func startProducers(t testing.TB, b *Broker, topic string, partitions int32, n int) *producerGroup {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	pg := &producerGroup{t: t, topic: topic, partitions: partitions, cancel: cancel, cond: make(chan struct{})}
+	pg := &producerGroup{t: t, topic: topic, partitions: partitions, cancel: cancel, cond: make(chan struct{}), errs: map[string]int{}}
 	t.Cleanup(pg.stop)
 	for g := range n {
 		cl := b.Client(t,
@@ -63,6 +64,7 @@ func startProducers(t testing.TB, b *Broker, topic string, partitions int32, n i
 					defer pg.mu.Unlock()
 					if err != nil {
 						pg.failed++
+						pg.errs[err.Error()]++
 						return
 					}
 					pg.acked = append(pg.acked, ackedRecord{p: r.Partition, offset: r.Offset, g: g, seq: seq})
@@ -133,6 +135,7 @@ func (pg *producerGroup) verify(b *Broker) {
 	pg.mu.Lock()
 	acked := append([]ackedRecord(nil), pg.acked...)
 	failed := pg.failed
+	errs := fmt.Sprint(pg.errs)
 	pg.mu.Unlock()
 
 	ends := endOffsets(t, b.Admin(t), pg.topic)
@@ -177,6 +180,6 @@ func (pg *producerGroup) verify(b *Broker) {
 			dups++
 		}
 	}
-	t.Logf("%d records acknowledged (%d failed), %d in the log, %d unacknowledged values present more than once",
-		len(acked), failed, total, dups)
+	t.Logf("%d records acknowledged, %d failed %s; %d in the log, %d unacknowledged values present more than once",
+		len(acked), failed, errs, total, dups)
 }

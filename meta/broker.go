@@ -44,10 +44,30 @@ func (s *Store) RegisterBroker(ctx context.Context, b BrokerInfo, ttl time.Durat
 		return nil, fmt.Errorf("meta: granting broker %d a lease: %w", b.NodeID, err)
 	}
 	key := s.brokerKey(b.NodeID)
-	resp, err := s.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, encode(brokerValue{V: valueVersion, BrokerInfo: b}), clientv3.WithLease(grant.ID))).
-		Commit()
+	put := func() (*clientv3.TxnResponse, error) {
+		return s.cli.Txn(ctx).
+			If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+			Then(clientv3.OpPut(key, encode(brokerValue{V: valueVersion, BrokerInfo: b}), clientv3.WithLease(grant.ID))).
+			Else(clientv3.OpGet(key)).
+			Commit()
+	}
+	resp, err := put()
+	if err == nil && !resp.Succeeded && b.DirectoryID != "" {
+		// A restart after a crash finds its own previous registration, whose
+		// lease outlives the process by up to the TTL. Same directory id means
+		// the same (exclusively locked) data directory: the holder is dead.
+		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 {
+			old, derr := decodeBroker(key, kvs[0].Value)
+			if derr == nil && old.DirectoryID == b.DirectoryID {
+				s.log.Info("taking over the registration of this broker's previous incarnation", "node_id", b.NodeID)
+				if _, rerr := s.cli.Revoke(ctx, clientv3.LeaseID(kvs[0].Lease)); rerr != nil && !errors.Is(rerr, rpctypes.ErrLeaseNotFound) {
+					s.revoke(grant.ID)
+					return nil, fmt.Errorf("meta: revoking broker %d's stale lease: %w", b.NodeID, rerr)
+				}
+				resp, err = put()
+			}
+		}
+	}
 	if err != nil || !resp.Succeeded {
 		s.revoke(grant.ID)
 		if err != nil {

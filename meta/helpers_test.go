@@ -132,3 +132,9 @@ func waitFor(t *testing.T, c *Cache, d time.Duration, what string, cond func() b
 		}
 	}
 }
+
+func testCtxCancel(t *testing.T) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(testCtx(t))
+	t.Cleanup(cancel)
+	return ctx, cancel
+}

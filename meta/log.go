@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -12,31 +13,52 @@ import (
 
 // zapToSlog returns a zap logger (what etcd's server and client log through) that forwards
 // entries at warn and above to lg, so etcd stays quiet and its warnings land in Sediment's
-// structured log.
-func zapToSlog(lg *slog.Logger) *zap.Logger {
-	return zap.New(&slogCore{lg: lg.With("component", "etcd"), min: zapcore.WarnLevel})
+// structured log. While *quiet is set (shutdown), entries go out at debug level.
+func zapToSlog(lg *slog.Logger, quiet *atomic.Bool) *zap.Logger {
+	return zap.New(&slogCore{lg: lg.With("component", "etcd"), min: zapcore.WarnLevel, quiet: quiet})
 }
 
-// slogCore is a zapcore.Core writing to a slog.Logger. Safe for concurrent use: it is
-// immutable and slog loggers are safe for concurrent use.
+// benign lists etcd warnings that every embedded start produces and that ask nothing of an
+// operator here: Sediment serves etcd's gRPC and HTTP on one client port on purpose, and etcd
+// auth (which the simple token is about) is not enabled. They are logged at debug level.
+var benign = []string{
+	"Running http and grpc server on single port",
+	"simple token is not cryptographically signed",
+}
+
+// slogCore is a zapcore.Core writing to a slog.Logger. Safe for concurrent use: its fields
+// are immutable, quiet is atomic and slog loggers are safe for concurrent use.
 type slogCore struct {
-	lg  *slog.Logger
-	min zapcore.Level
+	lg    *slog.Logger
+	min   zapcore.Level
+	quiet *atomic.Bool
 }
 
 func (c *slogCore) Enabled(l zapcore.Level) bool {
-	return l >= c.min && c.lg.Enabled(context.Background(), slogLevel(l))
+	return l >= c.min
 }
 
 func (c *slogCore) With(fields []zapcore.Field) zapcore.Core {
-	return &slogCore{lg: c.lg.With(attrsOf(fields)...), min: c.min}
+	return &slogCore{lg: c.lg.With(attrsOf(fields)...), min: c.min, quiet: c.quiet}
 }
 
 func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
-	if c.Enabled(e.Level) {
+	if c.Enabled(e.Level) && c.lg.Enabled(context.Background(), c.level(e)) {
 		return ce.AddCore(e, c)
 	}
 	return ce
+}
+
+func (c *slogCore) level(e zapcore.Entry) slog.Level {
+	if c.quiet.Load() {
+		return slog.LevelDebug
+	}
+	for _, m := range benign {
+		if strings.HasPrefix(e.Message, m) {
+			return slog.LevelDebug
+		}
+	}
+	return slogLevel(e.Level)
 }
 
 func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
@@ -44,7 +66,7 @@ func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	if e.LoggerName != "" {
 		args = append(args, slog.String("logger", e.LoggerName))
 	}
-	c.lg.Log(context.Background(), slogLevel(e.Level), e.Message, args...)
+	c.lg.Log(context.Background(), c.level(e), e.Message, args...)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -33,6 +34,10 @@ type Node struct {
 	etcd      *embed.Etcd // nil for a client-only node
 	cli       *clientv3.Client
 	clientURL string
+
+	// quiet demotes etcd's log entries to debug once shutdown starts: stopping servers makes
+	// etcd log listener errors that are expected then.
+	quiet atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -73,6 +78,9 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Node, error) 
 // startMember configures and starts the embedded member and waits until it is ready.
 func (n *Node) startMember(ctx context.Context) error {
 	cfg := n.cfg
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("meta: starting etcd member: %w", err)
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return fmt.Errorf("meta: creating etcd data dir: %w", err)
 	}
@@ -90,16 +98,16 @@ func (n *Node) startMember(ctx context.Context) error {
 	select {
 	case <-e.Server.ReadyNotify():
 	case err := <-e.Err():
-		e.Close()
+		n.abort(e)
 		return fmt.Errorf("meta: etcd member %s failed while starting: %w", ec.Name, err)
 	case <-e.Server.StopNotify():
-		e.Close()
+		n.abort(e)
 		return fmt.Errorf("meta: etcd member %s stopped while starting (see etcd errors in the log)", ec.Name)
 	case <-ctx.Done():
-		e.Close()
+		n.abort(e)
 		return fmt.Errorf("meta: waiting for etcd member %s to be ready: %w", ec.Name, ctx.Err())
 	case <-timer.C:
-		e.Close()
+		n.abort(e)
 		return fmt.Errorf("meta: etcd member %s not ready after %v: no quorum? initial cluster %q",
 			ec.Name, cfg.StartTimeout, cfg.initialCluster())
 	}
@@ -113,6 +121,15 @@ func (n *Node) startMember(ctx context.Context) error {
 	n.log.Info("etcd member ready", "name", ec.Name, "dir", cfg.Dir, "client_url", n.clientURL,
 		"member_id", e.Server.MemberID().String(), "cluster_state", ec.ClusterState)
 	return nil
+}
+
+// abort stops a member that never became ready. embed.Etcd.Close alone would wait forever
+// for client servers that only start once the member is ready; stopping the server first
+// makes them give up.
+func (n *Node) abort(e *embed.Etcd) {
+	n.quiet.Store(true)
+	e.Server.HardStop()
+	e.Close()
 }
 
 // embedConfig translates Config into etcd's embed.Config.
@@ -151,7 +168,7 @@ func (n *Node) embedConfig() (*embed.Config, error) {
 
 	ec.Logger = "zap"
 	ec.LogLevel = "warn"
-	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zapToSlog(n.log))
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zapToSlog(n.log, &n.quiet))
 
 	// Serve gRPC only: no JSON gateway, no metrics or pprof listeners. (etcd still registers
 	// its metrics with the Prometheus default registry; Sediment's own use a passed registry.)
@@ -176,7 +193,7 @@ func (n *Node) dial(ctx context.Context, endpoints []string) error {
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:          endpoints,
 		DialTimeout:        n.cfg.DialTimeout,
-		Logger:             zapToSlog(n.log),
+		Logger:             zapToSlog(n.log, &n.quiet),
 		MaxCallSendMsgSize: maxRequestBytes + 1<<20,
 		Context:            context.Background(),
 	})
@@ -229,6 +246,7 @@ func (n *Node) Close() error {
 			}
 		}
 		if n.etcd != nil {
+			n.quiet.Store(true)
 			n.etcd.Close()
 			n.log.Info("etcd member stopped", "name", n.cfg.memberName())
 		}

@@ -84,6 +84,11 @@ type BrokerInfo struct {
 	Port      int32             `json:"port"`
 	Rack      string            `json:"rack,omitempty"`
 	Listeners map[string]string `json:"listeners,omitempty"` // listener name -> host:port
+	// DirectoryID identifies the broker's data directory (Kafka's
+	// meta.properties directory.id). A registration carrying the same id as
+	// a new one is a dead incarnation of the same broker: the directory is
+	// locked by the live process, so the newcomer may take the id over.
+	DirectoryID string `json:"directory_id,omitempty"`
 }
 
 func (b BrokerInfo) clone() BrokerInfo {

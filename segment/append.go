@@ -257,9 +257,11 @@ func (l *Log) maybeRollLocked(cfg *Config, n, first, last int64) error {
 		return nil
 	}
 	mo, mt := maxEntries(cfg)
-	if size+n > cfg.SegmentBytes ||
+	s.idxMu.RLock() // a reader may be rebuilding a bad index from disk
+	full := s.oidx.len() >= mo || s.tidx.len() >= mt
+	s.idxMu.RUnlock()
+	if full || size+n > cfg.SegmentBytes ||
 		l.now().Sub(s.rollBase) >= cfg.SegmentMs ||
-		s.oidx.len() >= mo || s.tidx.len() >= mt ||
 		last-s.base > math.MaxInt32 {
 		return l.rollLocked(first)
 	}

@@ -34,7 +34,7 @@ func (p FlushPolicy) String() string {
 // config each field implements.
 type Config struct {
 	SegmentBytes       int64         // segment.bytes: roll when the active segment would exceed it
-	SegmentMs          time.Duration // segment.ms: roll a non-empty segment this long after its first append
+	SegmentMs          time.Duration // segment.ms: roll a non-empty segment this long after its first append (or after Open)
 	SegmentIndexBytes  int           // segment.index.bytes: roll when an index would exceed it
 	IndexIntervalBytes int           // index.interval.bytes: bytes of log between offset/time index entries
 	RetentionMs        time.Duration // retention.ms; negative = unlimited

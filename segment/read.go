@@ -73,7 +73,12 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, minOneBatch bool
 				retry = true
 				break
 			}
-			sl, found, err := l.readSegment(s, offset, maxBytes, maxOffset, minOneBatch)
+			var sl Slice
+			var found bool
+			err := s.retryOnBadIndex(l, func() (err error) {
+				sl, found, err = l.readSegment(s, offset, maxBytes, maxOffset, minOneBatch)
+				return err
+			})
 			if err != nil || !found || sl.Len == 0 {
 				s.release()
 			}
@@ -134,9 +139,13 @@ func (l *Log) readSegment(s *segment, offset int64, maxBytes int, maxOffset int6
 func (s *segment) findBatch(off, size int64) (batchLoc, bool, error) {
 	s.idxMu.RLock()
 	if s.ring != nil {
-		if loc, ok := s.ring.find(off); ok && loc.pos+loc.size <= size {
+		// The ring also holds batches appended after size was read: ignore those.
+		if loc, covered, found := s.ring.find(off); covered {
 			s.idxMu.RUnlock()
-			return loc, true, nil
+			if found && loc.pos < size {
+				return loc, true, nil
+			}
+			return batchLoc{}, false, nil
 		}
 	}
 	pos := s.oidx.lookup(s.relOf(off))
@@ -159,9 +168,12 @@ func (s *segment) findBatch(off, size int64) (batchLoc, bool, error) {
 func (s *segment) posOfBaseAtOrAfter(off, size int64) (int64, error) {
 	s.idxMu.RLock()
 	if s.ring != nil {
-		if loc, ok := s.ring.firstBaseAtOrAfter(off); ok && loc.pos+loc.size <= size {
+		if loc, covered, found := s.ring.firstBaseAtOrAfter(off); covered {
 			s.idxMu.RUnlock()
-			return loc.pos, nil
+			if found {
+				return min(loc.pos, size), nil
+			}
+			return size, nil
 		}
 	}
 	s.idxMu.RUnlock()

@@ -409,28 +409,41 @@ func (l *Log) replayProducersLocked(from int64) error {
 		if s.next.Load() <= from {
 			continue
 		}
-		start := int64(0)
-		if from > s.base {
-			if err := s.loadIndexes(l); err != nil {
-				return err
-			}
-			s.idxMu.RLock()
-			start = s.oidx.lookup(s.relOf(from))
-			s.idxMu.RUnlock()
+		if err := s.retryOnBadIndex(l, func() error { return l.replaySegmentLocked(s, from) }); err != nil {
+			return err
 		}
-		sc := newScanner(s.log, start, s.size.Load())
-		for {
-			h, pos, err := sc.next(false)
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return &CorruptionError{Segment: s.path, Offset: pos, Err: err}
-			}
-			if h.BaseOffset >= from {
-				l.producers.apply(&h)
-			}
+	}
+	return nil
+}
+
+func (l *Log) replaySegmentLocked(s *segment, from int64) error {
+	start := int64(0)
+	if from > s.base {
+		if err := s.loadIndexes(l); err != nil {
+			return err
 		}
+		s.idxMu.RLock()
+		start = s.oidx.lookup(s.relOf(from))
+		s.idxMu.RUnlock()
+	}
+	// Collect first: a scan that fails half way (a bad index position) must not have
+	// applied anything, as it is retried from a rebuilt index.
+	var hdrs []BatchHeader
+	sc := newScanner(s.log, start, s.size.Load())
+	for {
+		h, pos, err := sc.next(false)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return &CorruptionError{Segment: s.path, Offset: pos, Err: err}
+		}
+		if h.BaseOffset >= from && h.HasProducer() {
+			hdrs = append(hdrs, h)
+		}
+	}
+	for i := range hdrs {
+		l.producers.apply(&hdrs[i])
 	}
 	return nil
 }

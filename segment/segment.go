@@ -2,7 +2,6 @@ package segment
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -76,17 +75,18 @@ func (r *tailRing) push(l batchLoc) {
 
 func (r *tailRing) at(i int) *batchLoc { return &r.locs[(r.start+i)%ringSize] }
 
-// find returns the first remembered batch whose last offset is >= off, provided the ring
-// reaches back far enough to know that it is the first such batch in the segment.
-func (r *tailRing) find(off int64) (batchLoc, bool) {
+// find returns the first remembered batch whose last offset is >= off. covered reports
+// whether the ring reaches back far enough (its first batch starts at or before off) for
+// the answer to be definitive: then found=false means no such batch exists yet.
+func (r *tailRing) find(off int64) (loc batchLoc, covered, found bool) {
 	if r.n == 0 || r.at(0).base > off {
-		return batchLoc{}, false
+		return batchLoc{}, false, false
 	}
 	i := sort.Search(r.n, func(i int) bool { return r.at(i).last >= off })
 	if i == r.n {
-		return batchLoc{}, false
+		return batchLoc{}, true, false
 	}
-	return *r.at(i), true
+	return *r.at(i), true, true
 }
 
 // boundary returns the largest batch end <= limit among remembered batches, if the ring
@@ -103,16 +103,16 @@ func (r *tailRing) boundary(limit int64) (int64, bool) {
 	return l.pos + l.size, true
 }
 
-// firstAtOrAfter returns the first remembered batch with base >= off, if the ring covers off.
-func (r *tailRing) firstBaseAtOrAfter(off int64) (batchLoc, bool) {
+// firstBaseAtOrAfter is like find for the first batch whose base offset is >= off.
+func (r *tailRing) firstBaseAtOrAfter(off int64) (loc batchLoc, covered, found bool) {
 	if r.n == 0 || r.at(0).base > off {
-		return batchLoc{}, false
+		return batchLoc{}, false, false
 	}
 	i := sort.Search(r.n, func(i int) bool { return r.at(i).base >= off })
 	if i == r.n {
-		return batchLoc{}, false
+		return batchLoc{}, true, false
 	}
-	return *r.at(i), true
+	return *r.at(i), true, true
 }
 
 func (r *tailRing) truncate(size int64) {
@@ -145,6 +145,7 @@ type segment struct {
 
 	idxMu       sync.RWMutex
 	idxLoaded   bool // indexes in memory (always for the active segment)
+	idxFromDisk bool // loaded from files, not built here: a bad position means a bad index
 	oidx        offsetIndex
 	tidx        timeIndex
 	sinceIndex  int64 // bytes appended since the last offset index entry
@@ -163,8 +164,10 @@ func newSegment(dir string, base int64, f *os.File) *segment {
 	return s
 }
 
-func (s *segment) indexPath() string     { return s.path[:len(s.path)-len(logSuffix)] + indexSuffix }
-func (s *segment) timeIndexPath() string { return s.path[:len(s.path)-len(logSuffix)] + timeIndexSuffix }
+func (s *segment) indexPath() string { return s.path[:len(s.path)-len(logSuffix)] + indexSuffix }
+func (s *segment) timeIndexPath() string {
+	return s.path[:len(s.path)-len(logSuffix)] + timeIndexSuffix
+}
 
 // tryAcquire takes a reference unless the segment has already been closed.
 func (s *segment) tryAcquire() bool {
@@ -293,6 +296,7 @@ func (s *segment) loadIndexes(l *Log) error {
 		s.oidx = offsetIndex{b: ob, written: len(ob)}
 		s.tidx = timeIndex{b: tb, written: len(tb)}
 		s.idxLoaded = true
+		s.idxFromDisk = true
 		return nil
 	}
 	l.logger.Warn("segment: rebuilding index", "segment", s.path, "offset_index_err", errString(oerr), "time_index_err", errString(terr))
@@ -314,6 +318,10 @@ func (s *segment) rebuildIndexesLocked(l *Log) error {
 	s.tidx = timeIndex{}
 	s.sinceIndex = 0
 	s.maxTs, s.maxTsOffset = -1, -1
+	s.idxFromDisk = false
+	if s.ring != nil {
+		*s.ring = tailRing{}
+	}
 	mo, mt := maxEntries(cfg)
 	size := s.size.Load()
 	sc := newScanner(s.log, 0, size)
@@ -330,6 +338,31 @@ func (s *segment) rebuildIndexesLocked(l *Log) error {
 	s.finalTimeEntryLocked()
 	s.idxLoaded = true
 	return s.writeIndexesLocked(true)
+}
+
+// retryOnBadIndex runs op, and if it fails on corruption while the segment's indexes came
+// from disk, blames the indexes (their entries are well-formed but may point between batches),
+// rebuilds them from the log and runs op once more.
+func (s *segment) retryOnBadIndex(l *Log, op func() error) error {
+	err := op()
+	if err == nil || !isCorrupt(err) {
+		return err
+	}
+	s.idxMu.Lock()
+	rebuilt := false
+	if s.idxFromDisk {
+		l.logger.Warn("segment: index points between batches, rebuilding", "segment", s.path, "err", err)
+		if rerr := s.rebuildIndexesLocked(l); rerr != nil {
+			s.idxMu.Unlock()
+			return rerr
+		}
+		rebuilt = true
+	}
+	s.idxMu.Unlock()
+	if !rebuilt {
+		return err
+	}
+	return op()
 }
 
 // finalTimeEntryLocked appends the segment's max timestamp to the time index, as Kafka does
@@ -436,6 +469,3 @@ func (sc *scanner) next(validate bool) (BatchHeader, int64, error) {
 func isCorrupt(err error) bool {
 	return errors.Is(err, ErrCorruptBatch) || errors.Is(err, ErrUnsupportedMagic)
 }
-
-// putUint32 is a small helper for the checkpoint encoders.
-func putUint32(b []byte, v uint32) []byte { return binary.BigEndian.AppendUint32(b, v) }

@@ -35,7 +35,12 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, ok bo
 				retry = true
 				break
 			}
-			off, rts, found, err := l.searchTimestamp(s, ts, start)
+			var off, rts int64
+			var found bool
+			err := s.retryOnBadIndex(l, func() (err error) {
+				off, rts, found, err = l.searchTimestamp(s, ts, start)
+				return err
+			})
 			s.release()
 			if err != nil || found {
 				return off, rts, found, err
@@ -118,7 +123,12 @@ func (l *Log) recordWithTimestamp(s *segment, ts, last int64) int64 {
 		return last
 	}
 	size := s.size.Load()
-	loc, found, err := s.findBatch(last, size)
+	var loc batchLoc
+	var found bool
+	err := s.retryOnBadIndex(l, func() (err error) {
+		loc, found, err = s.findBatch(last, size)
+		return err
+	})
 	if err != nil || !found {
 		return last
 	}

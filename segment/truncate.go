@@ -41,7 +41,12 @@ func (l *Log) TruncateTo(offset int64) error {
 	}
 	size := target.size.Load()
 	cut := size
-	loc, found, err := target.findBatch(offset, size)
+	var loc batchLoc
+	var found bool
+	err := target.retryOnBadIndex(l, func() (err error) {
+		loc, found, err = target.findBatch(offset, size)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -56,7 +61,7 @@ func (l *Log) TruncateTo(offset int64) error {
 		}
 		s.release()
 	}
-	l.publishSegsLocked(segs[:k+1:k+1])
+	l.publishSegsLocked(segs[: k+1 : k+1])
 	target.sealed = false
 	if err := target.log.Truncate(cut); err != nil {
 		return l.failLocked(fmt.Errorf("truncate %s: %w", target.path, err))

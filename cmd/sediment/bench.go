@@ -27,6 +27,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -44,6 +45,7 @@ type benchFlags struct {
 	timeout     time.Duration
 	workDir     string
 	keep        bool
+	serveFlags  []string
 
 	kfakeServe string // internal: run the kfake child instead of the bench
 }
@@ -67,16 +69,23 @@ Flags (bench reads no SEDIMENT_* environment, and strips it from its children):
 
 func benchFlagSet(f *benchFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.StringVar(&f.sedimentBin, "sediment-bin", "", "the sediment binary to benchmark, started as `PATH serve ...` (default: this binary)")
+	fs.StringVar(&f.sedimentBin, "sediment-bin", "", "`PATH` of the sediment binary to benchmark, run as PATH serve ... (default: this binary)")
 	fs.StringVar(&f.only, "only", "both", "targets to run: sediment, kfake or both")
-	fs.IntVar(&f.records, "records", 300000, "records produced and consumed per target and run")
+	fs.IntVar(&f.records, "records", 1000000, "`N` records produced and consumed per target and run; the default makes each produce phase take ~10 s on 2 cores (kfake then peaks near 2.5 GiB RSS)")
 	fs.IntVar(&f.valueSize, "value-size", 1024, "bytes per record value (at least 16); values are random, so incompressible")
 	fs.IntVar(&f.partitions, "partitions", 16, "partitions of the benchmark topic (also the broker's --num-partitions)")
-	fs.IntVar(&f.maxInflight, "max-inflight", 10000, "most records produced but not yet acknowledged (kgo's default MaxBufferedRecords)")
+	fs.IntVar(&f.maxInflight, "max-inflight", 10000, "most records produced but not yet acknowledged (also kgo's MaxBufferedRecords)")
 	fs.IntVar(&f.repeat, "repeat", 1, "runs; each run starts fresh target processes, and the medians of all runs are printed")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "fail the whole bench if it has not finished after this long")
-	fs.StringVar(&f.workDir, "work-dir", "", "parent of the temporary directory holding the broker's data and the children's logs (default: $TMPDIR or /tmp); fsync costs depend on its file system")
+	fs.StringVar(&f.workDir, "work-dir", "", "parent `DIR` of the temporary directory holding the broker's data and the children's logs (default: $TMPDIR or /tmp); fsync costs depend on its file system")
 	fs.BoolVar(&f.keep, "keep", false, "keep the temporary directory (data and child logs) instead of removing it")
+	fs.Func("sediment-flag", "`FLAG` added to the broker's serve command line, e.g. --sediment-flag=--flush-policy=os; repeatable; for experiments only: the reference figures use none", func(v string) error {
+		if !strings.HasPrefix(v, "-") {
+			return fmt.Errorf("%q is not a flag", v)
+		}
+		f.serveFlags = append(f.serveFlags, v)
+		return nil
+	})
 	fs.StringVar(&f.kfakeServe, "kfake-serve", "", "internal: run one kfake broker on 127.0.0.1:PORT until SIGTERM (how bench starts its kfake child)")
 	fs.Usage = func() {
 		out := fs.Output()
@@ -86,7 +95,11 @@ func benchFlagSet(f *benchFlags) *flag.FlagSet {
 				return // internal, documented in BENCH.md
 			}
 			name, usage := flag.UnquoteUsage(fl)
-			fmt.Fprintf(out, "  --%s %s\n    \t%s", fl.Name, name, usage)
+			fmt.Fprintf(out, "  --%s", fl.Name)
+			if name != "" {
+				fmt.Fprintf(out, " %s", name)
+			}
+			fmt.Fprintf(out, "\n    \t%s", usage)
 			if fl.DefValue != "" && fl.DefValue != "false" {
 				fmt.Fprintf(out, " (default %s)", fl.DefValue)
 			}
@@ -130,7 +143,7 @@ func benchMain(args []string) error {
 		if _, err := os.Stat(f.sedimentBin); err != nil {
 			return fmt.Errorf("--sediment-bin: %w", err)
 		}
-		targets = append(targets, &sedimentTarget{bin: f.sedimentBin, partitions: f.partitions})
+		targets = append(targets, &sedimentTarget{bin: f.sedimentBin, partitions: f.partitions, extra: f.serveFlags})
 	}
 	if f.only != "sediment" {
 		targets = append(targets, &kfakeTarget{bin: self})
@@ -240,14 +253,16 @@ func benchOne(ctx context.Context, t benchTarget, dir string, w workloadConfig, 
 		return res, fmt.Errorf("%s: start: %w", t.name(), err)
 	}
 	defer func() {
-		p.set(t.name(), "stopping")
+		p.note(t.name(), "stopping") // keeps the phase a failure happened in
 		if stopErr := inst.stop(); stopErr != nil && err == nil {
 			err = fmt.Errorf("%s: stop: %w", t.name(), stopErr)
 		}
 		res.cpu = inst.cpuTime()
 	}()
 
+	cpu0 := selfCPU()
 	wr, err := runWorkload(ctx, inst.bootstrap, w, pool, func(phase string) { p.set(t.name(), phase) })
+	clientCPU := selfCPU() - cpu0
 	if err != nil {
 		return res, fmt.Errorf("%s: %w%s", t.name(), err, inst.exitNote())
 	}
@@ -258,12 +273,13 @@ func benchOne(ctx context.Context, t benchTarget, dir string, w workloadConfig, 
 	if err != nil {
 		return res, fmt.Errorf("%s: peak RSS: %w", t.name(), err)
 	}
-	return runResult{target: t.name(), workloadResult: wr, peakRSS: rss}, nil
+	return runResult{target: t.name(), workloadResult: wr, peakRSS: rss, clientCPU: clientCPU}, nil
 }
 
 // progress reports phases on stderr, keeping stdout for the results, and
-// remembers the current phase for timeout messages. Used by one goroutine.
+// remembers the current phase for timeout messages. Safe for concurrent use.
 type progress struct {
+	mu     sync.Mutex // set is also called from workload reporters
 	out    io.Writer
 	target string
 	phase  string
@@ -271,6 +287,8 @@ type progress struct {
 }
 
 func (p *progress) set(target, phase string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.target, p.phase = target, phase
 	if p.start.IsZero() {
 		p.start = time.Now()
@@ -278,7 +296,16 @@ func (p *progress) set(target, phase string) {
 	fmt.Fprintf(p.out, "bench: %6.1fs %s: %s\n", time.Since(p.start).Seconds(), target, phase)
 }
 
+// note prints like set but keeps the current phase.
+func (p *progress) note(target, msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.out, "bench: %6.1fs %s: %s\n", time.Since(p.start).Seconds(), target, msg)
+}
+
 func (p *progress) current() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.target == "" {
 		return "starting"
 	}
@@ -289,8 +316,9 @@ func (p *progress) current() string {
 type runResult struct {
 	target string
 	workloadResult
-	peakRSS uint64        // bytes: sum of VmHWM over the target's processes
-	cpu     time.Duration // user+system time of the target's processes
+	peakRSS   uint64        // bytes: sum of VmHWM over the target's processes
+	cpu       time.Duration // user+system time of the target's processes
+	clientCPU time.Duration // user+system time of the bench process while driving the target
 }
 
 func printBenchHeader(out io.Writer, f *benchFlags, w workloadConfig, root string) {
@@ -309,14 +337,17 @@ func printBenchHeader(out io.Writer, f *benchFlags, w workloadConfig, root strin
 	}
 	fmt.Fprintf(out, "go: bench and kfake %s, sediment %s (%s)\n", runtime.Version(), sedGo, f.sedimentBin)
 	fmt.Fprintf(out, "work dir: %s (%s)\n", root, fsType(root))
+	if len(f.serveFlags) > 0 && f.only != "kfake" {
+		fmt.Fprintf(out, "sediment serve flags added (not the reference setup): %s\n", strings.Join(f.serveFlags, " "))
+	}
 }
 
-const resultFormat = "%-9s %13s %14s %8s %8s %13s %14s %13s %7s\n"
+const resultFormat = "%-9s %13s %14s %8s %8s %13s %14s %13s %6s %13s\n"
 
 func printResults(out io.Writer, title string, results []runResult) {
 	fmt.Fprintf(out, "\n%s:\n", title)
 	fmt.Fprintf(out, resultFormat, "target", "produce MiB/s", "produce rec/s", "p50 ms", "p99 ms",
-		"consume MiB/s", "consume rec/s", "peak RSS MiB", "cpu s")
+		"consume MiB/s", "consume rec/s", "peak RSS MiB", "cpu s", "client cpu s")
 	byName := map[string]runResult{}
 	for _, r := range results {
 		byName[r.target] = r
@@ -324,7 +355,8 @@ func printResults(out io.Writer, title string, results []runResult) {
 			fmt.Sprintf("%.1f", r.produce.mibPerSec()), fmt.Sprintf("%.0f", r.produce.recPerSec()),
 			fmt.Sprintf("%.1f", ms(r.p50)), fmt.Sprintf("%.1f", ms(r.p99)),
 			fmt.Sprintf("%.1f", r.consume.mibPerSec()), fmt.Sprintf("%.0f", r.consume.recPerSec()),
-			fmt.Sprintf("%.1f", float64(r.peakRSS)/(1<<20)), fmt.Sprintf("%.1f", r.cpu.Seconds()))
+			fmt.Sprintf("%.1f", float64(r.peakRSS)/(1<<20)), fmt.Sprintf("%.1f", r.cpu.Seconds()),
+			fmt.Sprintf("%.1f", r.clientCPU.Seconds()))
 	}
 	s, okS := byName["sediment"]
 	k, okK := byName["kfake"]
@@ -364,6 +396,7 @@ func medians(runs [][]runResult) []runResult {
 		m.p50 = medianOf(col, func(r runResult) time.Duration { return r.p50 })
 		m.p99 = medianOf(col, func(r runResult) time.Duration { return r.p99 })
 		m.cpu = medianOf(col, func(r runResult) time.Duration { return r.cpu })
+		m.clientCPU = medianOf(col, func(r runResult) time.Duration { return r.clientCPU })
 		m.peakRSS = medianOf(col, func(r runResult) uint64 { return r.peakRSS })
 		out = append(out, m)
 	}

@@ -97,6 +97,7 @@ func (in *instance) stop() error {
 type sedimentTarget struct {
 	bin        string
 	partitions int
+	extra      []string // more serve flags (--sediment-flag), for experiments
 }
 
 func (t *sedimentTarget) name() string { return "sediment" }
@@ -107,7 +108,7 @@ func (t *sedimentTarget) start(ctx context.Context, dir string) (*instance, erro
 		return nil, err
 	}
 	kafka, httpAddr, metaClient, metaPeer := addrs[0], addrs[1], addrs[2], addrs[3]
-	c, err := startChild("sediment", t.bin, []string{
+	args := []string{
 		"serve",
 		"--node-id", "1",
 		"--data-dir", filepath.Join(dir, "data"),
@@ -116,7 +117,8 @@ func (t *sedimentTarget) start(ctx context.Context, dir string) (*instance, erro
 		"--meta-client-listen", metaClient,
 		"--meta-peer-listen", metaPeer,
 		"--num-partitions", strconv.Itoa(t.partitions),
-	}, filepath.Join(dir, "sediment.log"))
+	}
+	c, err := startChild("sediment", t.bin, append(args, t.extra...), filepath.Join(dir, "sediment.log"))
 	if err != nil {
 		return nil, err
 	}

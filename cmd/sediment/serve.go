@@ -174,6 +174,11 @@ func run(ctx context.Context, logger *slog.Logger, bcfg broker.Config, mcfg meta
 	if err := os.MkdirAll(bcfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	unlock, err := lockDataDir(bcfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	node, err := meta.Start(startCtx, mcfg, logger.With("component", "meta"))
@@ -186,6 +191,10 @@ func run(ctx context.Context, logger *slog.Logger, bcfg broker.Config, mcfg meta
 		}
 	}()
 	store, err := meta.OpenStore(startCtx, node.Client(), logger.With("component", "meta"))
+	if err != nil {
+		return err
+	}
+	ident, err := loadOrCreateIdentity(bcfg.DataDir, store.ClusterID(), bcfg.NodeID)
 	if err != nil {
 		return err
 	}
@@ -237,18 +246,49 @@ func run(ctx context.Context, logger *slog.Logger, bcfg broker.Config, mcfg meta
 	if err != nil {
 		return err
 	}
-	reg2, err := store.RegisterBroker(ctx, meta.BrokerInfo{
+	reg2, err := registerBroker(ctx, logger, store, meta.BrokerInfo{
 		NodeID: bcfg.NodeID, Host: host, Port: port, Rack: bcfg.Rack,
-		Listeners: map[string]string{"PLAINTEXT": net.JoinHostPort(host, strconv.Itoa(int(port)))},
+		Listeners:   map[string]string{"PLAINTEXT": net.JoinHostPort(host, strconv.Itoa(int(port)))},
+		DirectoryID: ident.directoryID,
 	}, mcfg.SessionTTL)
 	if err != nil {
 		stopRun()
-		<-errc
+		runErr := <-errc
+		if ctx.Err() != nil {
+			return runErr // signalled while waiting to register: a clean shutdown
+		}
 		return err
 	}
 	defer reg2.Close()
 	logger.Info("broker registered", "node_id", bcfg.NodeID, "cluster_id", store.ClusterID(), "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))))
 	return <-errc
+}
+
+// registerBroker registers this broker, waiting out a registration that is
+// still alive: after a crash (kill -9, OOM) the previous incarnation's lease
+// outlives it by up to the session TTL, and a restarted etcd renews every
+// lease to its full TTL, so giving up at once means never starting again
+// (meta.RegisterBroker: callers retry for that long). A broker id held by
+// another live broker still fails, after ttl plus a margin.
+func registerBroker(ctx context.Context, logger *slog.Logger, store *meta.Store, info meta.BrokerInfo, ttl time.Duration) (*meta.Registration, error) {
+	deadline := time.Now().Add(ttl + 5*time.Second)
+	for attempt := 0; ; attempt++ {
+		reg, err := store.RegisterBroker(ctx, info, ttl)
+		if err == nil || !errors.Is(err, meta.ErrBrokerIDInUse) || time.Now().After(deadline) {
+			return reg, err
+		}
+		if attempt == 0 {
+			logger.Warn("broker id still registered (by this broker before a crash?); waiting for that session to expire",
+				"node_id", info.NodeID, "session_timeout", ttl)
+		}
+		t := time.NewTimer(250 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // hostPort is the advertised address: --advertise, else the bound listener.

@@ -1,0 +1,38 @@
+// Package segment is the durable log of one partition, in Kafka's on-disk format.
+//
+// A Log owns one directory, <topic>-<partition>/, holding segments: %020d.log files of
+// v2 record batches stored verbatim, each with a sparse %020d.index (offset → file
+// position) and %020d.timeindex (timestamp → offset), plus %020d.snapshot files of
+// idempotent-producer state, a leader-epoch-checkpoint, a log-start-offset checkpoint and,
+// between a clean Close and the next Open, a clean-shutdown marker. FORMAT.md specifies
+// every file byte for byte.
+//
+// What it does:
+//
+//   - Produce: AppendLeader validates batches at the header level plus CRC-32C (records are
+//     never decoded or re-encoded), enforces idempotent-producer sequences and epochs
+//     (duplicates return their original offsets), assigns offsets by rewriting baseOffset
+//     in place, and appends with one write. All batches of a call go in, or none.
+//   - Durability: WaitDurable implements group commit without a goroutine: one fdatasync
+//     covers every append that arrived before it. FlushOS leaves flushing to the OS, as
+//     Kafka does. Rolls sync the finished segment before starting the next one.
+//   - Fetch: Read returns a byte range of whole batches of one segment for sendfile, with a
+//     refcount that keeps the file open across retention. Reads at the tail are answered
+//     from a ring of recent batch positions without scanning or taking the append lock.
+//   - ListOffsets: OffsetForTimestamp and MaxTimestamp (the time index, then record
+//     timestamps, decompressing when needed).
+//   - Replication: AppendFollower, TruncateTo, the leader-epoch cache and EndOffsetForEpoch
+//     (KIP-101/279).
+//   - Retention and DeleteRecords: ApplyRetention (retention.ms, retention.bytes),
+//     DeleteRecordsBefore, and rolling on segment.bytes, segment.ms and full indexes.
+//   - Recovery: Open trusts sealed segments and, after an unclean stop, CRC-scans the
+//     active one, truncating a torn tail and rebuilding indexes; producer state comes back
+//     from the latest snapshot plus a replay, so deduplication survives kill -9.
+//
+// The package never touches the network, etcd or object storage, owns no goroutines, and
+// returns errors instead of panicking on bad input or I/O failures; after a failed fsync
+// the Log refuses writes until it is reopened. Errors wrap the sentinels (ErrCorruptBatch,
+// ErrOutOfOrderSequence, ...) that the broker maps to Kafka error codes.
+//
+// Package segmenttest builds valid batches for tests.
+package segment
