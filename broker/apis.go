@@ -5,7 +5,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-const apiVersionsKey = 18
+const (
+	produceKey     = 0
+	apiVersionsKey = 18
+)
 
 // api is one registered Kafka API: the versions this broker serves and its
 // handler. ApiVersions answers from this table, so what is advertised is

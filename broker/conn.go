@@ -114,7 +114,7 @@ func (c *conn) readLoop() {
 				"size", size, "socket.request.max.bytes", maxFrame)
 			return
 		}
-		body, err := readBody(c.br, int(size))
+		body, err := c.readBody(int(size))
 		if err != nil {
 			if !isClosedErr(err) {
 				c.log.Debug("read of request body failed", "err", err)
@@ -122,6 +122,11 @@ func (c *conn) readLoop() {
 			return
 		}
 		p, err := c.dispatch(body)
+		if p != nil && p.req.key == produceKey || err != nil {
+			// Nothing refers to a produce body once its handler has
+			// appended the records.
+			c.srv.bodies.put(body)
+		}
 		if err != nil {
 			c.srv.metrics.protocolErrors.Inc()
 			c.log.Warn("closing connection: bad request", "err", err)
@@ -201,23 +206,26 @@ func decodeRequest(apis map[int16]api, body []byte) (*request, api, error) {
 	return req, a, nil
 }
 
-// readBody reads a frame body of size bytes. Large bodies grow as their bytes
-// arrive, so a peer that announces a big frame and sends little of it holds
-// no more memory than it actually sent.
-func readBody(r io.Reader, size int) ([]byte, error) {
-	const step = 1 << 20
-	if size <= step {
-		body := make([]byte, size)
-		_, err := io.ReadFull(r, body)
-		return body, err
+// readBody reads a frame body of size bytes. Bodies up to the largest pool
+// class come from the pool; larger ones grow as their bytes arrive, so a peer
+// that announces a big frame and sends little of it holds no more memory than
+// it actually sent.
+func (c *conn) readBody(size int) ([]byte, error) {
+	if size <= 1<<maxPooledShift {
+		body := c.srv.bodies.get(size)
+		if _, err := io.ReadFull(c.br, body); err != nil {
+			c.srv.bodies.put(body)
+			return nil, err
+		}
+		return body, nil
 	}
-	body := make([]byte, 0, step)
+	body := make([]byte, 0, 1<<maxPooledShift)
 	for len(body) < size {
 		if len(body) == cap(body) {
 			body = slices.Grow(body, min(size, 2*cap(body))-len(body))
 		}
 		chunk := body[len(body):min(cap(body), size)]
-		n, err := io.ReadFull(r, chunk)
+		n, err := io.ReadFull(c.br, chunk)
 		body = body[:len(body)+n]
 		if err != nil {
 			return nil, err

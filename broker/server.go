@@ -34,6 +34,7 @@ type Server struct {
 	apis    map[int16]api
 	apiList []api // in table order, for ApiVersions
 	metrics *metrics
+	bodies  bufPool
 	parts   *partitionManager
 	pids    *producerIDs
 
