@@ -4,16 +4,20 @@
 GO       ?= go
 BIN      := $(CURDIR)/bin
 SEDIMENT := $(BIN)/sediment
-FUZZTIME ?= 5s
+FUZZTIME ?= 2000x
 PKGS     := ./...
 
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: run build test test-deps fuzz bench lint clean
+.PHONY: run cluster build test test-deps fuzz bench lint clean
 
 ## run: build and start one broker with embedded etcd (data in ./data, Kafka on 127.0.0.1:9092)
 run: build
 	$(SEDIMENT) serve
+
+## cluster: build and start three local brokers forming one cluster (etcd quorum of 3)
+cluster: build
+	SEDIMENT=$(SEDIMENT) ./scripts/cluster.sh
 
 ## build: the static broker binary (CGO_ENABLED=0) in ./bin
 build:

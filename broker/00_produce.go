@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sedimentio/sediment/repl"
 	"github.com/sedimentio/sediment/segment"
 )
 
@@ -26,8 +27,9 @@ func handleProduce(c *conn, r *request) (*pending, error) {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 
 	type appended struct {
-		p    *partition
-		next int64 // the offset after the appended batches
+		p     *partition
+		next  int64 // the offset after the appended batches
+		epoch int32 // the leadership term it was appended in
 	}
 	var waits []appended
 	acksOK := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
@@ -43,19 +45,29 @@ func handleProduce(c *conn, r *request) (*pending, error) {
 			sp.BaseOffset = -1
 			sp.LogAppendTime = -1
 			sp.LogStartOffset = -1
-			p := s.parts.get(rt.Topic, rp.Partition)
+			p, code := s.leaderFor(rt.Topic, rp.Partition)
+			var l *repl.Leader
+			if p != nil {
+				l = p.leader.Load()
+			}
 			switch {
 			case !acksOK:
 				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
 			case req.TransactionID != nil:
 				// Transactions arrive with the coordinators milestone.
 				sp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case l == nil:
+				if code == 0 {
+					code = kerr.NotLeaderForPartition.Code
+				}
+				sp.ErrorCode = code
+				s.leaderHint(rt.Topic, rp.Partition, &sp.CurrentLeader, resp)
 			case len(rp.Records) == 0:
 				sp.ErrorCode = kerr.CorruptMessage.Code
+			case req.Acks == -1 && len(l.ISR()) < int(p.minISR.Load()):
+				sp.ErrorCode = kerr.NotEnoughReplicas.Code
 			default:
-				res, err := p.log.AppendLeader(rp.Records, p.leaderEpoch.Load())
+				res, err := p.log.AppendLeader(rp.Records, l.Epoch())
 				if err != nil {
 					sp.ErrorCode = produceErrorCode(err)
 					if sp.ErrorCode == kerr.KafkaStorageError.Code {
@@ -72,13 +84,15 @@ func handleProduce(c *conn, r *request) (*pending, error) {
 				sp.BaseOffset = res.FirstOffset
 				sp.LogAppendTime = res.LogAppendTime
 				sp.LogStartOffset = res.LogStartOffset
-				// Durable-as-written (flush to the OS) exposes it now;
-				// otherwise the partition's flusher starts syncing at once,
-				// in parallel with every other partition's.
-				p.advanceHW(p.log.DurableOffset())
+				// Followers fetch it now; the partition's flusher starts
+				// syncing at once, in parallel with every other partition's;
+				// durable-as-written (flush to the OS) may advance the
+				// high watermark already.
+				p.appended()
+				p.updateHW()
 				p.requestFlush()
 				st.Partitions = append(st.Partitions, sp)
-				waits = append(waits, appended{p: p, next: res.LastOffset + 1})
+				waits = append(waits, appended{p: p, next: res.LastOffset + 1, epoch: l.Epoch()})
 				continue
 			}
 			st.Partitions = append(st.Partitions, sp)
@@ -100,10 +114,20 @@ func handleProduce(c *conn, r *request) (*pending, error) {
 		defer cancel()
 		for _, w := range waits {
 			sp := findProducePartition(resp, w.p.topic, w.p.index)
-			if err := w.p.waitHW(ctx, w.next); err != nil {
+			var err error
+			if req.Acks == -1 {
+				err = w.p.waitHW(ctx, w.next, w.epoch)
+			} else {
+				err = w.p.log.WaitDurable(ctx, w.next)
+			}
+			if err != nil {
 				switch {
 				case errors.Is(err, context.DeadlineExceeded):
 					sp.ErrorCode = kerr.RequestTimedOut.Code
+				case errors.Is(err, errNotLeader):
+					sp.ErrorCode = kerr.NotLeaderForPartition.Code
+				case errors.Is(err, errNotEnoughReplicasAfterAppend):
+					sp.ErrorCode = kerr.NotEnoughReplicasAfterAppend.Code
 				default:
 					c.log.Error("making produce durable failed", "partition", w.p.String(), "err", err)
 					sp.ErrorCode = kerr.KafkaStorageError.Code

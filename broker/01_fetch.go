@@ -27,9 +27,14 @@ import (
 // fetchTarget is one partition a fetch reads.
 type fetchTarget struct {
 	sessionPart
-	p       *partition // nil: errCode says why
-	errCode int16
-	sp      *sessionPart // the session's entry, for recording what was sent
+	name             string
+	p                *partition // nil: errCode says why
+	errCode          int16
+	sp               *sessionPart // the session's entry, for recording what was sent
+	lastFetchedEpoch int32
+	// diverging is set when a follower's last fetched epoch ends before its
+	// fetch offset on the leader (KIP-320): it must truncate first.
+	diverging *kmsg.FetchResponseTopicPartitionDivergingEpoch
 }
 
 func handleFetch(c *conn, r *request) (*pending, error) {
@@ -71,15 +76,22 @@ func handleFetch(c *conn, r *request) (*pending, error) {
 		full = false
 	}
 
-	var parts []sessionPart
+	var (
+		parts     []sessionPart
+		lastEpoch = map[sessionKey]int32{}
+	)
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
+			k := keyOf(t.Topic, t.TopicID, p.Partition)
 			parts = append(parts, sessionPart{
-				key:         keyOf(t.Topic, t.TopicID, p.Partition),
+				key:         k,
 				fetchOffset: p.FetchOffset,
 				maxBytes:    p.PartitionMaxBytes,
 				leaderEpoch: p.CurrentLeaderEpoch,
 			})
+			if req.Version >= 12 {
+				lastEpoch[k] = p.LastFetchedEpoch
+			}
 		}
 	}
 	if session != nil {
@@ -110,37 +122,64 @@ func handleFetch(c *conn, r *request) (*pending, error) {
 		}
 	}
 
+	replicaID := req.ReplicaID
+	if req.Version >= 15 {
+		replicaID = req.ReplicaState.ID
+	}
 	// Resolve partitions now; reads happen in the completion.
 	for i := range targets {
 		t := &targets[i]
-		name := t.key.topic
+		t.lastFetchedEpoch = -1
+		if e, ok := lastEpoch[t.key]; ok {
+			t.lastFetchedEpoch = e
+		}
+		t.name = t.key.topic
 		if byID {
 			tp, ok := s.cache.TopicByID(t.key.id)
 			if !ok {
 				t.errCode = kerr.UnknownTopicID.Code
 				continue
 			}
-			name = tp.Name
+			t.name = tp.Name
 		}
-		t.p = s.parts.get(name, t.key.part)
+		var code int16
+		t.p, code = s.leaderFor(t.name, t.key.part)
 		if t.p == nil {
-			t.errCode = kerr.UnknownTopicOrPartition.Code
+			t.errCode = code
 			continue
 		}
+		l := t.p.leader.Load()
 		if le := t.leaderEpoch; le >= 0 {
-			cur := t.p.leaderEpoch.Load()
-			switch {
+			switch cur := l.Epoch(); {
 			case le < cur:
 				t.errCode = kerr.FencedLeaderEpoch.Code
 			case le > cur:
 				t.errCode = kerr.UnknownLeaderEpoch.Code
 			}
 		}
+		if replicaID < 0 || t.errCode != 0 {
+			continue
+		}
+		if !l.IsReplica(replicaID) {
+			t.errCode = kerr.NotLeaderForPartition.Code
+			continue
+		}
+		if t.lastFetchedEpoch >= 0 {
+			e, end := t.p.log.EndOffsetForEpoch(t.lastFetchedEpoch)
+			if e != t.lastFetchedEpoch || end < t.fetchOffset {
+				t.diverging = &kmsg.FetchResponseTopicPartitionDivergingEpoch{Epoch: e, EndOffset: end}
+				continue
+			}
+		}
+		// Record where the follower stands now, so the high watermark
+		// advances without waiting for this fetch's long poll.
+		if l.UpdateFollower(replicaID, t.fetchOffset, t.p.log.LogEndOffset()) {
+			t.p.updateHW()
+		}
 	}
 
-	replica := req.ReplicaID >= 0 || req.ReplicaState.ID >= 0
 	return &pending{complete: func(ctx context.Context) outgoing {
-		return s.runFetch(ctx, c, req, targets, full, session, replica)
+		return s.runFetch(ctx, c, req, targets, full, session, replicaID)
 	}}, nil
 }
 
@@ -151,11 +190,11 @@ type sentState struct {
 }
 
 // runFetch reads the targets, waiting up to MaxWaitMillis for MinBytes.
-func (s *Server) runFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest, targets []fetchTarget, full bool, session *fetchSession, replica bool) outgoing {
+func (s *Server) runFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest, targets []fetchTarget, full bool, session *fetchSession, replicaID int32) outgoing {
 	wake := make(chan struct{}, 1)
 	for _, t := range targets {
 		if t.p != nil {
-			t.p.addWaiter(wake)
+			t.p.addWaiter(wake, replicaID >= 0)
 		}
 	}
 	defer func() {
@@ -169,7 +208,7 @@ func (s *Server) runFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest, 
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
-		out, sent, n, hasErr := s.fetchOnce(c, req, targets, full, session, replica)
+		out, sent, n, hasErr := s.fetchOnce(c, req, targets, full, session, replicaID)
 		ready := n >= int64(req.MinBytes) || hasErr || wait <= 0
 		if !ready {
 			select {
@@ -182,7 +221,7 @@ func (s *Server) runFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest, 
 			}
 			// Out of time: answer with whatever is there now.
 			releaseAll(out.files)
-			out, sent, n, _ = s.fetchOnce(c, req, targets, full, session, replica)
+			out, sent, n, _ = s.fetchOnce(c, req, targets, full, session, replicaID)
 		}
 		if session != nil {
 			session.mu.Lock()
@@ -204,7 +243,7 @@ func releaseAll(files []segment.Slice) {
 
 // fetchOnce builds a response from what is readable now, and returns the
 // per-partition state it reports so the session can remember it.
-func (s *Server) fetchOnce(c *conn, req *kmsg.FetchRequest, targets []fetchTarget, full bool, session *fetchSession, replica bool) (outgoing, []sentState, int64, bool) {
+func (s *Server) fetchOnce(c *conn, req *kmsg.FetchRequest, targets []fetchTarget, full bool, session *fetchSession, replicaID int32) (outgoing, []sentState, int64, bool) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	if session != nil {
 		resp.SessionID = session.id
@@ -231,15 +270,29 @@ func (s *Server) fetchOnce(c *conn, req *kmsg.FetchRequest, targets []fetchTarge
 		// librdkafka rejects a null one ("invalid MessageSetSize -1").
 		rp.RecordBatches = []byte{}
 		var records bool
-		if t.p == nil || t.errCode != 0 {
+		switch {
+		case t.p == nil || t.errCode != 0:
 			rp.ErrorCode = t.errCode
 			hasErr = true
-		} else {
+			if t.errCode == kerr.NotLeaderForPartition.Code {
+				s.fetchLeaderHint(t.name, t.key.part, &rp.CurrentLeader, resp)
+			}
+		case t.diverging != nil:
+			rp.DivergingEpoch = *t.diverging
+			rp.HighWatermark, rp.LastStableOffset = t.p.hw.Load(), t.p.hw.Load()
+			rp.LogStartOffset = t.p.log.LogStartOffset()
+			hasErr = true // answer at once: the follower must truncate
+		default:
 			p := t.p
 			hw := p.hw.Load()
 			maxOff := hw
-			if replica {
-				maxOff = p.log.LogEndOffset()
+			leo := p.log.LogEndOffset()
+			if replicaID >= 0 {
+				maxOff = leo
+				if l := p.leader.Load(); l != nil && l.UpdateFollower(replicaID, t.fetchOffset, leo) {
+					p.updateHW()
+					hw = p.hw.Load()
+				}
 			}
 			rp.HighWatermark, rp.LastStableOffset = hw, hw
 			rp.LogStartOffset = p.log.LogStartOffset()

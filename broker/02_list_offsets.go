@@ -22,9 +22,9 @@ func handleListOffsets(c *conn, r *request) (*pending, error) {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Offset, sp.Timestamp, sp.LeaderEpoch = -1, -1, -1
-			p := s.parts.get(rt.Topic, rp.Partition)
+			p, code := s.leaderFor(rt.Topic, rp.Partition)
 			if p == nil {
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				sp.ErrorCode = code
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}

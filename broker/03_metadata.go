@@ -89,9 +89,8 @@ func (s *Server) metadataBrokers() []kmsg.MetadataResponseBroker {
 	return out
 }
 
-// controllerID is the broker acting as controller. With one broker that is
-// this one; the cluster milestone elects one through etcd.
-func (s *Server) controllerID() int32 { return s.cfg.NodeID }
+// controllerID is the broker elected controller through etcd.
+func (s *Server) controllerID() int32 { return s.cache.ControllerID() }
 
 func (s *Server) metadataTopic(t meta.Topic) kmsg.MetadataResponseTopic {
 	st := kmsg.NewMetadataResponseTopic()

@@ -19,10 +19,10 @@ func handleDeleteRecords(c *conn, r *request) (*pending, error) {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
-			p := s.parts.get(rt.Topic, rp.Partition)
+			p, code := s.leaderFor(rt.Topic, rp.Partition)
 			switch {
 			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				sp.ErrorCode = code
 			default:
 				off := rp.Offset
 				hw := p.hw.Load()

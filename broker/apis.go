@@ -35,6 +35,7 @@ func apiTable() []api {
 		{key: 20, min: 1, max: 6, handle: handleDeleteTopics},
 		{key: 21, min: 0, max: 2, handle: handleDeleteRecords},
 		{key: 22, min: 0, max: 4, handle: handleInitProducerID},
+		{key: 23, min: 0, max: 4, handle: handleOffsetForLeaderEpoch},
 		{key: 32, min: 1, max: 4, handle: handleDescribeConfigs},
 		{key: 33, min: 0, max: 2, handle: handleAlterConfigs},
 		{key: 35, min: 1, max: 4, handle: handleDescribeLogDirs},

@@ -21,6 +21,17 @@ type Config struct {
 	AutoCreateTopics         bool  // auto.create.topics.enable
 	NumPartitions            int32 // num.partitions
 	DefaultReplicationFactor int16 // default.replication.factor
+	MinInsyncReplicas        int   // min.insync.replicas
+
+	// ReplicaLagTimeMax is replica.lag.time.max.ms: a follower that has not
+	// caught up for this long leaves the ISR.
+	ReplicaLagTimeMax time.Duration
+	// InterBrokerListener names the listener followers fetch from
+	// (inter.broker.listener.name).
+	InterBrokerListener string
+	// ControlledShutdownTimeout bounds how long a stopping broker waits for
+	// the controller to move its leaderships away.
+	ControlledShutdownTimeout time.Duration
 
 	// SocketRequestMaxBytes bounds a request frame (socket.request.max.bytes).
 	// Nothing larger is ever allocated for a frame.
@@ -36,6 +47,12 @@ type Config struct {
 	// RetentionCheckInterval is log.retention.check.interval.ms; it also
 	// drives segment.ms rolls.
 	RetentionCheckInterval time.Duration
+	// DirectoryID identifies the data directory (meta.properties); it lets a
+	// restarted broker take over its dead predecessor's registration.
+	DirectoryID string
+	// SessionTTL is broker.session.timeout.ms: a broker whose lease lapses
+	// this long is considered gone.
+	SessionTTL time.Duration
 	// ShutdownTimeout bounds how long in-flight requests may take to finish.
 	ShutdownTimeout time.Duration
 }
@@ -43,17 +60,22 @@ type Config struct {
 // DefaultConfig is one broker with Kafka's defaults.
 func DefaultConfig() Config {
 	return Config{
-		NodeID:                   1,
-		Listen:                   "127.0.0.1:9092",
-		DataDir:                  "./data",
-		AutoCreateTopics:         true,
-		NumPartitions:            1,
-		DefaultReplicationFactor: 1,
-		SocketRequestMaxBytes:    100 << 20,
-		MaxInflightPerConn:       64,
-		Log:                      segment.DefaultConfig(),
-		RetentionCheckInterval:   5 * time.Minute,
-		ShutdownTimeout:          10 * time.Second,
+		NodeID:                    1,
+		Listen:                    "127.0.0.1:9092",
+		DataDir:                   "./data",
+		AutoCreateTopics:          true,
+		NumPartitions:             1,
+		DefaultReplicationFactor:  1,
+		MinInsyncReplicas:         1,
+		ReplicaLagTimeMax:         30 * time.Second,
+		InterBrokerListener:       "PLAINTEXT",
+		ControlledShutdownTimeout: 30 * time.Second,
+		SocketRequestMaxBytes:     100 << 20,
+		MaxInflightPerConn:        64,
+		Log:                       segment.DefaultConfig(),
+		RetentionCheckInterval:    5 * time.Minute,
+		ShutdownTimeout:           10 * time.Second,
+		SessionTTL:                9 * time.Second,
 	}
 }
 
@@ -78,6 +100,18 @@ func (c Config) Validate() error {
 	}
 	if c.DefaultReplicationFactor < 1 {
 		return fmt.Errorf("broker: default.replication.factor %d must be at least 1", c.DefaultReplicationFactor)
+	}
+	if c.MinInsyncReplicas < 1 {
+		return fmt.Errorf("broker: min.insync.replicas %d must be at least 1", c.MinInsyncReplicas)
+	}
+	if c.SessionTTL < time.Second {
+		return fmt.Errorf("broker: broker.session.timeout.ms %v must be at least 1s", c.SessionTTL)
+	}
+	if c.ReplicaLagTimeMax <= 0 {
+		return fmt.Errorf("broker: replica.lag.time.max.ms %v must be positive", c.ReplicaLagTimeMax)
+	}
+	if c.InterBrokerListener == "" {
+		return errors.New("broker: inter-broker listener name is empty")
 	}
 	if c.SocketRequestMaxBytes < 1024 {
 		return fmt.Errorf("broker: socket.request.max.bytes %d is below 1024", c.SocketRequestMaxBytes)

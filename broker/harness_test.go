@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -25,7 +24,36 @@ type testBroker struct {
 	srv  *Server
 	addr string
 	dir  string
+	etcd string // client URL of the etcd this broker uses
 	stop func()
+}
+
+func isRegistered(c *meta.Cache, id int32) bool {
+	_, ok := c.Broker(id)
+	return ok
+}
+
+// startCluster starts n brokers that join one etcd member (run by the test,
+// so any broker can be stopped) as clients.
+func startCluster(t *testing.T, n int, mod func(*Config)) []*testBroker {
+	t.Helper()
+	mcfg := meta.DefaultConfig()
+	mcfg.NodeID = 100
+	mcfg.Dir = filepath.Join(t.TempDir(), "meta")
+	mcfg.ClientListen = freePort(t)
+	mcfg.PeerListen = freePort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	etcd, err := meta.Start(ctx, mcfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { etcd.Close() }) // runs after the brokers' cleanups
+	var bs []*testBroker
+	for i := 1; i <= n; i++ {
+		bs = append(bs, startNode(t, t.TempDir(), int32(i), []string{etcd.ClientURL()}, mod))
+	}
+	return bs
 }
 
 func freePort(t *testing.T) string {
@@ -47,15 +75,23 @@ func startBroker(t *testing.T, mod func(*Config)) *testBroker {
 
 func startBrokerIn(t *testing.T, dir string, mod func(*Config)) *testBroker {
 	t.Helper()
+	return startNode(t, dir, 1, nil, mod)
+}
+
+// startNode starts broker id in dir; with endpoints it joins that etcd as a
+// client, otherwise it runs its own single etcd member.
+func startNode(t *testing.T, dir string, id int32, endpoints []string, mod func(*Config)) *testBroker {
+	t.Helper()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	mcfg := meta.DefaultConfig()
-	mcfg.NodeID = 1
+	mcfg.NodeID = id
 	mcfg.Dir = filepath.Join(dir, "meta")
 	mcfg.ClientListen = freePort(t)
 	mcfg.PeerListen = freePort(t)
+	mcfg.Endpoints = endpoints
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	node, err := meta.Start(ctx, mcfg, logger)
@@ -68,12 +104,13 @@ func startBrokerIn(t *testing.T, dir string, mod func(*Config)) *testBroker {
 		t.Fatal(err)
 	}
 	runCtx, stopRun := context.WithCancel(context.Background())
-	cache, err := store.StartCache(runCtx)
+	cache, err := store.StartCache(context.Background())
 	if err != nil {
 		node.Close()
 		t.Fatal(err)
 	}
 	cfg := DefaultConfig()
+	cfg.NodeID = id
 	cfg.Listen = "127.0.0.1:0"
 	cfg.DataDir = dir
 	cfg.ShutdownTimeout = 5 * time.Second
@@ -88,14 +125,15 @@ func startBrokerIn(t *testing.T, dir string, mod func(*Config)) *testBroker {
 	go func() { errc <- srv.Run(runCtx) }()
 	<-srv.Ready()
 	addr := srv.Addr().String()
-	host, port, _ := net.SplitHostPort(addr)
-	p, _ := strconv.Atoi(port)
-	reg, err := store.RegisterBroker(ctx, meta.BrokerInfo{NodeID: cfg.NodeID, Host: host, Port: int32(p)}, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
+	// Wait for the broker's own registration, so Metadata lists it.
+	for deadline := time.Now().Add(10 * time.Second); !isRegistered(cache, id); {
+		if time.Now().After(deadline) {
+			t.Fatal("broker did not register")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	stopped := false
-	tb := &testBroker{t: t, srv: srv, addr: addr, dir: dir}
+	tb := &testBroker{t: t, srv: srv, addr: addr, dir: dir, etcd: node.ClientURL()}
 	tb.stop = func() {
 		if stopped {
 			return
@@ -105,7 +143,6 @@ func startBrokerIn(t *testing.T, dir string, mod func(*Config)) *testBroker {
 		if err := <-errc; err != nil {
 			t.Errorf("broker run: %v", err)
 		}
-		reg.Close()
 		cache.Close()
 		node.Close()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,12 +15,13 @@ import (
 	"time"
 
 	"github.com/sedimentio/sediment/meta"
+	"github.com/sedimentio/sediment/repl"
 	"github.com/sedimentio/sediment/segment"
 )
 
 // partition is one local replica. The log is safe for concurrent use; the
-// partition adds the high watermark and the waiters that long polls and
-// acks use.
+// partition adds its role (leader, follower or offline), the high watermark
+// and the waiters that long polls and acks use.
 type partition struct {
 	topic string
 	id    meta.TopicID
@@ -27,12 +29,18 @@ type partition struct {
 	log   *segment.Log
 
 	leaderEpoch atomic.Int32
+	leaderID    atomic.Int32 // -1: offline
+	minISR      atomic.Int32 // min.insync.replicas
 	hw          atomic.Int64
 	configRev   int64 // topic revision whose configs the log has; owned by the manager
 
-	mu      sync.Mutex
-	hwCh    chan struct{}              // closed and replaced when hw advances
-	waiters map[chan struct{}]struct{} // fetches parked on this partition
+	// leader is set while this broker leads the partition.
+	leader atomic.Pointer[repl.Leader]
+
+	mu         sync.Mutex
+	hwCh       chan struct{}              // closed and replaced when hw advances or the role changes
+	hwWaiters  map[chan struct{}]struct{} // consumer fetches parked on this partition
+	leoWaiters map[chan struct{}]struct{} // follower fetches, woken by appends
 
 	flushReq chan struct{} // produces ask the flusher to sync
 	syncErr  atomic.Pointer[error]
@@ -55,17 +63,51 @@ func (p *partition) advanceHW(off int64) {
 	p.mu.Lock()
 	close(p.hwCh)
 	p.hwCh = make(chan struct{})
-	for w := range p.waiters {
+	wake(p.hwWaiters)
+	p.mu.Unlock()
+}
+
+// appended wakes follower fetches parked on the log end.
+func (p *partition) appended() {
+	p.mu.Lock()
+	wake(p.leoWaiters)
+	p.mu.Unlock()
+}
+
+// roleChanged wakes everyone who waits on the high watermark, so acks=all
+// waiters notice a lost leadership or a shrunken ISR.
+func (p *partition) roleChanged() {
+	p.mu.Lock()
+	close(p.hwCh)
+	p.hwCh = make(chan struct{})
+	wake(p.hwWaiters)
+	wake(p.leoWaiters)
+	p.mu.Unlock()
+}
+
+func wake(ws map[chan struct{}]struct{}) {
+	for w := range ws {
 		select {
 		case w <- struct{}{}:
 		default:
 		}
 	}
-	p.mu.Unlock()
 }
 
-// waitHW blocks until the high watermark reaches off.
-func (p *partition) waitHW(ctx context.Context, off int64) error {
+// updateHW recomputes the high watermark: as leader from the ISR's
+// positions and the local durable end; it only ever moves forward.
+func (p *partition) updateHW() {
+	if l := p.leader.Load(); l != nil {
+		if hw := l.HighWatermark(p.log.DurableOffset()); hw >= 0 {
+			p.advanceHW(hw)
+		}
+	}
+}
+
+// waitHW blocks until the high watermark reaches off (acks=all). It fails
+// when this broker stops leading the partition or, with checkISR, when the
+// ISR shrinks below min.insync.replicas.
+func (p *partition) waitHW(ctx context.Context, off int64, epoch int32) error {
 	for {
 		p.mu.Lock()
 		ch := p.hwCh
@@ -75,6 +117,13 @@ func (p *partition) waitHW(ctx context.Context, off int64) error {
 		}
 		if err := p.syncErr.Load(); err != nil {
 			return *err
+		}
+		l := p.leader.Load()
+		if l == nil || l.Epoch() != epoch {
+			return errNotLeader
+		}
+		if len(l.ISR()) < int(p.minISR.Load()) {
+			return errNotEnoughReplicasAfterAppend
 		}
 		select {
 		case <-ch:
@@ -86,27 +135,37 @@ func (p *partition) waitHW(ctx context.Context, off int64) error {
 	}
 }
 
+var (
+	errNotLeader                    = errors.New("broker: not the leader")
+	errNotEnoughReplicasAfterAppend = errors.New("broker: ISR shrank below min.insync.replicas")
+)
+
 var errPartitionClosed = errors.New("broker: partition closed")
 
 // durable waits until every offset below off is durable per the topic's flush
-// policy and then exposes it to consumers by advancing the high watermark.
+// policy and then lets the high watermark follow.
 func (p *partition) durable(ctx context.Context, off int64) error {
 	if err := p.log.WaitDurable(ctx, off); err != nil {
 		return err
 	}
-	p.advanceHW(p.log.DurableOffset())
+	p.updateHW()
 	return nil
 }
 
-func (p *partition) addWaiter(w chan struct{}) {
+func (p *partition) addWaiter(w chan struct{}, replica bool) {
 	p.mu.Lock()
-	p.waiters[w] = struct{}{}
+	if replica {
+		p.leoWaiters[w] = struct{}{}
+	} else {
+		p.hwWaiters[w] = struct{}{}
+	}
 	p.mu.Unlock()
 }
 
 func (p *partition) removeWaiter(w chan struct{}) {
 	p.mu.Lock()
-	delete(p.waiters, w)
+	delete(p.hwWaiters, w)
+	delete(p.leoWaiters, w)
 	p.mu.Unlock()
 }
 
@@ -127,7 +186,12 @@ func (p *partition) flushLoop(ctx context.Context) {
 		case <-p.done:
 			return
 		case <-p.flushReq:
-			if err := p.durable(ctx, p.log.LogEndOffset()); err != nil && ctx.Err() == nil {
+			end := p.log.LogEndOffset()
+			if end < p.log.LogStartOffset() || p.log.DurableOffset() >= end {
+				p.updateHW()
+				continue
+			}
+			if err := p.durable(ctx, end); err != nil && ctx.Err() == nil {
 				// The log refuses further writes after a failed sync; fail
 				// the waiters now rather than letting them time out.
 				p.syncErr.CompareAndSwap(nil, &err)
@@ -205,6 +269,8 @@ func (pm *partitionManager) run(ctx context.Context) {
 	defer tick.Stop()
 	roll := time.NewTicker(min(pm.s.cfg.RetentionCheckInterval, 10*time.Second))
 	defer roll.Stop()
+	isr := time.NewTicker(isrCheckInterval(pm.s.cfg.ReplicaLagTimeMax))
+	defer isr.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -212,6 +278,10 @@ func (pm *partitionManager) run(ctx context.Context) {
 		case <-ch:
 			if err := pm.reconcile(); err != nil {
 				pm.s.log.Error("reconciling local partitions with metadata", "err", err)
+			}
+		case <-isr.C:
+			for _, p := range pm.all() {
+				pm.maybeChangeISR(ctx, p)
 			}
 		case <-roll.C:
 			for _, p := range pm.all() {
@@ -280,7 +350,7 @@ func (pm *partitionManager) reconcile() error {
 				p.configRev = t.Revision
 			}
 			if st, ok := pm.s.cache.Partition(t.ID, int32(i)); ok {
-				p.leaderEpoch.Store(st.LeaderEpoch)
+				pm.applyRoleLocked(p, replicas, st, minISR(t.Configs, pm.s.cfg.MinInsyncReplicas))
 			}
 		}
 	}
@@ -302,18 +372,23 @@ func (pm *partitionManager) openLocked(t meta.Topic, idx int32, cfg segment.Conf
 		return nil, fmt.Errorf("opening log %s: %w", dir, err)
 	}
 	p := &partition{
-		topic:     t.Name,
-		id:        t.ID,
-		index:     idx,
-		log:       l,
-		configRev: t.Revision,
-		hwCh:      make(chan struct{}),
-		waiters:   make(map[chan struct{}]struct{}),
-		flushReq:  make(chan struct{}, 1),
-		done:      make(chan struct{}),
+		topic:      t.Name,
+		id:         t.ID,
+		index:      idx,
+		log:        l,
+		configRev:  t.Revision,
+		hwCh:       make(chan struct{}),
+		hwWaiters:  make(map[chan struct{}]struct{}),
+		leoWaiters: make(map[chan struct{}]struct{}),
+		flushReq:   make(chan struct{}, 1),
+		done:       make(chan struct{}),
 	}
-	// Single replica: everything durable is committed.
-	p.hw.Store(l.DurableOffset())
+	p.leaderID.Store(-1)
+	p.minISR.Store(1)
+	// The high watermark is not checkpointed: it restarts at the log start
+	// and the leader recomputes it from the ISR (at once for a single
+	// replica).
+	p.hw.Store(l.LogStartOffset())
 	pm.wg.Add(1)
 	go func() {
 		defer pm.wg.Done()
@@ -327,6 +402,8 @@ func (pm *partitionManager) removeTopicLocked(name string, tp *topicParts) {
 		if p == nil {
 			continue
 		}
+		pm.s.repl.Unfollow(p.id, p.index)
+		p.leader.Store(nil)
 		close(p.done)
 		if err := p.log.Delete(); err != nil {
 			pm.s.log.Error("deleting log of deleted topic", "partition", p.String(), "err", err)
@@ -337,6 +414,7 @@ func (pm *partitionManager) removeTopicLocked(name string, tp *topicParts) {
 }
 
 func (pm *partitionManager) close() error {
+	pm.s.repl.Close()
 	pm.stopFl()
 	pm.wg.Wait()
 	pm.mu.Lock()
@@ -387,4 +465,122 @@ func claimDir(dir string, id meta.TopicID) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// applyRoleLocked makes the local replica leader, follower or offline as the
+// partition state in etcd says.
+func (pm *partitionManager) applyRoleLocked(p *partition, replicas []int32, st meta.PartitionState, minISR int32) {
+	self := pm.s.cfg.NodeID
+	p.minISR.Store(minISR)
+	switch {
+	case st.Leader == self:
+		if l := p.leader.Load(); l != nil && l.Epoch() == st.LeaderEpoch {
+			l.SetMembership(replicas, st.ISR)
+			p.updateHW()
+			p.roleChanged()
+			return
+		}
+		pm.s.repl.Unfollow(p.id, p.index)
+		// A high watermark learnt as follower may exceed a truncated log.
+		p.hw.Store(min(p.hw.Load(), p.log.LogEndOffset()))
+		p.leaderEpoch.Store(st.LeaderEpoch)
+		p.leaderID.Store(self)
+		p.leader.Store(repl.NewLeader(self, st.LeaderEpoch, replicas, st.ISR, pm.s.cfg.ReplicaLagTimeMax, nil))
+		p.updateHW()
+		p.roleChanged()
+		pm.s.log.Info("leading partition", "partition", p.String(), "leader_epoch", st.LeaderEpoch, "isr", st.ISR,
+			"log_end_offset", p.log.LogEndOffset(), "high_watermark", p.hw.Load())
+	case st.Leader < 0:
+		if p.leaderID.Load() == -1 && p.leader.Load() == nil && p.leaderEpoch.Load() == st.LeaderEpoch {
+			return
+		}
+		pm.s.repl.Unfollow(p.id, p.index)
+		p.leader.Store(nil)
+		p.leaderID.Store(-1)
+		p.leaderEpoch.Store(st.LeaderEpoch)
+		p.roleChanged()
+		pm.s.log.Warn("partition offline: no eligible leader", "partition", p.String(), "isr", st.ISR)
+	default:
+		if p.leader.Load() == nil && p.leaderID.Load() == st.Leader && p.leaderEpoch.Load() == st.LeaderEpoch {
+			return
+		}
+		p.leader.Store(nil)
+		p.leaderID.Store(st.Leader)
+		p.leaderEpoch.Store(st.LeaderEpoch)
+		p.roleChanged()
+		pm.s.repl.Follow(repl.Replica{
+			Topic: p.topic, TopicID: p.id, Partition: p.index,
+			Leader: st.Leader, LeaderEpoch: st.LeaderEpoch, Log: p.log,
+			SetHighWatermark: p.advanceHW,
+		})
+		pm.s.log.Info("following partition", "partition", p.String(), "leader", st.Leader, "leader_epoch", st.LeaderEpoch)
+	}
+}
+
+// maybeChangeISR writes the ISR Kafka's rules call for, as leader, with a
+// compare-and-swap that also requires this broker's leadership term to be
+// the current one: a deposed leader cannot overwrite newer state.
+func (pm *partitionManager) maybeChangeISR(ctx context.Context, p *partition) {
+	l := p.leader.Load()
+	if l == nil {
+		return
+	}
+	next, changed := l.ProposeISR(p.hw.Load(), func(id int32) bool {
+		b, ok := pm.s.cache.Broker(id)
+		return ok && !b.ShuttingDown
+	})
+	if !changed {
+		return
+	}
+	st, ok := pm.s.cache.Partition(p.id, p.index)
+	if !ok || st.Leader != pm.s.cfg.NodeID || st.LeaderEpoch != l.Epoch() {
+		return
+	}
+	old := st.ISR
+	st.ISR = next
+	st.PartitionEpoch++
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	rev, err := pm.s.store.UpdatePartition(wctx, p.id, p.index, st)
+	if err != nil {
+		if !errors.Is(err, meta.ErrConflict) {
+			pm.s.log.Warn("writing ISR change failed; will retry", "partition", p.String(), "err", err)
+		}
+		return
+	}
+	pm.s.log.Info("ISR changed", "partition", p.String(), "from", old, "to", next, "leader_epoch", st.LeaderEpoch)
+	if t, ok := pm.s.cache.TopicByID(p.id); ok && int(p.index) < len(t.Partitions) {
+		l.SetMembership(t.Partitions[p.index], next)
+	}
+	p.updateHW()
+	p.roleChanged()
+	_ = pm.s.cache.WaitRevision(wctx, rev)
+}
+
+func isrCheckInterval(lag time.Duration) time.Duration {
+	return max(min(lag/4, time.Second), 50*time.Millisecond)
+}
+
+// minISR reads min.insync.replicas from a topic's overrides.
+func minISR(configs map[string]string, def int) int32 {
+	if v, ok := configs["min.insync.replicas"]; ok {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			return int32(n)
+		}
+	}
+	return int32(def)
+}
+
+// leaderFor returns the local partition if this broker leads it, or the
+// Kafka error code explaining why not.
+func (s *Server) leaderFor(topic string, part int32) (*partition, int16) {
+	p := s.parts.get(topic, part)
+	if p != nil && p.leader.Load() != nil {
+		return p, 0
+	}
+	t, ok := s.cache.Topic(topic)
+	if !ok || part < 0 || int(part) >= len(t.Partitions) {
+		return nil, kerr.UnknownTopicOrPartition.Code
+	}
+	return nil, kerr.NotLeaderForPartition.Code
 }

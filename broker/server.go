@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sedimentio/sediment/meta"
+	"github.com/sedimentio/sediment/repl"
 )
 
 // Deps are the broker's collaborators, passed in by cmd/sediment.
@@ -38,9 +41,15 @@ type Server struct {
 	parts   *partitionManager
 	pids    *producerIDs
 
-	ln       net.Listener
-	ready    chan struct{}
-	stopping chan struct{} // closed when shutdown begins: long polls return early
+	repl *repl.Manager
+
+	ln           net.Listener
+	ready        chan struct{}
+	stopping     chan struct{} // closed when shutdown begins: long polls return early
+	shuttingDown atomic.Bool
+
+	regMu sync.Mutex
+	reg   *meta.Registration // current registration; replaced if the lease is lost
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
@@ -71,6 +80,14 @@ func New(cfg Config, d Deps) (*Server, error) {
 		conns:    make(map[*conn]struct{}),
 	}
 	s.apis, s.apiList = buildAPIs(apiTable())
+	rcfg := repl.DefaultConfig()
+	rcfg.NodeID = cfg.NodeID
+	rcfg.ClientID = fmt.Sprintf("sediment-replica-%d", cfg.NodeID)
+	rm, err := repl.NewManager(rcfg, s.resolveBroker, d.Logger.With("component", "repl"), d.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s.repl = rm
 	s.pids = newProducerIDs(d.Store)
 	pm, err := newPartitionManager(s)
 	if err != nil {
@@ -113,11 +130,24 @@ func (s *Server) Run(ctx context.Context) error {
 	acceptErr := make(chan error, 1)
 	go func() { acceptErr <- s.accept(ln, &wg) }()
 
+	// Membership and the controller campaign, until shutdown begins.
+	member, stopMember := context.WithCancel(context.Background())
+	var memberWG sync.WaitGroup
+	memberWG.Add(1)
+	go func() {
+		defer memberWG.Done()
+		s.stayRegistered(member)
+	}()
+
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case runErr = <-acceptErr:
 	}
+	s.shuttingDown.Store(true)
+	s.controlledShutdown()
+	stopMember()
+	memberWG.Wait()
 	s.log.Info("shutting down: no new connections, finishing in-flight requests")
 	close(s.stopping)
 	ln.Close()
@@ -155,8 +185,145 @@ func (s *Server) Run(ctx context.Context) error {
 			runErr = err
 		}
 	}
+	s.regMu.Lock()
+	if s.reg != nil {
+		s.reg.Close()
+	}
+	s.regMu.Unlock()
 	s.log.Info("broker stopped")
 	return runErr
+}
+
+// info is this broker's registration.
+func (s *Server) info(shuttingDown bool) (meta.BrokerInfo, error) {
+	addr := s.cfg.Advertise
+	if addr == "" {
+		addr = s.ln.Addr().String()
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return meta.BrokerInfo{}, fmt.Errorf("broker: advertised address %q: %w", addr, err)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return meta.BrokerInfo{}, fmt.Errorf("broker: advertised port %q: %w", port, err)
+	}
+	return meta.BrokerInfo{
+		NodeID: s.cfg.NodeID, Host: host, Port: int32(p), Rack: s.cfg.Rack,
+		Listeners:   map[string]string{s.cfg.InterBrokerListener: net.JoinHostPort(host, port)},
+		DirectoryID: s.cfg.DirectoryID, ShuttingDown: shuttingDown,
+	}, nil
+}
+
+// stayRegistered keeps this broker registered and campaigning for the
+// controllership until ctx ends. A lost lease (a broker paused past the
+// session timeout) means re-registering: the cluster has already moved
+// leadership away and now sees a new broker epoch.
+func (s *Server) stayRegistered(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		info, err := s.info(false)
+		if err != nil {
+			s.log.Error("cannot register", "err", err)
+			return
+		}
+		reg, err := s.store.RegisterBroker(ctx, info, s.cfg.SessionTTL)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Warn("registering broker failed; retrying", "err", err, "backoff", backoff)
+			sleepCtx(ctx, backoff)
+			backoff = min(2*backoff, 2*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		s.regMu.Lock()
+		s.reg = reg
+		s.regMu.Unlock()
+		s.log.Info("broker registered", "node_id", s.cfg.NodeID, "broker_epoch", reg.Lease())
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.runController(cctx, reg)
+		}()
+		select {
+		case <-ctx.Done():
+		case <-reg.Done():
+			if ctx.Err() == nil {
+				s.log.Warn("broker registration lost (session expired); registering again")
+			}
+		}
+		cancel()
+		<-done
+	}
+}
+
+// controlledShutdown asks the controller to move this broker's leaderships
+// away (by flagging the registration) and waits until they have moved, or
+// until ControlledShutdownTimeout.
+func (s *Server) controlledShutdown() {
+	s.regMu.Lock()
+	reg := s.reg
+	s.regMu.Unlock()
+	if reg == nil || len(s.cache.Brokers()) < 2 {
+		return
+	}
+	info, err := s.info(true)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ControlledShutdownTimeout)
+	defer cancel()
+	if err := reg.Update(ctx, info); err != nil {
+		s.log.Warn("controlled shutdown: flagging the registration failed", "err", err)
+		return
+	}
+	s.log.Info("controlled shutdown: waiting for leadership to move")
+	ch, unsub := s.cache.Subscribe()
+	defer unsub()
+	for {
+		n := s.leadsMovable()
+		if n == 0 {
+			s.log.Info("controlled shutdown: no leaderships left")
+			return
+		}
+		select {
+		case <-ch:
+		case <-time.After(200 * time.Millisecond):
+		case <-ctx.Done():
+			s.log.Warn("controlled shutdown timed out; stopping anyway", "leaderships", n)
+			return
+		}
+	}
+}
+
+// leadsMovable counts partitions this broker leads that another ISR member
+// could take over.
+func (s *Server) leadsMovable() int {
+	n := 0
+	for _, t := range s.cache.Topics() {
+		for i := range t.Partitions {
+			st, ok := s.cache.Partition(t.ID, int32(i))
+			if ok && st.Leader == s.cfg.NodeID && len(st.ISR) > 1 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// resolveBroker gives followers the inter-broker address of a broker.
+func (s *Server) resolveBroker(id int32) (string, bool) {
+	b, ok := s.cache.Broker(id)
+	if !ok {
+		return "", false
+	}
+	if a, ok := b.Listeners[s.cfg.InterBrokerListener]; ok {
+		return a, true
+	}
+	return net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), true
 }
 
 func (s *Server) waitConns() {

@@ -47,6 +47,14 @@ type cacheState struct {
 	parts   map[TopicID]map[int32]PartitionState
 	brokers map[int32]BrokerInfo
 	configs map[string]string
+	// controllers holds the election candidates under controller/: key ->
+	// (create revision, node id). The elected one has the lowest revision.
+	controllers map[string]controllerCandidate
+}
+
+type controllerCandidate struct {
+	rev    int64
+	nodeID int32
 }
 
 func newCacheState() cacheState {
@@ -54,8 +62,9 @@ func newCacheState() cacheState {
 		topics:  make(map[string]Topic),
 		byID:    make(map[TopicID]string),
 		parts:   make(map[TopicID]map[int32]PartitionState),
-		brokers: make(map[int32]BrokerInfo),
-		configs: make(map[string]string),
+		brokers:     make(map[int32]BrokerInfo),
+		configs:     make(map[string]string),
+		controllers: make(map[string]controllerCandidate),
 	}
 }
 
@@ -163,7 +172,7 @@ func (c *Cache) relist(ctx context.Context) error {
 	s := c.store
 	st := newCacheState()
 	var rev int64
-	for _, dir := range []string{brokersDir, topicsDir, partitionsDir, clusterCfgDir} {
+	for _, dir := range []string{brokersDir, topicsDir, partitionsDir, clusterCfgDir, controllerDir} {
 		opts := []clientv3.OpOption{clientv3.WithPrefix()}
 		if rev != 0 {
 			opts = append(opts, clientv3.WithRev(rev))
@@ -218,6 +227,8 @@ func (c *Cache) applyKV(st *cacheState, kv *mvccpb.KeyValue, deleted bool) {
 		err = st.applyPartition(key, strings.TrimPrefix(rel, partitionsDir), kv, deleted)
 	case strings.HasPrefix(rel, clusterCfgDir):
 		err = st.applyConfig(key, strings.TrimPrefix(rel, clusterCfgDir), kv, deleted)
+	case strings.HasPrefix(rel, controllerDir):
+		err = st.applyController(key, kv, deleted)
 	}
 	if err != nil {
 		c.log.Warn("skipping metadata key", "key", key, "revision", kv.ModRevision, "err", err)
@@ -238,7 +249,21 @@ func (st *cacheState) applyBroker(key, rel string, kv *mvccpb.KeyValue, deleted 
 		return err
 	}
 	b.NodeID = int32(id) // the key is authoritative
+	b.Epoch = kv.CreateRevision
 	st.brokers[b.NodeID] = b
+	return nil
+}
+
+func (st *cacheState) applyController(key string, kv *mvccpb.KeyValue, deleted bool) error {
+	if deleted {
+		delete(st.controllers, key)
+		return nil
+	}
+	id, err := strconv.ParseInt(string(kv.Value), 10, 32)
+	if err != nil {
+		return fmt.Errorf("%w: controller candidate value %q", ErrInvalid, kv.Value)
+	}
+	st.controllers[key] = controllerCandidate{rev: kv.CreateRevision, nodeID: int32(id)}
 	return nil
 }
 
@@ -471,4 +496,25 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// ControllerID is the elected controller's node id, or -1 while there is none.
+func (c *Cache) ControllerID() int32 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	best := controllerCandidate{rev: -1, nodeID: -1}
+	for _, cand := range c.state.controllers {
+		if best.rev < 0 || cand.rev < best.rev {
+			best = cand
+		}
+	}
+	return best.nodeID
+}
+
+// Broker returns one live broker.
+func (c *Cache) Broker(id int32) (BrokerInfo, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	b, ok := c.state.brokers[id]
+	return b.clone(), ok
 }

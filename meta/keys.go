@@ -18,6 +18,7 @@ const (
 
 	brokersDir    = "brokers/"
 	controllerKey = "controller"
+	controllerDir = controllerKey + "/"
 	topicsDir     = "topics/"
 	partitionsDir = "partitions/"
 	configDir     = "config/"

@@ -173,12 +173,18 @@ func (s *Store) UpdateTopic(ctx context.Context, t Topic, newParts map[int32]Par
 // ModRevision == st.Revision (leader and ISR changes), ErrConflict otherwise, including when
 // the partition is gone. On success the returned revision is the partition's new Revision.
 func (s *Store) UpdatePartition(ctx context.Context, id TopicID, p int32, st PartitionState) (int64, error) {
+	return s.UpdatePartitionIf(ctx, id, p, st)
+}
+
+// UpdatePartitionIf is UpdatePartition with more conditions in the same
+// transaction, e.g. Election.Guard so that only the sitting controller writes.
+func (s *Store) UpdatePartitionIf(ctx context.Context, id TopicID, p int32, st PartitionState, guards ...clientv3.Cmp) (int64, error) {
 	if st.Revision <= 0 {
 		return 0, fmt.Errorf("%w: partition %s/%d has no revision; read it before updating", ErrInvalid, id, p)
 	}
 	key := s.partitionKey(id, p)
 	resp, err := s.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(key), "=", st.Revision)).
+		If(append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", st.Revision)}, guards...)...).
 		Then(clientv3.OpPut(key, encode(partitionValue{V: valueVersion, PartitionState: st}))).
 		Commit()
 	if err != nil {

@@ -89,6 +89,12 @@ type BrokerInfo struct {
 	// a new one is a dead incarnation of the same broker: the directory is
 	// locked by the live process, so the newcomer may take the id over.
 	DirectoryID string `json:"directory_id,omitempty"`
+	// ShuttingDown is set by a broker in controlled shutdown: the controller
+	// moves leadership away from it and drops it from every ISR.
+	ShuttingDown bool `json:"shutting_down,omitempty"`
+	// Epoch is the registration's etcd create revision (Kafka's broker
+	// epoch): it changes whenever the broker registers anew. Set by reads.
+	Epoch int64 `json:"-"`
 }
 
 func (b BrokerInfo) clone() BrokerInfo {

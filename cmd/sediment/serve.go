@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -53,6 +52,10 @@ type serveFlags struct {
 	requestMax     int
 	retentionCheck time.Duration
 	sessionTimeout time.Duration
+	minISR         int
+	replicaLag     time.Duration
+	interBroker    string
+	shutdownWait   time.Duration
 }
 
 func serveFlagSet(f *serveFlags) *flag.FlagSet {
@@ -84,7 +87,11 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.StringVar(&f.flushPolicy, "flush-policy", "group-commit", "group-commit: acknowledge a produce only after an fdatasync covers it (one sync serves every batch waiting); os: leave flushing to the OS, as Kafka does. Topics override it with flush.messages (1 = group-commit)")
 	fs.IntVar(&f.requestMax, "socket-request-max-bytes", int(d.SocketRequestMaxBytes), "socket.request.max.bytes: largest request frame accepted")
 	fs.DurationVar(&f.retentionCheck, "log-retention-check-interval", d.RetentionCheckInterval, "log.retention.check.interval.ms as a duration")
-	fs.DurationVar(&f.sessionTimeout, "broker-session-timeout", 9*time.Second, "broker.session.timeout.ms as a duration: how long a silent broker stays registered")
+	fs.DurationVar(&f.sessionTimeout, "broker-session-timeout", 9*time.Second, "broker.session.timeout.ms as a duration: how long a silent broker stays registered before the controller moves its leaderships")
+	fs.IntVar(&f.minISR, "min-insync-replicas", d.MinInsyncReplicas, "min.insync.replicas: default for topics; acks=all produces fail with NOT_ENOUGH_REPLICAS below it")
+	fs.DurationVar(&f.replicaLag, "replica-lag-time-max", d.ReplicaLagTimeMax, "replica.lag.time.max.ms as a duration: a follower not caught up for this long leaves the ISR")
+	fs.StringVar(&f.interBroker, "inter-broker-listener-name", d.InterBrokerListener, "inter.broker.listener.name: the listener followers fetch from")
+	fs.DurationVar(&f.shutdownWait, "controlled-shutdown-timeout", d.ControlledShutdownTimeout, "how long SIGTERM waits for the controller to move this broker's leaderships away")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: sediment serve [--config FILE] [flags]\n\n"+
 			"Runs one broker. With no flags: node 1, embedded single-member etcd, data in ./data,\n"+
@@ -121,6 +128,10 @@ func serve(args []string) error {
 	bcfg.DefaultReplicationFactor = int16(f.replication)
 	bcfg.SocketRequestMaxBytes = int32(f.requestMax)
 	bcfg.RetentionCheckInterval = f.retentionCheck
+	bcfg.MinInsyncReplicas = f.minISR
+	bcfg.ReplicaLagTimeMax = f.replicaLag
+	bcfg.InterBrokerListener = f.interBroker
+	bcfg.ControlledShutdownTimeout = f.shutdownWait
 	bcfg.Log.SegmentBytes = f.segmentBytes
 	bcfg.Log.SegmentMs = time.Duration(f.segmentMs) * time.Millisecond
 	bcfg.Log.RetentionMs = time.Duration(f.retentionMs) * time.Millisecond
@@ -199,12 +210,14 @@ func run(ctx context.Context, logger *slog.Logger, bcfg broker.Config, mcfg meta
 	if err != nil {
 		return err
 	}
-	cache, err := store.StartCache(ctx)
+	cache, err := store.StartCache(context.Background()) // closed after Run: controlled shutdown still reads it
 	if err != nil {
 		return err
 	}
 	defer cache.Close()
 
+	bcfg.DirectoryID = ident.directoryID
+	bcfg.SessionTTL = mcfg.SessionTTL
 	srv, err := broker.New(bcfg, broker.Deps{Logger: logger, Registerer: reg, Store: store, Cache: cache})
 	if err != nil {
 		return err
@@ -235,81 +248,9 @@ func run(ctx context.Context, logger *slog.Logger, bcfg broker.Config, mcfg meta
 		logger.Info("http listener started", "addr", ln.Addr().String())
 	}
 
-	// Register only once the listener is up, so clients that find this
-	// broker in Metadata can connect.
-	errc := make(chan error, 1)
-	runCtx, stopRun := context.WithCancel(ctx)
-	defer stopRun()
-	go func() { errc <- srv.Run(runCtx) }()
-	select {
-	case <-srv.Ready():
-	case err := <-errc:
-		return err
-	}
-	host, port, err := hostPort(bcfg.Advertise, srv.Addr().String())
-	if err != nil {
-		return err
-	}
-	reg2, err := registerBroker(ctx, logger, store, meta.BrokerInfo{
-		NodeID: bcfg.NodeID, Host: host, Port: port, Rack: bcfg.Rack,
-		Listeners:   map[string]string{"PLAINTEXT": net.JoinHostPort(host, strconv.Itoa(int(port)))},
-		DirectoryID: ident.directoryID,
-	}, mcfg.SessionTTL)
-	if err != nil {
-		stopRun()
-		runErr := <-errc
-		if ctx.Err() != nil {
-			return runErr // signalled while waiting to register: a clean shutdown
-		}
-		return err
-	}
-	defer reg2.Close()
-	logger.Info("broker registered", "node_id", bcfg.NodeID, "cluster_id", store.ClusterID(), "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))))
-	return <-errc
-}
-
-// registerBroker registers this broker, waiting out a registration that is
-// still alive: after a crash (kill -9, OOM) the previous incarnation's lease
-// outlives it by up to the session TTL, and a restarted etcd renews every
-// lease to its full TTL, so giving up at once means never starting again
-// (meta.RegisterBroker: callers retry for that long). A broker id held by
-// another live broker still fails, after ttl plus a margin.
-func registerBroker(ctx context.Context, logger *slog.Logger, store *meta.Store, info meta.BrokerInfo, ttl time.Duration) (*meta.Registration, error) {
-	deadline := time.Now().Add(ttl + 5*time.Second)
-	for attempt := 0; ; attempt++ {
-		reg, err := store.RegisterBroker(ctx, info, ttl)
-		if err == nil || !errors.Is(err, meta.ErrBrokerIDInUse) || time.Now().After(deadline) {
-			return reg, err
-		}
-		if attempt == 0 {
-			logger.Warn("broker id still registered (by this broker before a crash?); waiting for that session to expire",
-				"node_id", info.NodeID, "session_timeout", ttl)
-		}
-		t := time.NewTimer(250 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
-		}
-	}
-}
-
-// hostPort is the advertised address: --advertise, else the bound listener.
-func hostPort(advertise, bound string) (string, int32, error) {
-	addr := advertise
-	if addr == "" {
-		addr = bound
-	}
-	h, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", 0, fmt.Errorf("advertised address %q: %w", addr, err)
-	}
-	n, err := strconv.ParseUint(p, 10, 16)
-	if err != nil {
-		return "", 0, fmt.Errorf("advertised port %q: %w", p, err)
-	}
-	return h, int32(n), nil
+	// The broker registers itself once its listener is up, and keeps the
+	// registration (and its controller candidacy) until shutdown.
+	return srv.Run(ctx)
 }
 
 func newLogger(level string) (*slog.Logger, error) {

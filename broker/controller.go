@@ -1,0 +1,181 @@
+package broker
+
+// The controller: one broker at a time, elected through etcd
+// (meta.Election), keeps partition leadership valid. It learns of changes by
+// watching etcd through the metadata cache, never by RPCs from brokers:
+//
+//   - a partition whose leader is gone (its registration lease expired) or
+//     shutting down gets a new leader from its ISR, first in replica order,
+//     with the leader epoch bumped;
+//   - brokers that are gone or shutting down leave every ISR (but an ISR is
+//     never emptied: its last member is the only safe leader);
+//   - a partition without an eligible leader stays offline (leader -1) until
+//     an ISR member returns, unless unclean.leader.election.enable allows any
+//     live replica.
+//
+// Every write is a compare-and-swap on the partition key's revision that also
+// requires this broker's election key to stand, so a deposed controller can
+// never overwrite newer state.
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/sedimentio/sediment/meta"
+)
+
+// runController campaigns for the controllership for as long as ctx lives,
+// and acts as controller whenever elected.
+func (s *Server) runController(ctx context.Context, reg *meta.Registration) {
+	for ctx.Err() == nil {
+		el, err := s.store.NewElection(s.cfg.NodeID, reg.Lease())
+		if err != nil {
+			s.log.Error("controller election unavailable", "err", err)
+			if !sleepCtx(ctx, time.Second) {
+				return
+			}
+			continue
+		}
+		if err := el.Campaign(ctx); err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("controller campaign failed; retrying", "err", err)
+				sleepCtx(ctx, time.Second)
+			}
+			continue
+		}
+		s.log.Info("elected controller", "node_id", s.cfg.NodeID, "controller_epoch", el.Epoch())
+		s.lead(ctx, el)
+		select {
+		case <-reg.Done():
+			return // the registration is gone; so is the candidacy
+		default:
+		}
+	}
+}
+
+// lead reconciles leadership until ctx ends or the controllership is lost.
+func (s *Server) lead(ctx context.Context, el *meta.Election) {
+	ch, cancel := s.cache.Subscribe()
+	defer cancel()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		if err := s.reconcileLeadership(ctx, el); err != nil && ctx.Err() == nil {
+			s.log.Warn("controller pass incomplete; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			if s.shuttingDown.Load() {
+				rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				el.Resign(rctx)
+				cancel()
+			}
+			return
+		case <-el.Done():
+			s.log.Warn("lost the controllership")
+			return
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+		case <-tick.C:
+		}
+	}
+}
+
+// reconcileLeadership makes one pass over every partition.
+func (s *Server) reconcileLeadership(ctx context.Context, el *meta.Election) error {
+	live := map[int32]bool{}   // registered
+	usable := map[int32]bool{} // registered and not shutting down
+	for _, b := range s.cache.Brokers() {
+		live[b.NodeID] = true
+		if !b.ShuttingDown {
+			usable[b.NodeID] = true
+		}
+	}
+	var errs []error
+	for _, t := range s.cache.Topics() {
+		unclean := t.Configs["unclean.leader.election.enable"] == "true"
+		for i, replicas := range t.Partitions {
+			st, ok := s.cache.Partition(t.ID, int32(i))
+			if !ok {
+				continue
+			}
+			next, changed := electLeader(st, replicas, usable, unclean)
+			if !changed {
+				continue
+			}
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := s.store.UpdatePartitionIf(wctx, t.ID, int32(i), next, el.Guard())
+			cancel()
+			switch {
+			case errors.Is(err, meta.ErrConflict):
+				// Someone wrote first (a leader's ISR change, or we are no
+				// longer controller): the next pass sees the new state.
+			case err != nil:
+				errs = append(errs, err)
+			default:
+				s.log.Info("partition leadership changed", "topic", t.Name, "partition", i,
+					"leader", next.Leader, "leader_epoch", next.LeaderEpoch, "isr", next.ISR,
+					"previous_leader", st.Leader)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// electLeader returns the state Kafka's rules call for, given which brokers
+// are usable, and whether it differs from st.
+func electLeader(st meta.PartitionState, replicas []int32, usable map[int32]bool, unclean bool) (meta.PartitionState, bool) {
+	next := st
+	isr := slices.DeleteFunc(slices.Clone(st.ISR), func(id int32) bool { return !usable[id] })
+	if len(isr) == 0 {
+		// Keep the last members: only they hold every committed record.
+		isr = slices.Clone(st.ISR)
+	}
+	leader := st.Leader
+	if leader < 0 || !usable[leader] || !slices.Contains(isr, leader) {
+		leader = -1
+		for _, r := range replicas {
+			if usable[r] && slices.Contains(isr, r) {
+				leader = r
+				break
+			}
+		}
+		if leader < 0 && unclean {
+			for _, r := range replicas {
+				if usable[r] {
+					leader, isr = r, []int32{r}
+					break
+				}
+			}
+		}
+	}
+	next.ISR = isr
+	next.Leader = leader
+	leaderChanged := leader != st.Leader
+	isrChanged := !slices.Equal(isr, st.ISR)
+	if !leaderChanged && !isrChanged {
+		return st, false
+	}
+	if leaderChanged {
+		// Every change of leader, also to none, starts a new term: a
+		// deposed leader's acks=all waits and fetch epochs are fenced.
+		next.LeaderEpoch++
+	}
+	next.PartitionEpoch++
+	return next, true
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
