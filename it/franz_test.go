@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestFranzGoProduceConsume produces with franz-go to three partitions with
@@ -131,6 +132,17 @@ func TestFranzGoAdmin(t *testing.T) {
 	}
 	if got := fmt.Sprintf("%s:%d", bm.Brokers[0].Host, bm.Brokers[0].Port); got != b.Addr {
 		t.Fatalf("advertised address %s, want %s", got, b.Addr)
+	}
+
+	// DescribeCluster (kadm has no wrapper: a raw kmsg request through kgo).
+	dcReq := kmsg.NewPtrDescribeClusterRequest()
+	dcResp, err := dcReq.RequestWith(ctx, b.Client(t))
+	if err != nil {
+		t.Fatalf("describe cluster: %v", err)
+	}
+	if dcResp.ErrorCode != 0 || dcResp.ClusterID != bm.Cluster || dcResp.ControllerID != 1 ||
+		len(dcResp.Brokers) != 1 || fmt.Sprintf("%s:%d", dcResp.Brokers[0].Host, dcResp.Brokers[0].Port) != b.Addr {
+		t.Fatalf("describe cluster: %+v, want cluster %s, controller 1 and broker 1 at %s", dcResp, bm.Cluster, b.Addr)
 	}
 
 	// DescribeConfigs: the topic override and broker defaults.

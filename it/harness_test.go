@@ -198,6 +198,9 @@ type Broker struct {
 // errPortConflict is a start that failed because a port was taken meanwhile.
 var errPortConflict = errors.New("port conflict")
 
+// healthClient probes /healthz with a bound on each attempt.
+var healthClient = &http.Client{Timeout: 2 * time.Second}
+
 // registeredRE matches the line a broker logs once it is registered in etcd,
 // that is, once this run (not a previous one) is what Metadata shows.
 var registeredRE = regexp.MustCompile(`msg="broker registered"`)
@@ -357,7 +360,7 @@ func (b *Broker) waitReady(ctx context.Context, p *proc) error {
 			continue
 		}
 		// The HTTP listener is up before Kafka's; check it answers too.
-		resp, err := http.Get("http://" + b.HTTP + "/healthz")
+		resp, err := healthClient.Get("http://" + b.HTTP + "/healthz")
 		if err != nil {
 			last = err
 			continue

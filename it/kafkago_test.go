@@ -49,8 +49,14 @@ func TestKafkaGo(t *testing.T) {
 			createTopic(t, adm, topic, partitions, nil)
 			ctx := testContext(t, 90*time.Second)
 
+			// A transport of its own: kafka-go's shared default caches
+			// metadata (6s) and fails writes to topics created since
+			// with UNKNOWN_TOPIC_OR_PARTITION instead of refreshing.
+			tr := &kafka.Transport{MetadataTTL: time.Second}
+			defer tr.CloseIdleConnections()
 			w := &kafka.Writer{
 				Addr:         kafka.TCP(b.Addr),
+				Transport:    tr,
 				Topic:        topic,
 				Balancer:     keyPartition{},
 				RequiredAcks: kafka.RequireAll,

@@ -27,7 +27,7 @@ type producerGroup struct {
 	acked  []ackedRecord
 	failed int
 	errs   map[string]int // failure reasons
-	cond   chan struct{} // closed and replaced on every acknowledgement
+	cond   chan struct{}  // closed and replaced on every acknowledgement
 }
 
 // ackedRecord is one acknowledged record: producer g's seq'th record.
@@ -51,6 +51,9 @@ func startProducers(t testing.TB, b *Broker, topic string, partitions int32, n i
 			kgo.ProducerLinger(2*time.Millisecond),
 			kgo.MaxBufferedRecords(2000),
 			kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
+			// Find the restarted broker fast (the default waits 5s
+			// between metadata refreshes).
+			kgo.MetadataMinAge(200*time.Millisecond),
 		)
 		pg.clients = append(pg.clients, cl)
 		pg.wg.Add(1)

@@ -112,7 +112,7 @@ func TestSarama(t *testing.T) {
 				}
 				pc.Close()
 				// Stored as sarama sent them: in batches of its codec.
-				for _, r := range consumePartition(t, b, topic, p, 0, perPart) {
+				for _, r := range consumePartition(t, b, topic, p, 0, want) {
 					if c := r.Attrs.CompressionType(); c != codecAttr(codec) {
 						t.Fatalf("%s[%d] offset %d: batch codec %d, want %d", topic, p, r.Offset, c, codecAttr(codec))
 					}
