@@ -40,7 +40,10 @@ func apiTable() []api {
 		{key: 33, min: 0, max: 2, handle: handleAlterConfigs},
 		{key: 35, min: 1, max: 4, handle: handleDescribeLogDirs},
 		{key: 37, min: 0, max: 3, handle: handleCreatePartitions},
+		{key: 43, min: 0, max: 2, handle: handleElectLeaders},
 		{key: 44, min: 0, max: 1, handle: handleIncrementalAlterConfigs},
+		{key: 45, min: 0, max: 1, handle: handleAlterPartitionReassignments},
+		{key: 46, min: 0, max: 0, handle: handleListPartitionReassignments},
 		{key: 60, min: 0, max: 1, handle: handleDescribeCluster},
 	}
 }

@@ -37,15 +37,14 @@ func validateTopicName(name string) error {
 
 // assignReplicas spreads partitions' replicas round-robin over the live
 // brokers, starting at a random broker so that leaders of many topics spread.
+// With broker.rack set, brokers are ordered alternating between racks first,
+// so a partition's consecutive replicas land on different racks whenever
+// there are enough racks.
 func assignReplicas(brokers []meta.BrokerInfo, first, n int32, rf int16) ([][]int32, error) {
 	if int(rf) > len(brokers) {
 		return nil, fmt.Errorf("replication factor %d is larger than the %d available brokers", rf, len(brokers))
 	}
-	ids := make([]int32, len(brokers))
-	for i, b := range brokers {
-		ids[i] = b.NodeID
-	}
-	slices.Sort(ids)
+	ids := rackAlternating(brokers)
 	start := rand.IntN(len(ids))
 	out := make([][]int32, n)
 	for i := range out {
@@ -56,6 +55,31 @@ func assignReplicas(brokers []meta.BrokerInfo, first, n int32, rf int16) ([][]in
 		out[i] = r
 	}
 	return out, nil
+}
+
+// rackAlternating lists broker ids taking one from each rack in turn (racks
+// and brokers sorted), e.g. racks a:[1,2] b:[3] c:[4,5] give 1,3,4,2,5.
+// Brokers without a rack form a rack of their own.
+func rackAlternating(brokers []meta.BrokerInfo) []int32 {
+	byRack := map[string][]int32{}
+	for _, b := range brokers {
+		byRack[b.Rack] = append(byRack[b.Rack], b.NodeID)
+	}
+	racks := make([]string, 0, len(byRack))
+	for r, ids := range byRack {
+		slices.Sort(ids)
+		racks = append(racks, r)
+	}
+	slices.Sort(racks)
+	var out []int32
+	for i := 0; len(out) < len(brokers); i++ {
+		for _, r := range racks {
+			if i < len(byRack[r]) {
+				out = append(out, byRack[r][i])
+			}
+		}
+	}
+	return out
 }
 
 func initialStates(assign [][]int32) []meta.PartitionState {

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func bootstrap(bs []*testBroker) []string {
@@ -137,6 +139,14 @@ func TestNotEnoughReplicas(t *testing.T) {
 	if err != nil || r.Err != nil {
 		t.Fatal(err, r.Err)
 	}
+	waitFor(t, "every broker to know the topic", 10*time.Second, func() bool {
+		for _, b := range bs {
+			if b.srv.parts.get("nee", 0) == nil {
+				return false
+			}
+		}
+		return true
+	})
 	md, _ := adm.Metadata(ctx, "nee")
 	leader := md.Topics["nee"].Partitions[0].Leader
 	var lb, other *testBroker
@@ -172,4 +182,129 @@ func TestNotEnoughReplicas(t *testing.T) {
 	if err := p1.ProduceSync(ctx, &kgo.Record{Value: []byte("acks1")}).FirstErr(); err != nil {
 		t.Fatalf("acks=1: %v", err)
 	}
+}
+
+// createAssigned creates a topic with an explicit replica assignment.
+func createAssigned(t *testing.T, cl *kgo.Client, topic string, assign ...[]int32) {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+	for i, rs := range assign {
+		a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+		a.Partition, a.Replicas = int32(i), rs
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+	}
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 10000
+	resp, err := req.RequestWith(ctxT(t, 15*time.Second), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
+		t.Fatalf("create %s: %v", topic, err)
+	}
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestReassignmentAndPreferredElection moves a partition from brokers [1 2]
+// to [2 3] under load, checks every record is still there and broker 1 dropped
+// its replica; then moves leadership away from the preferred replica and back
+// with ElectLeaders.
+func TestReassignmentAndPreferredElection(t *testing.T) {
+	bs := startCluster(t, 3, func(c *Config) {
+		c.SessionTTL = 3 * time.Second
+		c.ReplicaLagTimeMax = 3 * time.Second
+	})
+	ctx := ctxT(t, 90*time.Second)
+	cl := bs[0].client(kgo.SeedBrokers(bootstrap(bs)...), kgo.DefaultProduceTopic("mv"))
+	adm := kadm.NewClient(cl)
+	createAssigned(t, cl, "mv", []int32{1, 2})
+	waitFor(t, "the replicas to open", 10*time.Second, func() bool {
+		return bs[0].srv.parts.get("mv", 0) != nil && bs[1].srv.parts.get("mv", 0) != nil
+	})
+	var n int
+	produce := func(k int) {
+		for i := 0; i < k; i++ {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprint(n))}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+	}
+	produce(100)
+	var req kadm.AlterPartitionAssignmentsReq
+	req.Assign("mv", 0, []int32{2, 3})
+	if res, err := adm.AlterPartitionAssignments(ctx, req); err != nil {
+		t.Fatal(err)
+	} else if err := res["mv"][0].Err; err != nil {
+		t.Fatal(err)
+	}
+	produce(100)
+	waitFor(t, "reassignment to finish", 30*time.Second, func() bool {
+		md, err := adm.Metadata(ctx, "mv")
+		if err != nil {
+			return false
+		}
+		p := md.Topics["mv"].Partitions[0]
+		return slices.Equal(p.Replicas, []int32{2, 3}) && len(p.ISR) == 2
+	})
+	lr, err := adm.ListPartitionReassignments(ctx, kadm.TopicsSet{"mv": {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lr["mv"]) != 0 {
+		t.Fatalf("reassignment still listed: %+v", lr)
+	}
+	waitFor(t, "broker 1 to drop its replica", 10*time.Second, func() bool { return bs[0].srv.parts.get("mv", 0) == nil })
+	produce(50)
+	c := bs[0].client(kgo.SeedBrokers(bootstrap(bs)...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"mv": {0: kgo.NewOffset().AtStart()}}))
+	for got := 0; got < n; {
+		fs := c.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if string(r.Value) != fmt.Sprint(r.Offset) {
+				t.Fatalf("offset %d holds %q", r.Offset, r.Value)
+			}
+			got++
+		})
+	}
+
+	// Preferred election: nothing to do while the preferred replica leads.
+	er, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{"mv": {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := er["mv"][0].Err; !errors.Is(e, kerr.ElectionNotNeeded) {
+		t.Fatalf("preferred election with the preferred leader in place: %v", e)
+	}
+	// Move leadership to 3 by hand, then ask for the preferred replica back.
+	id := bs[1].srv.parts.get("mv", 0).id
+	st, _ := bs[1].srv.cache.Partition(id, 0)
+	st.Leader, st.LeaderEpoch, st.PartitionEpoch = 3, st.LeaderEpoch+1, st.PartitionEpoch+1
+	if _, err := bs[1].srv.store.UpdatePartition(ctx, id, 0, st); err != nil {
+		t.Fatal(err)
+	}
+	produce(10)
+	er, err = adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{"mv": {0: {}}})
+	if err != nil || er["mv"][0].Err != nil {
+		t.Fatalf("preferred election: %v %v", err, er["mv"][0].Err)
+	}
+	waitFor(t, "preferred leader", 10*time.Second, func() bool {
+		md, err := adm.Metadata(ctx, "mv")
+		return err == nil && md.Topics["mv"].Partitions[0].Leader == 2
+	})
+	produce(10)
 }

@@ -29,6 +29,10 @@ type Config struct {
 	// InterBrokerListener names the listener followers fetch from
 	// (inter.broker.listener.name).
 	InterBrokerListener string
+	// AutoLeaderRebalance is auto.leader.rebalance.enable;
+	// LeaderImbalanceCheckInterval is leader.imbalance.check.interval.seconds.
+	AutoLeaderRebalance          bool
+	LeaderImbalanceCheckInterval time.Duration
 	// ControlledShutdownTimeout bounds how long a stopping broker waits for
 	// the controller to move its leaderships away.
 	ControlledShutdownTimeout time.Duration
@@ -60,22 +64,24 @@ type Config struct {
 // DefaultConfig is one broker with Kafka's defaults.
 func DefaultConfig() Config {
 	return Config{
-		NodeID:                    1,
-		Listen:                    "127.0.0.1:9092",
-		DataDir:                   "./data",
-		AutoCreateTopics:          true,
-		NumPartitions:             1,
-		DefaultReplicationFactor:  1,
-		MinInsyncReplicas:         1,
-		ReplicaLagTimeMax:         30 * time.Second,
-		InterBrokerListener:       "PLAINTEXT",
-		ControlledShutdownTimeout: 30 * time.Second,
-		SocketRequestMaxBytes:     100 << 20,
-		MaxInflightPerConn:        64,
-		Log:                       segment.DefaultConfig(),
-		RetentionCheckInterval:    5 * time.Minute,
-		ShutdownTimeout:           10 * time.Second,
-		SessionTTL:                9 * time.Second,
+		NodeID:                       1,
+		Listen:                       "127.0.0.1:9092",
+		DataDir:                      "./data",
+		AutoCreateTopics:             true,
+		NumPartitions:                1,
+		DefaultReplicationFactor:     1,
+		MinInsyncReplicas:            1,
+		ReplicaLagTimeMax:            30 * time.Second,
+		InterBrokerListener:          "PLAINTEXT",
+		ControlledShutdownTimeout:    30 * time.Second,
+		SocketRequestMaxBytes:        100 << 20,
+		MaxInflightPerConn:           64,
+		Log:                          segment.DefaultConfig(),
+		RetentionCheckInterval:       5 * time.Minute,
+		ShutdownTimeout:              10 * time.Second,
+		SessionTTL:                   9 * time.Second,
+		AutoLeaderRebalance:          true,
+		LeaderImbalanceCheckInterval: 5 * time.Minute,
 	}
 }
 
@@ -103,6 +109,9 @@ func (c Config) Validate() error {
 	}
 	if c.MinInsyncReplicas < 1 {
 		return fmt.Errorf("broker: min.insync.replicas %d must be at least 1", c.MinInsyncReplicas)
+	}
+	if c.AutoLeaderRebalance && c.LeaderImbalanceCheckInterval <= 0 {
+		return fmt.Errorf("broker: leader.imbalance.check.interval %v must be positive", c.LeaderImbalanceCheckInterval)
 	}
 	if c.SessionTTL < time.Second {
 		return fmt.Errorf("broker: broker.session.timeout.ms %v must be at least 1s", c.SessionTTL)

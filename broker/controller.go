@@ -11,7 +11,11 @@ package broker
 //     never emptied: its last member is the only safe leader);
 //   - a partition without an eligible leader stays offline (leader -1) until
 //     an ISR member returns, unless unclean.leader.election.enable allows any
-//     live replica.
+//     live replica;
+//   - a reassignment (KIP-455) finishes once every new replica is in the ISR;
+//   - with auto.leader.rebalance.enable, every
+//     leader.imbalance.check.interval the preferred replica (first assigned)
+//     takes leadership back when it is live and in the ISR.
 //
 // Every write is a compare-and-swap on the partition key's revision that also
 // requires this broker's election key to stand, so a deposed controller can
@@ -61,11 +65,20 @@ func (s *Server) lead(ctx context.Context, el *meta.Election) {
 	defer cancel()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	var rebalance <-chan time.Time
+	if s.cfg.AutoLeaderRebalance {
+		t := time.NewTicker(s.cfg.LeaderImbalanceCheckInterval)
+		defer t.Stop()
+		rebalance = t.C
+	}
 	for {
 		if err := s.reconcileLeadership(ctx, el); err != nil && ctx.Err() == nil {
 			s.log.Warn("controller pass incomplete; retrying", "err", err)
 		}
 		select {
+		case <-rebalance:
+			s.rebalancePreferred(ctx, el)
+			continue
 		case <-ctx.Done():
 			if s.shuttingDown.Load() {
 				rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -105,6 +118,21 @@ func (s *Server) reconcileLeadership(ctx context.Context, el *meta.Election) err
 			}
 			next, changed := electLeader(st, replicas, usable, unclean)
 			if !changed {
+				if nt, ns, done := finishReassignment(t, int32(i), st, usable); done {
+					wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+					_, err := s.store.UpdateTopicIf(wctx, nt, map[int32]meta.PartitionState{int32(i): ns},
+						s.store.PartitionUnchanged(t.ID, int32(i), st.Revision), el.Guard())
+					cancel()
+					if err == nil {
+						s.log.Info("reassignment finished", "topic", t.Name, "partition", i,
+							"replicas", nt.Partitions[i], "leader", ns.Leader, "isr", ns.ISR)
+						// The topic's revision moved: later partitions of
+						// it wait for the next pass.
+						break
+					} else if !errors.Is(err, meta.ErrConflict) {
+						errs = append(errs, err)
+					}
+				}
 				continue
 			}
 			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -124,6 +152,33 @@ func (s *Server) reconcileLeadership(ctx context.Context, el *meta.Election) err
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// rebalancePreferred hands leadership back to preferred replicas.
+func (s *Server) rebalancePreferred(ctx context.Context, el *meta.Election) {
+	usable := s.usableBrokers()
+	for _, t := range s.cache.Topics() {
+		for i, replicas := range t.Partitions {
+			st, ok := s.cache.Partition(t.ID, int32(i))
+			if !ok || st.Reassigning() || len(replicas) == 0 {
+				continue
+			}
+			pref := replicas[0]
+			if st.Leader == pref || !usable[pref] || !slices.Contains(st.ISR, pref) {
+				continue
+			}
+			next := st
+			next.Leader = pref
+			next.LeaderEpoch++
+			next.PartitionEpoch++
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := s.store.UpdatePartitionIf(wctx, t.ID, int32(i), next, el.Guard())
+			cancel()
+			if err == nil {
+				s.log.Info("preferred leader restored", "topic", t.Name, "partition", i, "leader", pref, "leader_epoch", next.LeaderEpoch)
+			}
+		}
+	}
 }
 
 // electLeader returns the state Kafka's rules call for, given which brokers

@@ -333,6 +333,11 @@ func (pm *partitionManager) reconcile() error {
 				tp.parts = append(tp.parts, nil)
 			}
 			if !slices.Contains(replicas, pm.s.cfg.NodeID) {
+				if p := tp.parts[i]; p != nil {
+					// Reassigned away from this broker.
+					pm.removePartitionLocked(p)
+					tp.parts[i] = nil
+				}
 				continue
 			}
 			p := tp.parts[i]
@@ -399,18 +404,24 @@ func (pm *partitionManager) openLocked(t meta.Topic, idx int32, cfg segment.Conf
 
 func (pm *partitionManager) removeTopicLocked(name string, tp *topicParts) {
 	for _, p := range tp.parts {
-		if p == nil {
-			continue
-		}
-		pm.s.repl.Unfollow(p.id, p.index)
-		p.leader.Store(nil)
-		close(p.done)
-		if err := p.log.Delete(); err != nil {
-			pm.s.log.Error("deleting log of deleted topic", "partition", p.String(), "err", err)
+		if p != nil {
+			pm.removePartitionLocked(p)
 		}
 	}
 	delete(pm.topics, name)
 	pm.s.log.Info("removed local logs of deleted topic", "topic", name)
+}
+
+// removePartitionLocked stops replicating a local partition and deletes its
+// log (topic deleted, or replica reassigned away).
+func (pm *partitionManager) removePartitionLocked(p *partition) {
+	pm.s.repl.Unfollow(p.id, p.index)
+	p.leader.Store(nil)
+	close(p.done)
+	if err := p.log.Delete(); err != nil {
+		pm.s.log.Error("deleting local log", "partition", p.String(), "err", err)
+	}
+	pm.s.log.Info("removed local replica", "partition", p.String())
 }
 
 func (pm *partitionManager) close() error {
@@ -483,6 +494,9 @@ func (pm *partitionManager) applyRoleLocked(p *partition, replicas []int32, st m
 		pm.s.repl.Unfollow(p.id, p.index)
 		// A high watermark learnt as follower may exceed a truncated log.
 		p.hw.Store(min(p.hw.Load(), p.log.LogEndOffset()))
+		if err := p.log.AssignEpochStart(st.LeaderEpoch); err != nil {
+			pm.s.log.Error("recording the leader epoch start failed", "partition", p.String(), "err", err)
+		}
 		p.leaderEpoch.Store(st.LeaderEpoch)
 		p.leaderID.Store(self)
 		p.leader.Store(repl.NewLeader(self, st.LeaderEpoch, replicas, st.ISR, pm.s.cfg.ReplicaLagTimeMax, nil))

@@ -136,6 +136,12 @@ func (s *Store) DeleteTopic(ctx context.Context, name string) (int64, error) {
 // It fails with ErrConflict if the topic changed since it was read and ErrTopicNotFound if it
 // is gone. On success the returned revision is the topic's new Revision.
 func (s *Store) UpdateTopic(ctx context.Context, t Topic, newParts map[int32]PartitionState) (int64, error) {
+	return s.UpdateTopicIf(ctx, t, newParts)
+}
+
+// UpdateTopicIf is UpdateTopic with more conditions in the same transaction,
+// e.g. PartitionUnchanged for each partition state it rewrites.
+func (s *Store) UpdateTopicIf(ctx context.Context, t Topic, newParts map[int32]PartitionState, guards ...clientv3.Cmp) (int64, error) {
 	if err := checkTopic(t); err != nil {
 		return 0, err
 	}
@@ -153,7 +159,7 @@ func (s *Store) UpdateTopic(ctx context.Context, t Topic, newParts map[int32]Par
 		ops = append(ops, clientv3.OpPut(s.partitionKey(t.ID, p), encode(partitionValue{V: valueVersion, PartitionState: newParts[p]})))
 	}
 	resp, err := s.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(key), "=", t.Revision)).
+		If(append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", t.Revision)}, guards...)...).
 		Then(ops...).
 		Else(clientv3.OpGet(key, clientv3.WithCountOnly())).
 		Commit()
@@ -167,6 +173,12 @@ func (s *Store) UpdateTopic(ctx context.Context, t Topic, newParts map[int32]Par
 		return 0, fmt.Errorf("%w: topic %q changed since revision %d", ErrConflict, t.Name, t.Revision)
 	}
 	return resp.Header.Revision, nil
+}
+
+// PartitionUnchanged is a transaction condition: partitions/<id>/<p> still
+// has ModRevision rev.
+func (s *Store) PartitionUnchanged(id TopicID, p int32, rev int64) clientv3.Cmp {
+	return clientv3.Compare(clientv3.ModRevision(s.partitionKey(id, p)), "=", rev)
 }
 
 // UpdatePartition writes st to partitions/<id>/<p> if the key still has

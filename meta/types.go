@@ -131,11 +131,23 @@ type PartitionState struct {
 	LeaderEpoch    int32   `json:"leader_epoch"`
 	ISR            []int32 `json:"isr"`
 	PartitionEpoch int32   `json:"partition_epoch"`
-	Revision       int64   `json:"-"` // etcd ModRevision when read (for CAS)
+	// AddingReplicas and RemovingReplicas describe a reassignment in
+	// progress (KIP-455): the topic's assignment holds the union of old and
+	// new replicas until every new one is in the ISR.
+	AddingReplicas   []int32 `json:"adding,omitempty"`
+	RemovingReplicas []int32 `json:"removing,omitempty"`
+	Revision         int64   `json:"-"` // etcd ModRevision when read (for CAS)
+}
+
+// Reassigning reports whether a reassignment is in progress.
+func (p PartitionState) Reassigning() bool {
+	return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0
 }
 
 func (p PartitionState) clone() PartitionState {
 	p.ISR = slices.Clone(p.ISR)
+	p.AddingReplicas = slices.Clone(p.AddingReplicas)
+	p.RemovingReplicas = slices.Clone(p.RemovingReplicas)
 	return p
 }
 

@@ -91,3 +91,33 @@ func TestTruncateFullyAndStartAtErrors(t *testing.T) {
 		t.Fatalf("closed log: %v", err)
 	}
 }
+
+// TestAssignEpochStart: a new leader's epoch starts at its log end, so the
+// previous epoch's end is answered even before any batch of the new epoch.
+func TestAssignEpochStart(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, DefaultConfig(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := l.AppendLeader(segmenttest.Plain("a", "b", "c"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.AssignEpochStart(4); err != nil {
+		t.Fatal(err)
+	}
+	if e, end := l.EndOffsetForEpoch(1); e != 1 || end != 3 {
+		t.Fatalf("EndOffsetForEpoch(1) = %d, %d; want 1, 3", e, end)
+	}
+	if e, end := l.EndOffsetForEpoch(3); e != 1 || end != 3 {
+		t.Fatalf("EndOffsetForEpoch(3) = %d, %d; want 1, 3", e, end)
+	}
+	if got := l.LatestEpoch(); got != 4 {
+		t.Fatalf("LatestEpoch = %d, want 4", got)
+	}
+	// An older epoch is ignored.
+	if err := l.AssignEpochStart(2); err != nil || l.LatestEpoch() != 4 {
+		t.Fatalf("older epoch assigned: %v, latest %d", err, l.LatestEpoch())
+	}
+}
