@@ -4,7 +4,8 @@ package broker
 // (meta.Election), keeps partition leadership valid. It learns of changes by
 // watching etcd through the metadata cache, never by RPCs from brokers:
 //
-//   - a partition whose leader is gone (its registration lease expired) or
+//   - a partition whose leader is gone (its registration lease expired or
+//     was revoked because its listener refuses connections, see probeDead) or
 //     shutting down gets a new leader from its ISR, first in replica order,
 //     with the leader epoch bumped;
 //   - brokers that are gone or shutting down leave every ISR (but an ISR is
@@ -24,7 +25,9 @@ package broker
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/sedimentio/sediment/meta"
@@ -100,11 +103,9 @@ func (s *Server) lead(ctx context.Context, el *meta.Election) {
 
 // reconcileLeadership makes one pass over every partition.
 func (s *Server) reconcileLeadership(ctx context.Context, el *meta.Election) error {
-	live := map[int32]bool{}   // registered
-	usable := map[int32]bool{} // registered and not shutting down
+	usable := map[int32]bool{} // registered, not shutting down, not known dead
 	for _, b := range s.cache.Brokers() {
-		live[b.NodeID] = true
-		if !b.ShuttingDown {
+		if !b.ShuttingDown && !s.probeDead(ctx, b) {
 			usable[b.NodeID] = true
 		}
 	}
@@ -222,6 +223,61 @@ func electLeader(st meta.PartitionState, replicas []int32, usable map[int32]bool
 	}
 	next.PartitionEpoch++
 	return next, true
+}
+
+// probeDead reports whether a registered broker's process is certainly gone:
+// its inter-broker listener refuses connections. It then revokes the
+// broker's registration lease. A killed broker's registration would outlive
+// it by the session timeout, and longer when the etcd leader died with it
+// (etcd renews every lease on a leader change); revoking it lets leadership
+// (and the controllership) move within a second instead. Only an explicit
+// refusal counts: a timeout (a paused or partitioned broker) waits for the
+// session to expire, as Kafka's controller does. A live broker whose lease
+// is revoked by mistake simply registers again.
+func (s *Server) probeDead(ctx context.Context, b meta.BrokerInfo) bool {
+	if b.NodeID == s.cfg.NodeID {
+		return false
+	}
+	addr, ok := s.resolveBroker(b.NodeID)
+	if !ok {
+		return false
+	}
+	c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+	if err == nil {
+		c.Close()
+		return false
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return false
+	}
+	s.log.Info("broker refuses connections; ending its registration", "node_id", b.NodeID, "addr", addr)
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := s.store.RevokeBrokerLease(rctx, b.Lease); err != nil {
+		s.log.Warn("revoking a dead broker's lease failed", "node_id", b.NodeID, "err", err)
+	}
+	return true
+}
+
+// watchController probes the controller once a second while this broker is
+// not the controller, so a dead controller is replaced at once.
+func (s *Server) watchController(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		id := s.cache.ControllerID()
+		if id < 0 || id == s.cfg.NodeID {
+			continue
+		}
+		if b, ok := s.cache.Broker(id); ok {
+			s.probeDead(ctx, b)
+		}
+	}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {

@@ -246,7 +246,14 @@ func (s *Server) stayRegistered(ctx context.Context) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.watchController(cctx)
+			}()
 			s.runController(cctx, reg)
+			wg.Wait()
 		}()
 		select {
 		case <-ctx.Done():

@@ -150,3 +150,14 @@ func (r *Registration) Close() error {
 	})
 	return r.closeErr
 }
+
+// RevokeBrokerLease ends another broker's registration (and with it its
+// controller candidacy) at once. Brokers call it only for a broker whose
+// process is known to be gone, so the cluster need not wait for the lease to
+// expire; a live broker whose lease is revoked registers again.
+func (s *Store) RevokeBrokerLease(ctx context.Context, lease int64) error {
+	if _, err := s.cli.Revoke(ctx, clientv3.LeaseID(lease)); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		return fmt.Errorf("meta: revoking lease %x: %w", lease, err)
+	}
+	return nil
+}

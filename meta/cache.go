@@ -59,9 +59,9 @@ type controllerCandidate struct {
 
 func newCacheState() cacheState {
 	return cacheState{
-		topics:  make(map[string]Topic),
-		byID:    make(map[TopicID]string),
-		parts:   make(map[TopicID]map[int32]PartitionState),
+		topics:      make(map[string]Topic),
+		byID:        make(map[TopicID]string),
+		parts:       make(map[TopicID]map[int32]PartitionState),
 		brokers:     make(map[int32]BrokerInfo),
 		configs:     make(map[string]string),
 		controllers: make(map[string]controllerCandidate),
@@ -250,6 +250,7 @@ func (st *cacheState) applyBroker(key, rel string, kv *mvccpb.KeyValue, deleted 
 	}
 	b.NodeID = int32(id) // the key is authoritative
 	b.Epoch = kv.CreateRevision
+	b.Lease = kv.Lease
 	st.brokers[b.NodeID] = b
 	return nil
 }

@@ -95,6 +95,8 @@ type BrokerInfo struct {
 	// Epoch is the registration's etcd create revision (Kafka's broker
 	// epoch): it changes whenever the broker registers anew. Set by reads.
 	Epoch int64 `json:"-"`
+	// Lease is the registration's lease, set by reads (see RevokeLease).
+	Lease int64 `json:"-"`
 }
 
 func (b BrokerInfo) clone() BrokerInfo {

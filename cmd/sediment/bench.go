@@ -9,6 +9,8 @@ package main
 //
 //	bench.go           flags, orchestration, report
 //	bench_target.go    the benchTarget interface, the targets, child processes
+//	bench_cluster.go   the 3-broker replicated Sediment cluster (sediment-3)
+//	bench_failover.go  the failover phase on a fresh 3-broker cluster
 //	bench_workload.go  the workload every target runs (produce, verify, consume)
 //	bench_linux.go     process attributes, peak RSS and machine facts from /proc
 //	bench_other.go     the same for other systems (no RSS)
@@ -46,16 +48,29 @@ type benchFlags struct {
 	workDir     string
 	keep        bool
 	serveFlags  []string
+	failover    bool
+	failoverMax time.Duration
 
 	kfakeServe string // internal: run the kfake child instead of the bench
 }
 
 const benchUsage = `Usage: sediment bench [flags]
 
-Runs one franz-go workload against a Sediment broker and against franz-go's
-in-memory fake cluster (kfake), each started as a child process of this binary,
-one after the other, and prints throughput, produce latency, peak RSS and CPU
-time of each target, the ratios sediment/kfake and, with --repeat, the medians.
+Runs one franz-go workload against each target, one after the other, and
+prints throughput, produce latency, peak RSS and CPU time of each, the ratios
+sediment/kfake and sediment-3/sediment and, with --repeat, the medians.
+Targets, each started as child processes of this binary:
+
+  sediment    one Sediment broker (embedded etcd), replication factor 1
+  kfake       franz-go's in-memory fake cluster, one broker
+  sediment-3  three Sediment brokers forming one cluster (an etcd quorum of
+              three), the topic replicated 3 times, min.insync.replicas 2
+
+With --failover (the default, when sediment-3 runs), each run then starts a
+fresh 3-broker cluster, produces steadily to a one-partition topic replicated
+3 times, kills the partition's leader with SIGKILL and prints the time from
+the kill to the first acknowledgement of a record produced after it, with
+the brokers' default session timeout.
 
 The workload, identical for every target: create a topic with --partitions
 partitions; produce --records records of --value-size incompressible bytes with
@@ -70,7 +85,7 @@ Flags (bench reads no SEDIMENT_* environment, and strips it from its children):
 func benchFlagSet(f *benchFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.StringVar(&f.sedimentBin, "sediment-bin", "", "`PATH` of the sediment binary to benchmark, run as PATH serve ... (default: this binary)")
-	fs.StringVar(&f.only, "only", "both", "targets to run: sediment, kfake or both")
+	fs.StringVar(&f.only, "only", "all", "targets to run: a comma-separated list of sediment, kfake and sediment-3, or all (both: sediment,kfake); they run in the order sediment, kfake, sediment-3")
 	fs.IntVar(&f.records, "records", 1000000, "`N` records produced and consumed per target and run; the default makes each produce phase take ~10 s on 2 cores (kfake then peaks near 2.5 GiB RSS)")
 	fs.IntVar(&f.valueSize, "value-size", 1024, "bytes per record value (at least 16); values are random, so incompressible")
 	fs.IntVar(&f.partitions, "partitions", 16, "partitions of the benchmark topic (also the broker's --num-partitions)")
@@ -78,8 +93,10 @@ func benchFlagSet(f *benchFlags) *flag.FlagSet {
 	fs.IntVar(&f.repeat, "repeat", 1, "runs; each run starts fresh target processes, and the medians of all runs are printed")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "fail the whole bench if it has not finished after this long")
 	fs.StringVar(&f.workDir, "work-dir", "", "parent `DIR` of the temporary directory holding the broker's data and the children's logs (default: $TMPDIR or /tmp); fsync costs depend on its file system")
+	fs.BoolVar(&f.failover, "failover", true, "after the targets of each run, measure a leader failover on a fresh 3-broker cluster (only when sediment-3 runs; --failover=false skips it)")
+	fs.DurationVar(&f.failoverMax, "failover-timeout", time.Minute, "fail the failover phase when no record produced after the kill is acknowledged within this long")
 	fs.BoolVar(&f.keep, "keep", false, "keep the temporary directory (data and child logs) instead of removing it")
-	fs.Func("sediment-flag", "`FLAG` added to the broker's serve command line, e.g. --sediment-flag=--flush-policy=os; repeatable; for experiments only: the reference figures use none", func(v string) error {
+	fs.Func("sediment-flag", "`FLAG` added to the serve command line of every Sediment broker (sediment, sediment-3, failover), e.g. --sediment-flag=--flush-policy=os; repeatable; for experiments only: the reference figures use none", func(v string) error {
 		if !strings.HasPrefix(v, "-") {
 			return fmt.Errorf("%q is not a flag", v)
 		}
@@ -138,16 +155,24 @@ func benchMain(args []string) error {
 	if f.sedimentBin, err = filepath.Abs(f.sedimentBin); err != nil {
 		return err
 	}
-	var targets []benchTarget
-	if f.only != "kfake" {
+	only, _ := parseOnly(f.only) // validated
+	if only["sediment"] || only["sediment-3"] {
 		if _, err := os.Stat(f.sedimentBin); err != nil {
 			return fmt.Errorf("--sediment-bin: %w", err)
 		}
+	}
+	var targets []benchTarget
+	if only["sediment"] {
 		targets = append(targets, &sedimentTarget{bin: f.sedimentBin, partitions: f.partitions, extra: f.serveFlags})
 	}
-	if f.only != "sediment" {
+	if only["kfake"] {
 		targets = append(targets, &kfakeTarget{bin: self})
 	}
+	cluster := &clusterTarget{bin: f.sedimentBin, brokers: 3, partitions: f.partitions, extra: f.serveFlags}
+	if only["sediment-3"] {
+		targets = append(targets, cluster)
+	}
+	doFailover := f.failover && only["sediment-3"]
 
 	// Ctrl-C and SIGTERM cancel the bench, whose deferred stops then end the
 	// children and remove the temporary directory. A second Ctrl-C kills the
@@ -183,6 +208,7 @@ func benchMain(args []string) error {
 
 	p := &progress{out: os.Stderr}
 	var runs [][]runResult
+	var failovers []time.Duration
 	for run := 1; run <= f.repeat; run++ {
 		var results []runResult
 		for _, t := range targets {
@@ -202,17 +228,65 @@ func benchMain(args []string) error {
 			title = fmt.Sprintf("run %d/%d", run, f.repeat)
 		}
 		printResults(os.Stdout, title, results)
+
+		if doFailover {
+			dir := filepath.Join(root, fmt.Sprintf("run%d-failover", run))
+			fo, err := runFailover(ctx, cluster, dir, f.failoverMax, pool, p)
+			if !f.keep {
+				os.RemoveAll(dir)
+			}
+			if err != nil {
+				fmt.Fprintf(os.Stdout, "failover: FAILED (see the error below)\n")
+				return benchError(ctx, sigCtx, f.timeout, p, err)
+			}
+			failovers = append(failovers, fo.elapsed)
+			fmt.Fprintln(os.Stdout, fo)
+		}
 	}
 	if f.repeat > 1 {
 		printResults(os.Stdout, fmt.Sprintf("median of %d runs", f.repeat), medians(runs))
+		if len(failovers) > 0 {
+			slices.Sort(failovers)
+			m := failovers[len(failovers)/2]
+			if len(failovers)%2 == 0 {
+				m = (failovers[len(failovers)/2-1] + m) / 2
+			}
+			fmt.Fprintf(os.Stdout, "failover: %.1fs median of %d (target < %s %s)\n", m.Seconds(), len(failovers), failoverTarget, verdict(m < failoverTarget))
+		}
 	}
 	return nil
 }
 
+// benchTargetNames are the targets --only chooses from, in the order they run.
+var benchTargetNames = []string{"sediment", "kfake", "sediment-3"}
+
+// parseOnly reads --only: a comma-separated list of target names, "all", or
+// "both" (sediment and kfake, what --only meant before sediment-3).
+func parseOnly(v string) (map[string]bool, error) {
+	only := map[string]bool{}
+	for name := range strings.SplitSeq(v, ",") {
+		switch name = strings.TrimSpace(name); name {
+		case "all":
+			for _, n := range benchTargetNames {
+				only[n] = true
+			}
+		case "both":
+			only["sediment"], only["kfake"] = true, true
+		default:
+			if !slices.Contains(benchTargetNames, name) {
+				return nil, fmt.Errorf("--only %q: unknown target %q; want a comma-separated list of %s, or all", v, name, strings.Join(benchTargetNames, ", "))
+			}
+			only[name] = true
+		}
+	}
+	return only, nil
+}
+
 func (f *benchFlags) validate() error {
+	if _, err := parseOnly(f.only); err != nil {
+		return err
+	}
 	switch {
-	case f.only != "sediment" && f.only != "kfake" && f.only != "both":
-		return fmt.Errorf("--only %q: want sediment, kfake or both", f.only)
 	case f.records < 1:
 		return fmt.Errorf("--records %d: want at least 1", f.records)
 	case f.valueSize < minValueSize:
@@ -225,6 +299,8 @@ func (f *benchFlags) validate() error {
 		return fmt.Errorf("--repeat %d: want at least 1", f.repeat)
 	case f.timeout <= 0:
 		return fmt.Errorf("--timeout %s: want a positive duration", f.timeout)
+	case f.failoverMax <= 0:
+		return fmt.Errorf("--failover-timeout %s: want a positive duration", f.failoverMax)
 	}
 	return nil
 }
@@ -260,20 +336,26 @@ func benchOne(ctx context.Context, t benchTarget, dir string, w workloadConfig, 
 		res.cpu = inst.cpuTime()
 	}()
 
+	w.replication = max(inst.replication, 1)
 	cpu0 := selfCPU()
 	wr, err := runWorkload(ctx, inst.bootstrap, w, pool, func(phase string) { p.set(t.name(), phase) })
 	clientCPU := selfCPU() - cpu0
 	if err != nil {
-		return res, fmt.Errorf("%s: %w%s", t.name(), err, inst.exitNote())
+		err = fmt.Errorf("%s: %w%s", t.name(), err, inst.exitNote())
+		if len(inst.procs) > 1 {
+			// Which broker explains a cluster's failure is rarely obvious.
+			err = fmt.Errorf("%w\n%v", err, inst.logTails())
+		}
+		return res, err
 	}
 	if err := inst.alive(); err != nil {
 		return res, fmt.Errorf("%s: %w", t.name(), err)
 	}
-	rss, err := inst.peakRSS()
+	rss, rssSum, err := inst.peakRSS()
 	if err != nil {
 		return res, fmt.Errorf("%s: peak RSS: %w", t.name(), err)
 	}
-	return runResult{target: t.name(), workloadResult: wr, peakRSS: rss, clientCPU: clientCPU}, nil
+	return runResult{target: t.name(), workloadResult: wr, peakRSS: rss, rssSum: rssSum, procs: len(inst.procs), clientCPU: clientCPU}, nil
 }
 
 // progress reports phases on stderr, keeping stdout for the results, and
@@ -316,7 +398,9 @@ func (p *progress) current() string {
 type runResult struct {
 	target string
 	workloadResult
-	peakRSS   uint64        // bytes: sum of VmHWM over the target's processes
+	peakRSS   uint64        // bytes: the largest VmHWM of the target's processes
+	rssSum    uint64        // bytes: VmHWM summed over the target's processes
+	procs     int           // the target's processes
 	cpu       time.Duration // user+system time of the target's processes
 	clientCPU time.Duration // user+system time of the bench process while driving the target
 }
@@ -337,37 +421,52 @@ func printBenchHeader(out io.Writer, f *benchFlags, w workloadConfig, root strin
 	}
 	fmt.Fprintf(out, "go: bench and kfake %s, sediment %s (%s)\n", runtime.Version(), sedGo, f.sedimentBin)
 	fmt.Fprintf(out, "work dir: %s (%s)\n", root, fsType(root))
-	if len(f.serveFlags) > 0 && f.only != "kfake" {
+	if only, _ := parseOnly(f.only); only["sediment-3"] {
+		fo := "off"
+		if f.failover {
+			fo = fmt.Sprintf("on: a fresh cluster per run, leader killed with SIGKILL, broker session timeout 9s (default), <= %s", f.failoverMax)
+		}
+		fmt.Fprintf(out, "sediment-3: 3 brokers, one etcd quorum of 3, topic replication factor 3, min.insync.replicas 2, all three as bootstrap; failover %s\n", fo)
+	}
+	if only, _ := parseOnly(f.only); len(f.serveFlags) > 0 && (only["sediment"] || only["sediment-3"]) {
 		fmt.Fprintf(out, "sediment serve flags added (not the reference setup): %s\n", strings.Join(f.serveFlags, " "))
 	}
 }
 
-const resultFormat = "%-9s %13s %14s %8s %8s %13s %14s %13s %6s %13s\n"
+const resultFormat = "%-10s %13s %14s %8s %8s %13s %14s %13s %12s %6s %13s\n"
 
 func printResults(out io.Writer, title string, results []runResult) {
 	fmt.Fprintf(out, "\n%s:\n", title)
 	fmt.Fprintf(out, resultFormat, "target", "produce MiB/s", "produce rec/s", "p50 ms", "p99 ms",
-		"consume MiB/s", "consume rec/s", "peak RSS MiB", "cpu s", "client cpu s")
+		"consume MiB/s", "consume rec/s", "peak RSS MiB", "RSS sum MiB", "cpu s", "client cpu s")
 	byName := map[string]runResult{}
 	for _, r := range results {
 		byName[r.target] = r
+		sum := "-" // one process: the same as peak RSS
+		if r.procs > 1 {
+			sum = fmt.Sprintf("%.1f", float64(r.rssSum)/(1<<20))
+		}
 		fmt.Fprintf(out, resultFormat, r.target,
 			fmt.Sprintf("%.1f", r.produce.mibPerSec()), fmt.Sprintf("%.0f", r.produce.recPerSec()),
 			fmt.Sprintf("%.1f", ms(r.p50)), fmt.Sprintf("%.1f", ms(r.p99)),
 			fmt.Sprintf("%.1f", r.consume.mibPerSec()), fmt.Sprintf("%.0f", r.consume.recPerSec()),
-			fmt.Sprintf("%.1f", float64(r.peakRSS)/(1<<20)), fmt.Sprintf("%.1f", r.cpu.Seconds()),
+			fmt.Sprintf("%.1f", float64(r.peakRSS)/(1<<20)), sum, fmt.Sprintf("%.1f", r.cpu.Seconds()),
 			fmt.Sprintf("%.1f", r.clientCPU.Seconds()))
 	}
 	s, okS := byName["sediment"]
-	k, okK := byName["kfake"]
-	if !okS || !okK {
-		return
+	if k, okK := byName["kfake"]; okS && okK {
+		pr := s.produce.mibPerSec() / k.produce.mibPerSec()
+		cr := s.consume.mibPerSec() / k.consume.mibPerSec()
+		rss := float64(s.peakRSS) / (1 << 20)
+		fmt.Fprintf(out, "ratio sediment/kfake: produce %.2fx  consume %.2fx   (targets: >= 2.0x produce %s, >= 2.5x consume %s, sediment RSS < 512 MiB %s)\n",
+			pr, cr, verdict(pr >= 2.0), verdict(cr >= 2.5), verdict(rss < 512))
 	}
-	pr := s.produce.mibPerSec() / k.produce.mibPerSec()
-	cr := s.consume.mibPerSec() / k.consume.mibPerSec()
-	rss := float64(s.peakRSS) / (1 << 20)
-	fmt.Fprintf(out, "ratio sediment/kfake: produce %.2fx  consume %.2fx   (targets: >= 2.0x produce %s, >= 2.5x consume %s, sediment RSS < 512 MiB %s)\n",
-		pr, cr, verdict(pr >= 2.0), verdict(cr >= 2.5), verdict(rss < 512))
+	if c, okC := byName["sediment-3"]; okS && okC {
+		pr := c.produce.mibPerSec() / s.produce.mibPerSec()
+		cr := c.consume.mibPerSec() / s.consume.mibPerSec()
+		fmt.Fprintf(out, "ratio sediment-3/sediment (3-broker RF=3 / single broker): produce %.2fx  consume %.2fx   (target: >= 0.5x produce %s)\n",
+			pr, cr, verdict(pr >= 0.5))
+	}
 }
 
 func verdict(ok bool) string {
@@ -388,7 +487,7 @@ func medians(runs [][]runResult) []runResult {
 		for j, run := range runs {
 			col[j] = run[i]
 		}
-		m := runResult{target: col[0].target}
+		m := runResult{target: col[0].target, procs: col[0].procs}
 		m.produce = phaseResult{records: col[0].produce.records, bytes: col[0].produce.bytes,
 			elapsed: medianOf(col, func(r runResult) time.Duration { return r.produce.elapsed })}
 		m.consume = phaseResult{records: col[0].consume.records, bytes: col[0].consume.bytes,
@@ -398,6 +497,7 @@ func medians(runs [][]runResult) []runResult {
 		m.cpu = medianOf(col, func(r runResult) time.Duration { return r.cpu })
 		m.clientCPU = medianOf(col, func(r runResult) time.Duration { return r.clientCPU })
 		m.peakRSS = medianOf(col, func(r runResult) uint64 { return r.peakRSS })
+		m.rssSum = medianOf(col, func(r runResult) uint64 { return r.rssSum })
 		out = append(out, m)
 	}
 	return out

@@ -11,6 +11,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,9 +26,9 @@ import (
 // once it answers Kafka requests; the bench then runs the workload against
 // instance.bootstrap and stops it.
 //
-// Later targets slot in here: a 3-broker replicated Sediment cluster is a
-// target whose instance holds three children (peak RSS is summed over them);
-// a tiered catch-up read is a target plus a read-only workload.
+// A multi-process target (the 3-broker cluster, bench_cluster.go) is an
+// instance holding several children; a tiered catch-up read would be a
+// target plus a read-only workload.
 type benchTarget interface {
 	name() string
 	start(ctx context.Context, dir string) (*instance, error)
@@ -34,13 +36,19 @@ type benchTarget interface {
 
 // instance is a started target. Not safe for concurrent use.
 type instance struct {
-	bootstrap []string // Kafka seed addresses
-	procs     []*child // processes whose peak RSS and CPU time are the target's
+	bootstrap   []string // Kafka seed addresses
+	procs       []*child // processes whose peak RSS and CPU time are the target's
+	brokers     int      // brokers Metadata must list before the target counts as up (0: 1)
+	replication int16    // replication factor of the benchmark topic (0: 1)
 }
 
-// alive reports the first child that has exited.
+// alive reports the first child that has exited, except children the bench
+// killed on purpose.
 func (in *instance) alive() error {
 	for _, c := range in.procs {
+		if c.killed.Load() {
+			continue
+		}
 		select {
 		case <-c.done:
 			return fmt.Errorf("%s (pid %d) exited during the run: %v%s", c.name, c.pid(), c.waitErr, c.logTail())
@@ -59,17 +67,18 @@ func (in *instance) exitNote() string {
 	return ""
 }
 
-// peakRSS sums VmHWM, the peak resident set, of the running children.
-func (in *instance) peakRSS() (uint64, error) {
-	var sum uint64
+// peakRSS is the largest and the sum of VmHWM, the peak resident set, of
+// the running children.
+func (in *instance) peakRSS() (largest, sum uint64, err error) {
 	for _, c := range in.procs {
 		n, err := peakRSS(c.pid())
 		if err != nil {
-			return 0, fmt.Errorf("%s (pid %d): %w", c.name, c.pid(), err)
+			return 0, 0, fmt.Errorf("%s (pid %d): %w", c.name, c.pid(), err)
 		}
+		largest = max(largest, n)
 		sum += n
 	}
-	return sum, nil
+	return largest, sum, nil
 }
 
 // cpuTime sums the user and system time of the stopped children.
@@ -83,14 +92,22 @@ func (in *instance) cpuTime() time.Duration {
 	return sum
 }
 
-// stop ends every child, gracefully if it lets itself be.
+// stop ends every child, gracefully if it lets itself be. The children of
+// a cluster are stopped together: one after the other, the last brokers
+// would wait for an etcd quorum and for peers to take their leaderships
+// that are already gone.
 func (in *instance) stop() error {
-	var errs []error
-	for _, c := range in.procs {
-		errs = append(errs, c.stop(10*time.Second))
+	errs := make([]error, len(in.procs))
+	var wg sync.WaitGroup
+	for i, c := range in.procs {
+		wg.Go(func() { errs[i] = c.stop(childStopGrace) })
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
+
+// childStopGrace is how long a child may take to exit after SIGTERM.
+const childStopGrace = 10 * time.Second
 
 // sedimentTarget is one `sediment serve` with its own embedded etcd and the
 // default flush policy (group-commit fsync).
@@ -123,7 +140,7 @@ func (t *sedimentTarget) start(ctx context.Context, dir string) (*instance, erro
 		return nil, err
 	}
 	in := &instance{bootstrap: []string{kafka}, procs: []*child{c}}
-	if err := waitKafka(ctx, in, 60*time.Second); err != nil {
+	if err := waitKafka(ctx, in, startLimit); err != nil {
 		return nil, errors.Join(err, in.stop())
 	}
 	return in, nil
@@ -176,8 +193,12 @@ func kfakeServe(addr string) error {
 	return nil
 }
 
-// waitKafka retries ApiVersions and Metadata until the target answers both
-// with at least one broker, its processes exit, or limit passes.
+// startLimit bounds how long a Sediment target may take to answer.
+const startLimit = 60 * time.Second
+
+// waitKafka retries ApiVersions and Metadata until the target answers both,
+// listing in.brokers brokers (and, for a cluster, a controller), until its
+// processes exit, or until limit passes.
 func waitKafka(ctx context.Context, in *instance, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
@@ -193,14 +214,14 @@ func waitKafka(ctx context.Context, in *instance, limit time.Duration) error {
 		if err := in.alive(); err != nil {
 			return err
 		}
-		if last = pingKafka(ctx, in.bootstrap); last == nil {
+		if last = pingKafka(ctx, in.bootstrap, max(in.brokers, 1)); last == nil {
 			return nil
 		}
 		retry.Reset(200 * time.Millisecond)
 	}
 }
 
-func pingKafka(ctx context.Context, seeds []string) error {
+func pingKafka(ctx context.Context, seeds []string, brokers int) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DialTimeout(time.Second), kgo.RequestRetries(0))
@@ -219,8 +240,13 @@ func pingKafka(ctx context.Context, seeds []string) error {
 	if err != nil {
 		return fmt.Errorf("Metadata: %w", err)
 	}
-	if len(md.Brokers) == 0 {
+	switch {
+	case len(md.Brokers) == 0:
 		return errors.New("Metadata: no brokers yet")
+	case len(md.Brokers) < brokers:
+		return fmt.Errorf("Metadata: %d of %d brokers registered", len(md.Brokers), brokers)
+	case brokers > 1 && md.ControllerID < 0:
+		return errors.New("Metadata: no controller yet")
 	}
 	return nil
 }
@@ -254,6 +280,7 @@ type child struct {
 	logPath string
 	done    chan struct{} // closed once the process has exited and waitErr is set
 	waitErr error
+	killed  atomic.Bool // set by kill: the exit is the bench's doing, no failure
 }
 
 func startChild(name, bin string, args []string, logPath string) (*child, error) {
@@ -279,6 +306,12 @@ func startChild(name, bin string, args []string, logPath string) (*child, error)
 }
 
 func (c *child) pid() int { return c.cmd.Process.Pid }
+
+// kill sends SIGKILL, as a crash would, without waiting for the exit.
+func (c *child) kill() error {
+	c.killed.Store(true)
+	return c.cmd.Process.Kill()
+}
 
 // stop sends SIGTERM, then SIGKILL if the child is still there after grace,
 // and waits for it. A child killed by the bench's own signal is no error.
@@ -306,6 +339,11 @@ func (c *child) exitErr(signalled bool) error {
 		return nil
 	}
 	var ee *exec.ExitError
+	if c.killed.Load() && errors.As(c.waitErr, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+			return nil
+		}
+	}
 	if signalled && errors.As(c.waitErr, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGTERM {
 			return nil

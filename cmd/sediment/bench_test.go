@@ -76,3 +76,34 @@ func TestBenchFlagsValidate(t *testing.T) {
 		t.Error("--only kafka accepted")
 	}
 }
+
+func TestParseOnly(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+	}{
+		{"all", []string{"sediment", "kfake", "sediment-3"}},
+		{"both", []string{"sediment", "kfake"}},
+		{"sediment-3", []string{"sediment-3"}},
+		{"sediment, sediment-3", []string{"sediment", "sediment-3"}},
+	} {
+		got, err := parseOnly(tc.in)
+		if err != nil {
+			t.Errorf("parseOnly(%q): %v", tc.in, err)
+			continue
+		}
+		if len(got) != len(tc.want) {
+			t.Errorf("parseOnly(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+		for _, n := range tc.want {
+			if !got[n] {
+				t.Errorf("parseOnly(%q) = %v, want %v", tc.in, got, tc.want)
+			}
+		}
+	}
+	for _, bad := range []string{"", "kafka", "sediment,", "sediment-5"} {
+		if _, err := parseOnly(bad); err == nil {
+			t.Errorf("parseOnly(%q) accepted", bad)
+		}
+	}
+}

@@ -22,6 +22,7 @@ import (
 type workloadConfig struct {
 	topic       string
 	partitions  int
+	replication int16 // replication factor of the topic: the target's
 	records     int
 	valueSize   int
 	maxInflight int
@@ -79,8 +80,8 @@ func runWorkload(ctx context.Context, seeds []string, w workloadConfig, pool *va
 	return res, nil
 }
 
-// createTopic creates the topic with replication factor 1 and waits until
-// Metadata shows a leader for every partition.
+// createTopic creates the topic with replication factor w.replication and
+// waits until Metadata shows a leader for every partition.
 func createTopic(ctx context.Context, seeds []string, w workloadConfig) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
@@ -88,7 +89,7 @@ func createTopic(ctx context.Context, seeds []string, w workloadConfig) error {
 	}
 	defer closeClient(cl)
 	adm := kadm.NewClient(cl)
-	resp, err := adm.CreateTopic(ctx, int32(w.partitions), 1, nil, w.topic)
+	resp, err := adm.CreateTopic(ctx, int32(w.partitions), max(w.replication, 1), nil, w.topic)
 	if err == nil {
 		err = resp.Err
 	}

@@ -56,6 +56,8 @@ type serveFlags struct {
 	replicaLag     time.Duration
 	interBroker    string
 	shutdownWait   time.Duration
+	autoRebalance  bool
+	imbalanceCheck time.Duration
 }
 
 func serveFlagSet(f *serveFlags) *flag.FlagSet {
@@ -91,6 +93,8 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.IntVar(&f.minISR, "min-insync-replicas", d.MinInsyncReplicas, "min.insync.replicas: default for topics; acks=all produces fail with NOT_ENOUGH_REPLICAS below it")
 	fs.DurationVar(&f.replicaLag, "replica-lag-time-max", d.ReplicaLagTimeMax, "replica.lag.time.max.ms as a duration: a follower not caught up for this long leaves the ISR")
 	fs.StringVar(&f.interBroker, "inter-broker-listener-name", d.InterBrokerListener, "inter.broker.listener.name: the listener followers fetch from")
+	fs.BoolVar(&f.autoRebalance, "auto-leader-rebalance", d.AutoLeaderRebalance, "auto.leader.rebalance.enable: the controller periodically gives leadership back to preferred replicas")
+	fs.DurationVar(&f.imbalanceCheck, "leader-imbalance-check-interval", d.LeaderImbalanceCheckInterval, "leader.imbalance.check.interval.seconds as a duration")
 	fs.DurationVar(&f.shutdownWait, "controlled-shutdown-timeout", d.ControlledShutdownTimeout, "how long SIGTERM waits for the controller to move this broker's leaderships away")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: sediment serve [--config FILE] [flags]\n\n"+
@@ -132,6 +136,8 @@ func serve(args []string) error {
 	bcfg.ReplicaLagTimeMax = f.replicaLag
 	bcfg.InterBrokerListener = f.interBroker
 	bcfg.ControlledShutdownTimeout = f.shutdownWait
+	bcfg.AutoLeaderRebalance = f.autoRebalance
+	bcfg.LeaderImbalanceCheckInterval = f.imbalanceCheck
 	bcfg.Log.SegmentBytes = f.segmentBytes
 	bcfg.Log.SegmentMs = time.Duration(f.segmentMs) * time.Millisecond
 	bcfg.Log.RetentionMs = time.Duration(f.retentionMs) * time.Millisecond
