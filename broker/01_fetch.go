@@ -143,7 +143,7 @@ func handleFetch(c *conn, r *request) (*pending, error) {
 			t.name = tp.Name
 		}
 		var code int16
-		t.p, code = s.leaderFor(t.name, t.key.part)
+		t.p, code = s.leaderForEpoch(t.name, t.key.part, t.leaderEpoch)
 		if t.p == nil {
 			t.errCode = code
 			continue

@@ -22,7 +22,7 @@ func handleListOffsets(c *conn, r *request) (*pending, error) {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Offset, sp.Timestamp, sp.LeaderEpoch = -1, -1, -1
-			p, code := s.leaderFor(rt.Topic, rp.Partition)
+			p, code := s.leaderForEpoch(rt.Topic, rp.Partition, rp.CurrentLeaderEpoch)
 			if p == nil {
 				sp.ErrorCode = code
 				st.Partitions = append(st.Partitions, sp)
@@ -39,6 +39,13 @@ func handleListOffsets(c *conn, r *request) (*pending, error) {
 			}
 			sp.LeaderEpoch = epoch
 			hw := p.hw.Load()
+			if hw < p.epochStart.Load() && rp.Timestamp != -2 && rp.Timestamp != -4 {
+				// KIP-207: a new leader's high watermark has not caught up
+				// with its term yet; answering now could go backwards.
+				sp.ErrorCode = kerr.OffsetNotAvailable.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			switch ts := rp.Timestamp; {
 			case ts == -1:
 				sp.Offset = hw

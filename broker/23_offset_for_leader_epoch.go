@@ -22,7 +22,7 @@ func handleOffsetForLeaderEpoch(c *conn, r *request) (*pending, error) {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
-			p, code := s.leaderFor(rt.Topic, rp.Partition)
+			p, code := s.leaderForEpoch(rt.Topic, rp.Partition, rp.CurrentLeaderEpoch)
 			if p == nil {
 				sp.ErrorCode = code
 				st.Partitions = append(st.Partitions, sp)

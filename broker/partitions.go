@@ -30,9 +30,13 @@ type partition struct {
 
 	leaderEpoch atomic.Int32
 	leaderID    atomic.Int32 // -1: offline
-	minISR      atomic.Int32 // min.insync.replicas
-	hw          atomic.Int64
-	configRev   int64 // topic revision whose configs the log has; owned by the manager
+	// epochStart is the log end when this broker last became leader: until
+	// the high watermark reaches it, the offsets it would report may be stale
+	// (KIP-207).
+	epochStart atomic.Int64
+	minISR     atomic.Int32 // min.insync.replicas
+	hw         atomic.Int64
+	configRev  int64 // topic revision whose configs the log has; owned by the manager
 
 	// leader is set while this broker leads the partition.
 	leader atomic.Pointer[repl.Leader]
@@ -494,6 +498,7 @@ func (pm *partitionManager) applyRoleLocked(p *partition, replicas []int32, st m
 		pm.s.repl.Unfollow(p.id, p.index)
 		// A high watermark learnt as follower may exceed a truncated log.
 		p.hw.Store(min(p.hw.Load(), p.log.LogEndOffset()))
+		p.epochStart.Store(p.log.LogEndOffset())
 		if err := p.log.AssignEpochStart(st.LeaderEpoch); err != nil {
 			pm.s.log.Error("recording the leader epoch start failed", "partition", p.String(), "err", err)
 		}
@@ -588,9 +593,20 @@ func minISR(configs map[string]string, def int) int32 {
 // leaderFor returns the local partition if this broker leads it, or the
 // Kafka error code explaining why not.
 func (s *Server) leaderFor(topic string, part int32) (*partition, int16) {
+	return s.leaderForEpoch(topic, part, -1)
+}
+
+// leaderForEpoch is leaderFor for a request naming the leader epoch it
+// expects: a requester that already knows a newer term than this broker
+// gets the retriable UNKNOWN_LEADER_EPOCH rather than NOT_LEADER_OR_FOLLOWER
+// (this broker may be about to take the leadership over).
+func (s *Server) leaderForEpoch(topic string, part int32, epoch int32) (*partition, int16) {
 	p := s.parts.get(topic, part)
 	if p != nil && p.leader.Load() != nil {
 		return p, 0
+	}
+	if p != nil && epoch > p.leaderEpoch.Load() {
+		return nil, kerr.UnknownLeaderEpoch.Code
 	}
 	t, ok := s.cache.Topic(topic)
 	if !ok || part < 0 || int(part) >= len(t.Partitions) {

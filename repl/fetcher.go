@@ -240,8 +240,8 @@ func (f *fetcher) fail(fp *fpart, label string, err error) {
 		"leader_epoch", fp.r.LeaderEpoch, "err", err, "retry_in", d)
 }
 
-// stop parks fp until a new Follow: the leader says it is no longer the leader at this
-// epoch, or that our epoch is stale.
+// stop parks fp until a new Follow: the leader says our epoch is stale
+// (FENCED_LEADER_EPOCH), so a newer leadership exists.
 func (f *fetcher) stop(fp *fpart, err error) {
 	if fp.slot.gen.Load() != fp.gen {
 		return
@@ -267,9 +267,15 @@ func errLabel(err error) string {
 // response (OFFSET_OUT_OF_RANGE aside).
 func (f *fetcher) handleError(fp *fpart, err error) {
 	switch {
-	case errors.Is(err, kerr.NotLeaderForPartition), errors.Is(err, kerr.FencedLeaderEpoch):
+	case errors.Is(err, kerr.FencedLeaderEpoch):
+		// Our epoch is stale: a newer leadership exists and its Follow is on the way.
 		f.stop(fp, err)
 	default:
+		// NOT_LEADER_FOR_PARTITION: as Kafka's fetcher, retry after a backoff. The leader
+		// we were told to follow may not have applied its new leadership from etcd yet
+		// (the follower's watch fired first); parking until the next Follow would park
+		// for good, since that leadership does not change again, and the replica would
+		// never rejoin the ISR. If it is really not the leader, a new Follow replaces us.
 		// UNKNOWN_LEADER_EPOCH: the leader has not caught up with the new epoch yet.
 		// UNKNOWN_TOPIC_OR_PARTITION / UNKNOWN_TOPIC_ID: the leader has not created the
 		// partition yet (a new topic), as Kafka's follower, retry. KAFKA_STORAGE_ERROR and
