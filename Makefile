@@ -9,7 +9,7 @@ PKGS     := ./...
 
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: run cluster build test test-deps fuzz bench lint clean
+.PHONY: run cluster build test test-deps minio fuzz bench lint clean
 
 ## run: build and start one broker with embedded etcd (data in ./data, Kafka on 127.0.0.1:9092)
 run: build
@@ -29,13 +29,17 @@ test: test-deps build
 	SEDIMENT_BIN=$(SEDIMENT) $(GO) test -race -count=1 -timeout 25m $(PKGS)
 	$(MAKE) fuzz
 
-## test-deps: kcat (Debian package) when missing
-test-deps:
+## test-deps: kcat (Debian package) and the pinned MinIO server (./bin/minio) when missing
+test-deps: minio
 	@command -v kcat >/dev/null 2>&1 || { \
 		echo "installing kcat"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq kcat >/dev/null; }
 	@command -v kcat >/dev/null 2>&1 || { echo "kcat is required by the tests and could not be installed"; exit 1; }
+
+## minio: build the pinned MinIO server into ./bin for the tier/s3 tests (skipped when current)
+minio:
+	@GO=$(GO) ./scripts/minio.sh
 
 ## fuzz: run every fuzz target briefly (FUZZTIME each)
 fuzz:

@@ -14,6 +14,16 @@
 // connections those ranges go out with sendfile(2) and never pass through user
 // space.
 //
+// Cluster roles. Every local replica (partitions.go) is leader, follower or
+// offline, as its partition state in etcd says; the partition manager
+// follows the metadata cache and switches roles. A leader tracks its
+// followers with a repl.Leader (positions, high watermark, ISR proposals it
+// writes to etcd with a compare-and-swap); a follower is replicated by the
+// repl.Manager's fetchers. One broker at a time is the controller
+// (controller.go), elected through etcd: it moves leadership away from brokers
+// that are gone or shutting down and finishes reassignments. Brokers never
+// send the controller RPCs; everything goes through etcd.
+//
 // Kafka error codes (kerr) appear only in this package: lower layers return
-// sentinel errors which errors.go maps.
+// sentinel errors which the API files map.
 package broker

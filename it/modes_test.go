@@ -22,8 +22,11 @@ func TestProduceModes(t *testing.T) {
 		for name, acks := range map[string]kgo.Acks{"acks0": kgo.NoAck(), "acks1": kgo.LeaderAck()} {
 			topic := "modes-" + name
 			createTopic(t, adm, topic, 1, nil)
+			// Batches must stay below segment.bytes (a larger one is
+			// MESSAGE_TOO_LARGE, as in Kafka); how much a client batches
+			// depends on load, so bound it.
 			cl := b.Client(t, manualPartitions, kgo.RequiredAcks(acks), kgo.DisableIdempotentWrite(),
-				kgo.ProducerLinger(time.Millisecond))
+				kgo.ProducerLinger(time.Millisecond), kgo.ProducerBatchMaxBytes(8<<10))
 			const n = 2000 // ~100 KiB: several segments
 			ctx := testContext(t, 60*time.Second)
 			for i := range n {

@@ -50,6 +50,9 @@ func startProducers(t testing.TB, b *Broker, topic string, partitions int32, n i
 			kgo.RequiredAcks(kgo.AllISRAcks()), // and idempotent: franz-go's default
 			kgo.ProducerLinger(2*time.Millisecond),
 			kgo.MaxBufferedRecords(2000),
+			// Below the tests' segment.bytes whatever the load: a larger
+			// batch is MESSAGE_TOO_LARGE, as in Kafka.
+			kgo.ProducerBatchMaxBytes(32<<10),
 			kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
 			// Find the restarted broker fast (the default waits 5s
 			// between metadata refreshes).
