@@ -1,11 +1,13 @@
 package it
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -119,6 +121,32 @@ func TestClusterEtcdQuorum(t *testing.T) {
 	c.produceAndReadBack(spread, 8, 30, map[int32]int{})
 	c.WaitISR(spread, 8, 3, clusterSettleTimeout)
 	c.CompareReplicas(spread, 8)
-	c.CompareReplicas(topic, 3)
 	t.Logf("broker 4 holds replicas of %d of %s's 8 partitions", on4, spread)
+
+	// Existing partitions move to broker 4 by reassignment (KIP-455):
+	// partition 0 of the first topic goes from its three replicas to
+	// {4, and two of the old ones}; the data written before follows it.
+	old, err := c.View(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := []int32{4, old.Parts[0].Replicas[0], old.Parts[0].Replicas[1]}
+	var req kadm.AlterPartitionAssignmentsReq
+	req.Assign(topic, 0, target)
+	res, err := c.Admin(t).AlterPartitionAssignments(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res[topic][0].Err; err != nil {
+		t.Fatalf("reassigning %s-0 to %v: %v", topic, target, err)
+	}
+	c.WaitFor("reassignment onto broker 4", topic, clusterSettleTimeout, func(v clusterView) (bool, string) {
+		p := v.Parts[0]
+		return slices.Equal(p.Replicas, target) && len(p.ISR) == 3,
+			fmt.Sprintf("replicas %v isr %v", p.Replicas, p.ISR)
+	})
+	c.produceAndReadBack(topic, 3, 20, written)
+	c.WaitISR(topic, 3, 3, clusterSettleTimeout)
+	c.CompareReplicas(topic, 3)
+	t.Logf("%s-0 reassigned to %v; broker 4's replica matches the others", topic, target)
 }
