@@ -110,7 +110,8 @@ var topicConfigs = []topicConfig{
 	},
 	{
 		name: "min.insync.replicas", broker: "min.insync.replicas", typ: kmsg.ConfigTypeInt,
-		def: func(*Server) string { return "1" },
+		doc: "acks=all produces fail with NOT_ENOUGH_REPLICAS while the ISR is smaller.",
+		def: func(s *Server) string { return strconv.Itoa(s.cfg.MinInsyncReplicas) },
 		apply: func(_ *segment.Config, v string) error {
 			_, err := parseInt(v, 1, math.MaxInt32)
 			return err
