@@ -13,6 +13,12 @@
 // which [ObjectStore.IsNotExist] recognises. The shared conformance suite in
 // tier/tiertest holds every backend to the same contract.
 //
-// The uploader, the remote segment index and the remote reader build on
-// ObjectStore and will live here too.
+// On top of ObjectStore: the Uploader copies a leader's sealed segments (with
+// their indexes, leader-epoch slice and producer snapshot) and records them
+// in etcd through the Metadata interface (COPY_STARTED → COPY_FINISHED →
+// DELETE_STARTED → DELETE_FINISHED), mirroring them in a per-partition
+// manifest; the Reader serves record batches of remote segments through a
+// bounded on-disk chunk cache with read-ahead. REMOTE.md specifies the
+// objects, the manifest and the zstd frame format. The broker does not use
+// them yet: wiring them into produce, fetch and retention is the next step.
 package tier
