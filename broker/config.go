@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sedimentio/sediment/segment"
+	"github.com/sedimentio/sediment/tier"
 )
 
 // Config is the broker's static configuration. cmd/sediment fills it from
@@ -57,6 +58,11 @@ type Config struct {
 	// SessionTTL is broker.session.timeout.ms: a broker whose lease lapses
 	// this long is considered gone.
 	SessionTTL time.Duration
+	// TierUpload is the template of each partition's uploader config (the
+	// partition fields are filled in per partition); TierUploadInterval is
+	// how often a leader looks for sealed segments to upload.
+	TierUpload         tier.UploaderConfig
+	TierUploadInterval time.Duration
 	// ShutdownTimeout bounds how long in-flight requests may take to finish.
 	ShutdownTimeout time.Duration
 }
@@ -80,6 +86,8 @@ func DefaultConfig() Config {
 		RetentionCheckInterval:       5 * time.Minute,
 		ShutdownTimeout:              10 * time.Second,
 		SessionTTL:                   9 * time.Second,
+		TierUpload:                   tier.DefaultUploaderConfig(),
+		TierUploadInterval:           5 * time.Second,
 		AutoLeaderRebalance:          true,
 		LeaderImbalanceCheckInterval: 5 * time.Minute,
 	}
@@ -112,6 +120,14 @@ func (c Config) Validate() error {
 	}
 	if c.AutoLeaderRebalance && c.LeaderImbalanceCheckInterval <= 0 {
 		return fmt.Errorf("broker: leader.imbalance.check.interval %v must be positive", c.LeaderImbalanceCheckInterval)
+	}
+	if c.TierUploadInterval <= 0 {
+		return fmt.Errorf("broker: tier upload interval %v must be positive", c.TierUploadInterval)
+	}
+	probe := c.TierUpload
+	probe.TopicID = [16]byte{1}
+	if err := probe.Validate(); err != nil {
+		return fmt.Errorf("broker: %w", err)
 	}
 	if c.SessionTTL < time.Second {
 		return fmt.Errorf("broker: broker.session.timeout.ms %v must be at least 1s", c.SessionTTL)

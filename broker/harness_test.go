@@ -80,7 +80,7 @@ func startBrokerIn(t *testing.T, dir string, mod func(*Config)) *testBroker {
 
 // startNode starts broker id in dir; with endpoints it joins that etcd as a
 // client, otherwise it runs its own single etcd member.
-func startNode(t *testing.T, dir string, id int32, endpoints []string, mod func(*Config)) *testBroker {
+func startNode(t *testing.T, dir string, id int32, endpoints []string, mod func(*Config), deps ...func(*Deps)) *testBroker {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if testing.Verbose() {
@@ -117,7 +117,11 @@ func startNode(t *testing.T, dir string, id int32, endpoints []string, mod func(
 	if mod != nil {
 		mod(&cfg)
 	}
-	srv, err := New(cfg, Deps{Logger: logger, Registerer: prometheus.NewRegistry(), Store: store, Cache: cache})
+	d := Deps{Logger: logger, Registerer: prometheus.NewRegistry(), Store: store, Cache: cache}
+	for _, f := range deps {
+		f(&d)
+	}
+	srv, err := New(cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,8 @@ type partition struct {
 	hwWaiters  map[chan struct{}]struct{} // consumer fetches parked on this partition
 	leoWaiters map[chan struct{}]struct{} // follower fetches, woken by appends
 
+	uploadStop func() // stops the uploader while leading with tiering on; owned by the manager
+
 	flushReq chan struct{} // produces ask the flusher to sync
 	syncErr  atomic.Pointer[error]
 	done     chan struct{}
@@ -419,6 +421,7 @@ func (pm *partitionManager) removeTopicLocked(name string, tp *topicParts) {
 // removePartitionLocked stops replicating a local partition and deletes its
 // log (topic deleted, or replica reassigned away).
 func (pm *partitionManager) removePartitionLocked(p *partition) {
+	pm.stopUploader(p)
 	pm.s.repl.Unfollow(p.id, p.index)
 	p.leader.Store(nil)
 	close(p.done)
@@ -507,12 +510,14 @@ func (pm *partitionManager) applyRoleLocked(p *partition, replicas []int32, st m
 		p.leader.Store(repl.NewLeader(self, st.LeaderEpoch, replicas, st.ISR, pm.s.cfg.ReplicaLagTimeMax, nil))
 		p.updateHW()
 		p.roleChanged()
+		pm.startUploader(p, st.LeaderEpoch)
 		pm.s.log.Info("leading partition", "partition", p.String(), "leader_epoch", st.LeaderEpoch, "isr", st.ISR,
 			"log_end_offset", p.log.LogEndOffset(), "high_watermark", p.hw.Load())
 	case st.Leader < 0:
 		if p.leaderID.Load() == -1 && p.leader.Load() == nil && p.leaderEpoch.Load() == st.LeaderEpoch {
 			return
 		}
+		pm.stopUploader(p)
 		pm.s.repl.Unfollow(p.id, p.index)
 		p.leader.Store(nil)
 		p.leaderID.Store(-1)
@@ -523,6 +528,7 @@ func (pm *partitionManager) applyRoleLocked(p *partition, replicas []int32, st m
 		if p.leader.Load() == nil && p.leaderID.Load() == st.Leader && p.leaderEpoch.Load() == st.LeaderEpoch {
 			return
 		}
+		pm.stopUploader(p)
 		p.leader.Store(nil)
 		p.leaderID.Store(st.Leader)
 		p.leaderEpoch.Store(st.LeaderEpoch)

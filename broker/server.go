@@ -17,6 +17,7 @@ import (
 
 	"github.com/sedimentio/sediment/meta"
 	"github.com/sedimentio/sediment/repl"
+	"github.com/sedimentio/sediment/tier"
 )
 
 // Deps are the broker's collaborators, passed in by cmd/sediment.
@@ -25,6 +26,8 @@ type Deps struct {
 	Registerer prometheus.Registerer
 	Store      *meta.Store
 	Cache      *meta.Cache
+	// Tier, when set, is the object store leaders upload sealed segments to.
+	Tier tier.ObjectStore
 }
 
 // Server is one broker's Kafka edge. Create it with New, then Run it.
@@ -42,6 +45,11 @@ type Server struct {
 	pids    *producerIDs
 
 	repl *repl.Manager
+
+	tierStore   tier.ObjectStore // nil: tiering off
+	tierMetrics *tier.UploaderMetrics
+	tierStalled prometheus.Gauge
+	stalled     atomic.Bool // mirrors tierStalled for /readyz
 
 	ln           net.Listener
 	ready        chan struct{}
@@ -80,6 +88,19 @@ func New(cfg Config, d Deps) (*Server, error) {
 		conns:    make(map[*conn]struct{}),
 	}
 	s.apis, s.apiList = buildAPIs(apiTable())
+	s.tierStore = d.Tier
+	s.tierStalled = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "sediment", Subsystem: "tier", Name: "upload_stalled",
+		Help: "1 while uploading sealed segments to the object store fails and is being retried.",
+	})
+	d.Registerer.MustRegister(s.tierStalled)
+	if d.Tier != nil {
+		m, err := tier.NewUploaderMetrics(d.Registerer)
+		if err != nil {
+			return nil, err
+		}
+		s.tierMetrics = m
+	}
 	rcfg := repl.DefaultConfig()
 	rcfg.NodeID = cfg.NodeID
 	rcfg.ClientID = fmt.Sprintf("sediment-replica-%d", cfg.NodeID)
@@ -101,6 +122,20 @@ func New(cfg Config, d Deps) (*Server, error) {
 func (s *Server) Addr() net.Addr {
 	<-s.ready
 	return s.ln.Addr()
+}
+
+// TieringStalled reports whether uploads to the object store are failing.
+func (s *Server) TieringStalled() bool {
+	return s.tierStore != nil && s.stalled.Load()
+}
+
+func (s *Server) setStalled(v bool) {
+	s.stalled.Store(v)
+	if v {
+		s.tierStalled.Set(1)
+	} else {
+		s.tierStalled.Set(0)
+	}
 }
 
 // Ready is closed once the listener accepts connections.

@@ -23,6 +23,7 @@ import (
 	"github.com/sedimentio/sediment/broker"
 	"github.com/sedimentio/sediment/meta"
 	"github.com/sedimentio/sediment/segment"
+	"github.com/sedimentio/sediment/tier"
 )
 
 type serveFlags struct {
@@ -75,7 +76,7 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.StringVar(&f.metaPeer, "meta-peer-listen", "127.0.0.1:2380", "etcd peer HOST:PORT of this broker's etcd member")
 	fs.StringVar(&f.metaCluster, "meta-initial-cluster", "", "etcd members, e.g. 1=http://h1:2380,2=http://h2:2380,3=http://h3:2380 (default: this broker alone)")
 	fs.StringVar(&f.metaEndpoints, "meta-endpoints", "", "comma-separated etcd client URLs: join as an etcd client and run no member")
-	fs.StringVar(&f.tier, "tier", "", "object storage for sealed segments: file:///path or s3://bucket/prefix?endpoint=...&region=... (default: file://<data-dir>/tier; tiering arrives in a later release)")
+	fs.StringVar(&f.tier, "tier", "", "object storage leaders upload sealed segments to: file:///path or s3://bucket/prefix?endpoint=...&region=... (S3 credentials from the AWS environment/config chain). Empty: no tiering. Uploads only so far: local retention and fetches do not use the tier yet")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 
 	fs.BoolVar(&f.autoCreate, "auto-create-topics", d.AutoCreateTopics, "auto.create.topics.enable: create unknown topics on Metadata requests")
@@ -160,9 +161,6 @@ func serve(args []string) error {
 	if err := bcfg.Validate(); err != nil {
 		return err
 	}
-	if f.tier != "" {
-		logger.Warn("--tier is accepted but tiered storage is not part of this build yet; segments stay local", "tier", f.tier)
-	}
 
 	mcfg := meta.DefaultConfig()
 	mcfg.NodeID = int32(f.nodeID)
@@ -180,12 +178,12 @@ func serve(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return run(ctx, logger, bcfg, mcfg, f.httpAddr)
+	return run(ctx, logger, bcfg, mcfg, f.httpAddr, f.tier)
 }
 
 // run wires etcd, the metadata cache, the broker and the HTTP endpoints, and
 // tears them down in reverse order when ctx ends.
-func run(ctx context.Context, logger *slog.Logger, bcfg broker.Config, mcfg meta.Config, httpAddr string) error {
+func run(ctx context.Context, logger *slog.Logger, bcfg broker.Config, mcfg meta.Config, httpAddr, tierURL string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -222,9 +220,16 @@ func run(ctx context.Context, logger *slog.Logger, bcfg broker.Config, mcfg meta
 	}
 	defer cache.Close()
 
+	var tierStore tier.ObjectStore
+	if tierURL != "" {
+		if tierStore, err = tier.Open(startCtx, tierURL, logger.With("component", "tier")); err != nil {
+			return fmt.Errorf("--tier: %w", err)
+		}
+		logger.Info("tiering on: leaders upload sealed segments below the high watermark", "tier", tierURL)
+	}
 	bcfg.DirectoryID = ident.directoryID
 	bcfg.SessionTTL = mcfg.SessionTTL
-	srv, err := broker.New(bcfg, broker.Deps{Logger: logger, Registerer: reg, Store: store, Cache: cache})
+	srv, err := broker.New(bcfg, broker.Deps{Logger: logger, Registerer: reg, Store: store, Cache: cache, Tier: tierStore})
 	if err != nil {
 		return err
 	}
@@ -239,6 +244,10 @@ func run(ctx context.Context, logger *slog.Logger, bcfg broker.Config, mcfg meta
 		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 			select {
 			case <-srv.Ready():
+				if srv.TieringStalled() {
+					http.Error(w, "tiering stalled: uploads to the object store are failing", http.StatusServiceUnavailable)
+					return
+				}
 				fmt.Fprintln(w, "ready")
 			default:
 				http.Error(w, "starting", http.StatusServiceUnavailable)

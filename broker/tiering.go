@@ -1,0 +1,200 @@
+package broker
+
+// Tiering, first step: with an object store configured (--tier), the leader
+// of every partition uploads its sealed segments below the high watermark
+// (tier.Uploader), recording them in etcd and in the bucket's manifest. The
+// uploader of a partition runs under a context cancelled when this broker
+// stops leading it, and every metadata write is fenced by the leadership term
+// as etcd records it. Local segments are not deleted on account of uploads yet
+// and fetches are still served locally: those steps follow.
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/sedimentio/sediment/meta"
+	"github.com/sedimentio/sediment/segment"
+	"github.com/sedimentio/sediment/tier"
+)
+
+// startUploader runs p's uploader while this broker leads it in epoch.
+func (pm *partitionManager) startUploader(p *partition, epoch int32) {
+	s := pm.s
+	if s.tierStore == nil {
+		return
+	}
+	pm.stopUploader(p)
+	ctx, cancel := context.WithCancel(pm.flushCx)
+	done := make(chan struct{})
+	p.uploadStop = func() { cancel(); <-done }
+	pm.wg.Add(1)
+	go func() {
+		defer pm.wg.Done()
+		defer close(done)
+		s.runUploader(ctx, p, epoch)
+	}()
+}
+
+func (pm *partitionManager) stopUploader(p *partition) {
+	if p.uploadStop != nil {
+		p.uploadStop()
+		p.uploadStop = nil
+	}
+}
+
+func (s *Server) runUploader(ctx context.Context, p *partition, epoch int32) {
+	md := &tierMeta{s: s, id: p.id, p: p.index, epoch: epoch}
+	cfg := s.cfg.TierUpload
+	cfg.TopicID, cfg.Topic, cfg.Partition, cfg.LeaderEpoch = p.id, p.topic, p.index, epoch
+	up, err := tier.NewUploader(cfg, s.tierStore, logSource{p.log}, md, s.tierMetrics, s.log.With("partition", p.String()))
+	if err != nil {
+		s.log.Error("tiering disabled for partition", "partition", p.String(), "err", err)
+		return
+	}
+	defer up.Close()
+	tick := time.NewTicker(s.cfg.TierUploadInterval)
+	defer tick.Stop()
+	backoff := s.cfg.TierUploadInterval
+	for {
+		n, err := up.UploadEligible(ctx, p.hw.Load())
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, tier.ErrFenced):
+			// The term in etcd moved on; the role change that follows
+			// cancels this uploader (or a stale cache catches up).
+			s.log.Debug("upload fenced", "partition", p.String(), "err", err)
+		case err != nil:
+			s.setStalled(true)
+			s.log.Warn("uploading segments failed; retrying", "partition", p.String(), "err", err, "retry_in", backoff)
+			if !sleepCtx(ctx, backoff) {
+				return
+			}
+			backoff = min(2*backoff, 30*time.Second)
+			continue
+		default:
+			s.setStalled(false)
+			backoff = s.cfg.TierUploadInterval
+			if n > 0 {
+				s.log.Info("uploaded segments", "partition", p.String(), "segments", n, "remote_end", up.RemoteEnd())
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// logSource adapts a local log to tier.SegmentSource.
+type logSource struct{ l *segment.Log }
+
+func (s logSource) Segments() []segment.SegmentInfo { return s.l.Segments() }
+
+func (s logSource) EpochsFor(base, next int64) []tier.EpochEntry {
+	all := s.l.LeaderEpochs()
+	var out []tier.EpochEntry
+	for i, e := range all {
+		if e.StartOffset < next && (i+1 == len(all) || all[i+1].StartOffset > base) {
+			out = append(out, tier.EpochEntry{Epoch: e.Epoch, StartOffset: e.StartOffset})
+		}
+	}
+	return out
+}
+
+// tierMeta adapts meta.Store to tier.Metadata for one partition and one
+// leadership term. Writes are fenced on the partition key as this broker
+// last saw it, and only while that state names this broker as leader in the
+// uploader's epoch: the leader's own ISR changes do not fence it, a new term
+// does.
+type tierMeta struct {
+	s     *Server
+	id    meta.TopicID
+	p     int32
+	epoch int32
+}
+
+func (m *tierMeta) fence() (clientv3.Cmp, error) {
+	st, ok := m.s.cache.Partition(m.id, m.p)
+	if !ok || st.Leader != m.s.cfg.NodeID || st.LeaderEpoch != m.epoch {
+		return clientv3.Cmp{}, tier.ErrFenced
+	}
+	return m.s.store.PartitionUnchanged(m.id, m.p, st.Revision), nil
+}
+
+func fenced(err error) error {
+	if errors.Is(err, meta.ErrFenced) {
+		return errors.Join(tier.ErrFenced, err)
+	}
+	return err
+}
+
+func (m *tierMeta) List(ctx context.Context) ([]tier.StoredSegment, error) {
+	recs, err := m.s.store.RemoteSegments(ctx, m.id, m.p)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]tier.StoredSegment, len(recs))
+	for i, r := range recs {
+		out[i] = fromRecord(r)
+	}
+	return out, nil
+}
+
+func (m *tierMeta) Start(ctx context.Context, seg tier.RemoteSegment) (tier.StoredSegment, error) {
+	f, err := m.fence()
+	if err != nil {
+		return tier.StoredSegment{}, err
+	}
+	rev, err := m.s.store.PutRemoteSegment(ctx, toRecord(seg, 0), f)
+	if err != nil {
+		return tier.StoredSegment{}, fenced(err)
+	}
+	return tier.StoredSegment{RemoteSegment: seg, Revision: rev}, nil
+}
+
+func (m *tierMeta) Transition(ctx context.Context, st tier.StoredSegment, state tier.SegmentState) (tier.StoredSegment, error) {
+	f, err := m.fence()
+	if err != nil {
+		return tier.StoredSegment{}, err
+	}
+	st.State = state
+	rev, err := m.s.store.PutRemoteSegment(ctx, toRecord(st.RemoteSegment, st.Revision), f)
+	if err != nil {
+		return tier.StoredSegment{}, fenced(err)
+	}
+	st.Revision = rev
+	return st, nil
+}
+
+func (m *tierMeta) Remove(ctx context.Context, st tier.StoredSegment) error {
+	f, err := m.fence()
+	if err != nil {
+		return err
+	}
+	return fenced(m.s.store.DeleteRemoteSegment(ctx, toRecord(st.RemoteSegment, st.Revision), f))
+}
+
+func toRecord(seg tier.RemoteSegment, rev int64) meta.RemoteSegmentRecord {
+	r := meta.RemoteSegmentRecord{TopicID: meta.TopicID(seg.TopicID), Partition: seg.Partition, UploadID: seg.UploadID,
+		BaseOffset: seg.BaseOffset, EndOffset: seg.EndOffset, LeaderEpoch: seg.LeaderEpoch, MaxTimestamp: seg.MaxTimestamp,
+		Size: seg.Size, Compression: seg.Compression, State: string(seg.State), Revision: rev}
+	for _, e := range seg.Epochs {
+		r.Epochs = append(r.Epochs, meta.RemoteEpoch{Epoch: e.Epoch, StartOffset: e.StartOffset})
+	}
+	return r
+}
+
+func fromRecord(r meta.RemoteSegmentRecord) tier.StoredSegment {
+	seg := tier.RemoteSegment{V: 1, TopicID: r.TopicID, Partition: r.Partition, UploadID: r.UploadID,
+		BaseOffset: r.BaseOffset, EndOffset: r.EndOffset, LeaderEpoch: r.LeaderEpoch, Epochs: []tier.EpochEntry{},
+		MaxTimestamp: r.MaxTimestamp, Size: r.Size, Compression: r.Compression, State: tier.SegmentState(r.State)}
+	for _, e := range r.Epochs {
+		seg.Epochs = append(seg.Epochs, tier.EpochEntry{Epoch: e.Epoch, StartOffset: e.StartOffset})
+	}
+	return tier.StoredSegment{RemoteSegment: seg, Revision: r.Revision}
+}

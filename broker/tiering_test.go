@@ -1,0 +1,81 @@
+package broker
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sedimentio/sediment/tier"
+	"github.com/sedimentio/sediment/tier/file"
+)
+
+// TestLeaderUploadsSealedSegments: with a tier configured, the leader
+// uploads every sealed segment below the high watermark (never the active
+// one), records it COPY_FINISHED in etcd and lists it in the manifest.
+func TestLeaderUploadsSealedSegments(t *testing.T) {
+	store, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := startNode(t, t.TempDir(), 1, nil, func(c *Config) {
+		c.TierUploadInterval = 100 * time.Millisecond
+	}, func(d *Deps) { d.Tier = store })
+	segBytes := "4096"
+	b.createTopic("tiered", 1, map[string]*string{"segment.bytes": &segBytes})
+	cl := b.client(kgo.DefaultProduceTopic("tiered"), kgo.ProducerBatchMaxBytes(2048))
+	ctx := ctxT(t, 60*time.Second)
+	for i := 0; i < 300; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(strings.Repeat("x", 100))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := b.srv.parts.get("tiered", 0)
+	var sealed int
+	for _, s := range p.log.Segments() {
+		if s.Sealed {
+			sealed++
+		}
+	}
+	if sealed < 3 {
+		t.Fatalf("only %d sealed segments: the test needs rolls", sealed)
+	}
+	waitFor(t, "uploads", 20*time.Second, func() bool {
+		recs, err := b.srv.store.RemoteSegments(ctx, p.id, 0)
+		if err != nil {
+			return false
+		}
+		finished := 0
+		for _, r := range recs {
+			if r.State == string(tier.CopyFinished) {
+				finished++
+			}
+		}
+		return finished == sealed
+	})
+	recs, _ := b.srv.store.RemoteSegments(ctx, p.id, 0)
+	end := int64(-1)
+	for _, r := range recs {
+		if r.BaseOffset != end+1 {
+			t.Fatalf("remote segments not contiguous: %d after end %d", r.BaseOffset, end)
+		}
+		end = r.EndOffset
+	}
+	if active := p.log.Segments()[len(p.log.Segments())-1]; end+1 != active.BaseOffset {
+		t.Fatalf("remote end %d; the active segment starts at %d", end, active.BaseOffset)
+	}
+	m, err := tier.ReadManifest(context.Background(), store, tier.TopicIDText(p.id), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Segments) != sealed {
+		t.Fatalf("manifest lists %d segments, want %d", len(m.Segments), sealed)
+	}
+	var objects int
+	store.List(ctx, "", func(string, int64) error { objects++; return nil })
+	if objects < 3*sealed {
+		t.Fatalf("%d objects for %d segments", objects, sealed)
+	}
+}
