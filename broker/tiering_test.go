@@ -2,7 +2,10 @@ package broker
 
 import (
 	"context"
+	"errors"
+	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,4 +81,69 @@ func TestLeaderUploadsSealedSegments(t *testing.T) {
 	if objects < 3*sealed {
 		t.Fatalf("%d objects for %d segments", objects, sealed)
 	}
+}
+
+// flakyStore fails every Put while down is set.
+type flakyStore struct {
+	tier.ObjectStore
+	down atomic.Bool
+}
+
+func (f *flakyStore) Put(ctx context.Context, key string, r io.ReaderAt, size int64) error {
+	if f.down.Load() {
+		return errors.New("object store unavailable (test)")
+	}
+	return f.ObjectStore.Put(ctx, key, r, size)
+}
+
+// TestTieringStallsAndDrains: with the object store down, produce goes on,
+// the broker reports tiering stalled, and once the store is back the backlog
+// of sealed segments is uploaded.
+func TestTieringStallsAndDrains(t *testing.T) {
+	fs, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &flakyStore{ObjectStore: fs}
+	store.down.Store(true)
+	b := startNode(t, t.TempDir(), 1, nil, func(c *Config) {
+		c.TierUploadInterval = 50 * time.Millisecond
+	}, func(d *Deps) { d.Tier = store })
+	segBytes := "4096"
+	b.createTopic("stall", 1, map[string]*string{"segment.bytes": &segBytes})
+	cl := b.client(kgo.DefaultProduceTopic("stall"), kgo.ProducerBatchMaxBytes(2048))
+	ctx := ctxT(t, 60*time.Second)
+	for i := 0; i < 200; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(strings.Repeat("y", 100))}).FirstErr(); err != nil {
+			t.Fatalf("produce with the object store down: %v", err)
+		}
+	}
+	waitFor(t, "tiering reported stalled", 10*time.Second, b.srv.TieringStalled)
+	p := b.srv.parts.get("stall", 0)
+	if recs, _ := b.srv.store.RemoteSegments(ctx, p.id, 0); len(recs) > 0 && recs[0].State == string(tier.CopyFinished) {
+		t.Fatal("a segment was marked uploaded while the store was down")
+	}
+	store.down.Store(false)
+	waitFor(t, "backlog drained", 30*time.Second, func() bool {
+		if b.srv.TieringStalled() {
+			return false
+		}
+		recs, err := b.srv.store.RemoteSegments(ctx, p.id, 0)
+		if err != nil || len(recs) == 0 {
+			return false
+		}
+		sealed := 0
+		for _, s := range p.log.Segments() {
+			if s.Sealed {
+				sealed++
+			}
+		}
+		finished := 0
+		for _, r := range recs {
+			if r.State == string(tier.CopyFinished) {
+				finished++
+			}
+		}
+		return finished == sealed
+	})
 }
