@@ -121,3 +121,47 @@ func TestAssignEpochStart(t *testing.T) {
 		t.Fatalf("older epoch assigned: %v, latest %d", err, l.LatestEpoch())
 	}
 }
+
+// TestApplyLocalRetention: a tiered log deletes only segments wholly below
+// the uploaded end, by local retention, and never the active segment.
+func TestApplyLocalRetention(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.SegmentBytes = 200
+	l, err := Open(t.TempDir(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := 0; i < 20; i++ {
+		if _, err := l.AppendLeader(segmenttest.Plain("0123456789012345678901234567890123456789"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	segs := l.Segments()
+	if len(segs) < 5 {
+		t.Fatalf("%d segments; the test needs rolls", len(segs))
+	}
+	// Nothing uploaded: nothing goes, even with zero local retention.
+	if n, err := l.ApplyLocalRetention(0, 0, -1); err != nil || n != 0 {
+		t.Fatalf("deleted %d (%v) with nothing uploaded", n, err)
+	}
+	// Segments 0 and 1 uploaded: exactly those go.
+	n, err := l.ApplyLocalRetention(0, 0, segs[2].BaseOffset)
+	if err != nil || n != 2 {
+		t.Fatalf("deleted %d (%v), want 2", n, err)
+	}
+	if l.LogStartOffset() != segs[2].BaseOffset {
+		t.Fatalf("local log start %d, want %d", l.LogStartOffset(), segs[2].BaseOffset)
+	}
+	// Everything uploaded, unlimited local retention: nothing goes.
+	if n, err := l.ApplyLocalRetention(-1, -1, l.LogEndOffset()); err != nil || n != 0 {
+		t.Fatalf("deleted %d (%v) with unlimited local retention", n, err)
+	}
+	// Everything uploaded, zero retention: all but the active segment.
+	if _, err := l.ApplyLocalRetention(0, 0, l.LogEndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(l.Segments()); got != 1 {
+		t.Fatalf("%d segments left, want the active one", got)
+	}
+}

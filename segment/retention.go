@@ -2,7 +2,9 @@ package segment
 
 import (
 	"fmt"
+	"math"
 	"os"
+	"time"
 )
 
 // ApplyRetention deletes the oldest segments that retention allows, as Kafka's log
@@ -17,6 +19,20 @@ import (
 // hold back for unreplicated data.
 func (l *Log) ApplyRetention() (deletedSegments int, err error) {
 	cfg := l.config()
+	return l.applyRetention(cfg.RetentionMs, cfg.RetentionBytes, math.MaxInt64)
+}
+
+// ApplyLocalRetention is ApplyRetention for a log whose sealed segments are
+// copied to object storage (KIP-405): segments go by local.retention.ms and
+// local.retention.bytes instead, and only those wholly below uploadedEnd (the
+// offset after the last segment whose copy finished), so nothing is deleted
+// before it is safe in the tier. The active segment is never deleted.
+func (l *Log) ApplyLocalRetention(retentionMs time.Duration, retentionBytes int64, uploadedEnd int64) (deletedSegments int, err error) {
+	return l.applyRetention(retentionMs, retentionBytes, uploadedEnd)
+}
+
+func (l *Log) applyRetention(retentionMs time.Duration, retentionBytes int64, limit int64) (deletedSegments int, err error) {
+	cfg := Config{RetentionMs: retentionMs, RetentionBytes: retentionBytes}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.writableLocked(); err != nil {
@@ -24,6 +40,10 @@ func (l *Log) ApplyRetention() (deletedSegments int, err error) {
 	}
 	segs := *l.segs.Load()
 	deletable := func(i int) bool {
+		if limit != math.MaxInt64 {
+			// Tiered: only sealed segments whose copy finished.
+			return i < len(segs)-1 && segs[i+1].base <= limit
+		}
 		return !(i == len(segs)-1 && segs[i].size.Load() == 0)
 	}
 	n := 0
@@ -51,7 +71,7 @@ func (l *Log) ApplyRetention() (deletedSegments int, err error) {
 		}
 	}
 	start := l.logStart.Load()
-	for n < len(segs)-1 && segs[n+1].base <= start {
+	for n < len(segs)-1 && segs[n+1].base <= start && deletable(n) {
 		n++
 	}
 	if n == 0 {
