@@ -22,6 +22,7 @@ import (
 
 	"github.com/sedimentio/sediment/meta"
 	"github.com/sedimentio/sediment/segment"
+	"github.com/sedimentio/sediment/tier"
 )
 
 // fetchTarget is one partition a fetch reads.
@@ -208,7 +209,7 @@ func (s *Server) runFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest, 
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
-		out, sent, n, hasErr := s.fetchOnce(c, req, targets, full, session, replicaID)
+		out, sent, n, hasErr := s.fetchOnce(ctx, c, req, targets, full, session, replicaID)
 		ready := n >= int64(req.MinBytes) || hasErr || wait <= 0
 		if !ready {
 			select {
@@ -221,7 +222,7 @@ func (s *Server) runFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest, 
 			}
 			// Out of time: answer with whatever is there now.
 			releaseAll(out.files)
-			out, sent, n, _ = s.fetchOnce(c, req, targets, full, session, replicaID)
+			out, sent, n, _ = s.fetchOnce(ctx, c, req, targets, full, session, replicaID)
 		}
 		if session != nil {
 			session.mu.Lock()
@@ -243,7 +244,7 @@ func releaseAll(files []segment.Slice) {
 
 // fetchOnce builds a response from what is readable now, and returns the
 // per-partition state it reports so the session can remember it.
-func (s *Server) fetchOnce(c *conn, req *kmsg.FetchRequest, targets []fetchTarget, full bool, session *fetchSession, replicaID int32) (outgoing, []sentState, int64, bool) {
+func (s *Server) fetchOnce(ctx context.Context, c *conn, req *kmsg.FetchRequest, targets []fetchTarget, full bool, session *fetchSession, replicaID int32) (outgoing, []sentState, int64, bool) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	if session != nil {
 		resp.SessionID = session.id
@@ -295,8 +296,30 @@ func (s *Server) fetchOnce(c *conn, req *kmsg.FetchRequest, targets []fetchTarge
 				}
 			}
 			rp.HighWatermark, rp.LastStableOffset = hw, hw
-			rp.LogStartOffset = p.log.LogStartOffset()
+			rp.LogStartOffset = p.logStart()
 			limit := max(min(int64(t.maxBytes), remaining), 0)
+			if s.tierReader != nil && replicaID < 0 && t.fetchOffset < p.log.LogStartOffset() && t.fetchOffset >= rp.LogStartOffset {
+				// Below the local log start: the history is in the tier.
+				data, err := s.readRemote(ctx, p, t.fetchOffset, int(limit), minOne)
+				switch {
+				case err == nil && len(data) > 0:
+					rp.RecordBatches = data
+					total += int64(len(data))
+					remaining = max(remaining-int64(len(data)), 0)
+					minOne = false
+					records = true
+				case err == nil:
+				case errors.Is(err, segment.ErrOffsetOutOfRange), errors.Is(err, tier.ErrNotExist):
+					// Deleted by remote retention meanwhile.
+					rp.ErrorCode = kerr.OffsetOutOfRange.Code
+					hasErr = true
+				default:
+					c.log.Error("remote fetch failed", "partition", p.String(), "offset", t.fetchOffset, "err", err)
+					rp.ErrorCode = kerr.KafkaStorageError.Code
+					hasErr = true
+				}
+				break
+			}
 			sl, err := p.log.Read(t.fetchOffset, int(limit), maxOff, minOne)
 			switch {
 			case err == nil && sl.Len > 0:

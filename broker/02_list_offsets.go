@@ -1,10 +1,10 @@
 package broker
 
 // ListOffsets, versions 1-9: -1 latest (the high watermark), -2 earliest
-// (log start), -3 the offset of the largest timestamp (KIP-734), -4 earliest
-// local (KIP-405; the same as -2 until tiering), -5 latest tiered (KIP-1005;
-// -1 until tiering), and otherwise the first offset whose timestamp is at
-// least the one asked for.
+// (the log start, in the tier when tiered), -3 the offset of the largest
+// timestamp (KIP-734), -4 earliest local (KIP-405), -5 latest tiered
+// (KIP-1005; -1 when nothing is tiered), and otherwise the first offset whose
+// timestamp is at least the one asked for (local segments only for now).
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -49,7 +49,9 @@ func handleListOffsets(c *conn, r *request) (*pending, error) {
 			switch ts := rp.Timestamp; {
 			case ts == -1:
 				sp.Offset = hw
-			case ts == -2 || ts == -4:
+			case ts == -2:
+				sp.Offset = p.logStart()
+			case ts == -4:
 				sp.Offset = p.log.LogStartOffset()
 			case ts == -3:
 				mts, off := p.log.MaxTimestamp()
@@ -57,7 +59,10 @@ func handleListOffsets(c *conn, r *request) (*pending, error) {
 					sp.Offset, sp.Timestamp = off, mts
 				}
 			case ts == -5:
-				// Nothing is tiered yet.
+				// KIP-1005: the last offset in the tier (-1 when none).
+				if end := p.remoteEnd.Load(); end > 0 {
+					sp.Offset = end - 1
+				}
 			case ts < 0:
 				sp.ErrorCode = kerr.InvalidRequest.Code
 			default:

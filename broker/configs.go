@@ -28,6 +28,35 @@ type topicConfig struct {
 
 var topicConfigs = []topicConfig{
 	{
+		name: "local.retention.bytes", broker: "log.local.retention.bytes", typ: kmsg.ConfigTypeLong,
+		doc: "With remote storage: bytes of uploaded segments kept on local disk; -2 means retention.bytes.",
+		def: func(*Server) string { return "-2" },
+		apply: func(_ *segment.Config, v string) error {
+			_, err := parseInt(v, -2, math.MaxInt64)
+			return err
+		},
+	},
+	{
+		name: "local.retention.ms", broker: "log.local.retention.ms", typ: kmsg.ConfigTypeLong,
+		doc: "With remote storage: how long uploaded segments stay on local disk; -2 means retention.ms.",
+		def: func(*Server) string { return "-2" },
+		apply: func(_ *segment.Config, v string) error {
+			_, err := parseInt(v, -2, math.MaxInt64/int64(time.Millisecond))
+			return err
+		},
+	},
+	{
+		name: "remote.storage.enable", broker: "remote.log.storage.system.enable", typ: kmsg.ConfigTypeBoolean,
+		doc: "Upload sealed segments to the broker's --tier object store. The default when a tier is configured.",
+		def: func(s *Server) string { return strconv.FormatBool(s.tierStore != nil) },
+		apply: func(_ *segment.Config, v string) error {
+			if v != "true" && v != "false" {
+				return fmt.Errorf("remote.storage.enable %q must be true or false", v)
+			}
+			return nil
+		},
+	},
+	{
 		name: "cleanup.policy", broker: "log.cleanup.policy", typ: kmsg.ConfigTypeList,
 		doc: "Only \"delete\" is supported: old segments are removed by retention.",
 		def: func(*Server) string { return "delete" },
@@ -203,8 +232,34 @@ func (s *Server) logConfig(overrides map[string]string) (segment.Config, error) 
 // validateTopicConfigs checks a full override set as CreateTopics and
 // AlterConfigs receive it; the error text goes back to the client.
 func (s *Server) validateTopicConfigs(overrides map[string]string) error {
+	if overrides["remote.storage.enable"] == "true" && s.tierStore == nil {
+		return fmt.Errorf("remote.storage.enable=true needs a broker started with --tier")
+	}
 	_, err := s.logConfig(overrides)
 	return err
+}
+
+// tiered reports whether a topic's segments go to the object store.
+func (s *Server) tiered(configs map[string]string) bool {
+	if s.tierStore == nil {
+		return false
+	}
+	v, ok := configs["remote.storage.enable"]
+	return !ok || v == "true"
+}
+
+// localRetention resolves local.retention.ms/bytes (-2: the topic's
+// retention.ms/bytes) for a tiered topic.
+func (s *Server) localRetention(configs map[string]string, cfg segment.Config) (time.Duration, int64) {
+	ms, bytes := cfg.RetentionMs, cfg.RetentionBytes
+	if v, ok := configs["local.retention.ms"]; ok && v != "-2" {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		ms = msDur(n)
+	}
+	if v, ok := configs["local.retention.bytes"]; ok && v != "-2" {
+		bytes, _ = strconv.ParseInt(v, 10, 64)
+	}
+	return ms, bytes
 }
 
 func parseInt(v string, lo, hi int64) (int64, error) {

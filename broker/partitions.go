@@ -17,6 +17,7 @@ import (
 	"github.com/sedimentio/sediment/meta"
 	"github.com/sedimentio/sediment/repl"
 	"github.com/sedimentio/sediment/segment"
+	"github.com/sedimentio/sediment/tier"
 )
 
 // partition is one local replica. The log is safe for concurrent use; the
@@ -47,6 +48,10 @@ type partition struct {
 	leoWaiters map[chan struct{}]struct{} // follower fetches, woken by appends
 
 	uploadStop func() // stops the uploader while leading with tiering on; owned by the manager
+	// remoteStart and remoteEnd bound the offsets held in the tier (the
+	// offset after the last finished copy); -1 while unknown or none.
+	remoteStart, remoteEnd atomic.Int64
+	remoteSegs             atomic.Pointer[[]tier.RemoteSegment] // finished copies
 
 	flushReq chan struct{} // produces ask the flusher to sync
 	syncErr  atomic.Pointer[error]
@@ -297,7 +302,7 @@ func (pm *partitionManager) run(ctx context.Context) {
 			}
 		case <-tick.C:
 			for _, p := range pm.all() {
-				n, err := p.log.ApplyRetention()
+				n, err := pm.applyRetention(ctx, p)
 				if err != nil {
 					pm.s.log.Error("retention failed", "partition", p.String(), "err", err)
 				} else if n > 0 {
@@ -396,6 +401,8 @@ func (pm *partitionManager) openLocked(t meta.Topic, idx int32, cfg segment.Conf
 	}
 	p.leaderID.Store(-1)
 	p.minISR.Store(1)
+	p.remoteStart.Store(-1)
+	p.remoteEnd.Store(-1)
 	// The high watermark is not checkpointed: it restarts at the log start
 	// and the leader recomputes it from the ISR (at once for a single
 	// replica).
@@ -619,4 +626,26 @@ func (s *Server) leaderForEpoch(topic string, part int32, epoch int32) (*partiti
 		return nil, kerr.UnknownTopicOrPartition.Code
 	}
 	return nil, kerr.NotLeaderForPartition.Code
+}
+
+// applyRetention deletes old local segments: by retention.* for a local
+// topic; for a tiered one by local.retention.* and only segments whose copy
+// to the tier finished (the tier keeps them for retention.*).
+func (pm *partitionManager) applyRetention(ctx context.Context, p *partition) (int, error) {
+	t, ok := pm.s.cache.TopicByID(p.id)
+	if !ok || !pm.s.tiered(t.Configs) {
+		return p.log.ApplyRetention()
+	}
+	cfg, err := pm.s.logConfig(t.Configs)
+	if err != nil {
+		return 0, err
+	}
+	if p.leader.Load() == nil {
+		// A follower learns what the leader uploaded from etcd.
+		if err := pm.s.refreshRemoteBounds(ctx, p); err != nil {
+			return 0, err
+		}
+	}
+	ms, bytes := pm.s.localRetention(t.Configs, cfg)
+	return p.log.ApplyLocalRetention(ms, bytes, p.remoteEnd.Load())
 }

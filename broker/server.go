@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,7 @@ type Server struct {
 	repl *repl.Manager
 
 	tierStore   tier.ObjectStore // nil: tiering off
+	tierReader  *tier.Reader
 	tierMetrics *tier.UploaderMetrics
 	tierStalled prometheus.Gauge
 	stalled     atomic.Bool // mirrors tierStalled for /readyz
@@ -100,6 +102,10 @@ func New(cfg Config, d Deps) (*Server, error) {
 			return nil, err
 		}
 		s.tierMetrics = m
+		rcfg := tier.DefaultReaderConfig(filepath.Join(cfg.DataDir, "tier-cache"))
+		if s.tierReader, err = tier.NewReader(d.Tier, rcfg, d.Logger.With("component", "tier"), d.Registerer); err != nil {
+			return nil, err
+		}
 	}
 	rcfg := repl.DefaultConfig()
 	rcfg.NodeID = cfg.NodeID
@@ -214,6 +220,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	stopBG()
 	wg.Wait()
+	if s.tierReader != nil {
+		s.tierReader.Close()
+	}
 	if err := s.parts.close(); err != nil {
 		s.log.Error("closing logs", "err", err)
 		if runErr == nil {

@@ -1,12 +1,13 @@
 package broker
 
-// Tiering, first step: with an object store configured (--tier), the leader
-// of every partition uploads its sealed segments below the high watermark
-// (tier.Uploader), recording them in etcd and in the bucket's manifest. The
-// uploader of a partition runs under a context cancelled when this broker
-// stops leading it, and every metadata write is fenced by the leadership term
-// as etcd records it. Local segments are not deleted on account of uploads yet
-// and fetches are still served locally: those steps follow.
+// Tiering (KIP-405 in spirit): with an object store configured (--tier), the
+// leader of every partition uploads its sealed segments below the high
+// watermark (tier.Uploader), recording them in etcd and in the bucket's
+// manifest. The uploader of a partition runs under a context cancelled when
+// this broker stops leading it, and every metadata write is fenced by the
+// leadership term as etcd records it. Local retention of a tiered topic only
+// deletes segments whose copy finished (partitions.go); fetches below the
+// local log start read the tier through tier.Reader (01_fetch.go).
 
 import (
 	"context"
@@ -58,8 +59,31 @@ func (s *Server) runUploader(ctx context.Context, p *partition, epoch int32) {
 	tick := time.NewTicker(s.cfg.TierUploadInterval)
 	defer tick.Stop()
 	backoff := s.cfg.TierUploadInterval
+	var lastRetention time.Time
 	for {
 		n, err := up.UploadEligible(ctx, p.hw.Load())
+		if n > 0 || p.remoteSegs.Load() == nil {
+			if rerr := s.refreshRemoteBounds(ctx, p); rerr != nil && ctx.Err() == nil {
+				s.log.Warn("reading remote segment metadata failed", "partition", p.String(), "err", rerr)
+			}
+		}
+		if err == nil && time.Since(lastRetention) >= s.cfg.RetentionCheckInterval {
+			// Only the leader deletes remote segments, and only once its
+			// uploader has read every finished copy (a new leader must not
+			// delete data still in retention).
+			lastRetention = time.Now()
+			if t, ok := s.cache.TopicByID(p.id); ok {
+				if cfg, cerr := s.logConfig(t.Configs); cerr == nil {
+					d, rerr := up.ApplyRemoteRetention(ctx, durMs(cfg.RetentionMs), cfg.RetentionBytes, time.Now())
+					if rerr != nil && ctx.Err() == nil {
+						s.log.Warn("remote retention failed", "partition", p.String(), "err", rerr)
+					} else if d > 0 {
+						s.log.Info("remote retention deleted segments", "partition", p.String(), "segments", d)
+						s.refreshRemoteBounds(ctx, p)
+					}
+				}
+			}
+		}
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -88,6 +112,71 @@ func (s *Server) runUploader(ctx context.Context, p *partition, epoch int32) {
 		case <-tick.C:
 		}
 	}
+}
+
+// refreshRemoteBounds reads the partition's finished copies from etcd.
+func (s *Server) refreshRemoteBounds(ctx context.Context, p *partition) error {
+	recs, err := s.store.RemoteSegments(ctx, p.id, p.index)
+	if err != nil {
+		return err
+	}
+	start, end := int64(-1), int64(-1)
+	for _, r := range recs {
+		if r.State != string(tier.CopyFinished) {
+			continue
+		}
+		if start < 0 || r.BaseOffset < start {
+			start = r.BaseOffset
+		}
+		end = max(end, r.EndOffset+1)
+	}
+	p.remoteStart.Store(start)
+	p.remoteEnd.Store(end)
+	var segs []tier.RemoteSegment
+	for _, r := range recs {
+		if r.State == string(tier.CopyFinished) {
+			segs = append(segs, fromRecord(r).RemoteSegment)
+		}
+	}
+	p.remoteSegs.Store(&segs)
+	return nil
+}
+
+// remoteSegmentFor picks the finished copy holding offset: of overlapping
+// copies (boundaries differ after a leader change) the one reaching furthest.
+func (p *partition) remoteSegmentFor(offset int64) (tier.RemoteSegment, bool) {
+	segs := p.remoteSegs.Load()
+	if segs == nil {
+		return tier.RemoteSegment{}, false
+	}
+	var (
+		best  tier.RemoteSegment
+		found bool
+	)
+	for _, s := range *segs {
+		if s.BaseOffset <= offset && offset <= s.EndOffset && (!found || s.EndOffset > best.EndOffset) {
+			best, found = s, true
+		}
+	}
+	return best, found
+}
+
+// logStart is the partition's log start offset as clients see it: the
+// oldest offset in the tier when there is one, else the local log start.
+func (p *partition) logStart() int64 {
+	if rs := p.remoteStart.Load(); rs >= 0 && rs < p.log.LogStartOffset() {
+		return rs
+	}
+	return p.log.LogStartOffset()
+}
+
+// readRemote serves a fetch below the local log start from the tier.
+func (s *Server) readRemote(ctx context.Context, p *partition, offset int64, maxBytes int, minOne bool) ([]byte, error) {
+	seg, ok := p.remoteSegmentFor(offset)
+	if !ok {
+		return nil, segment.ErrOffsetOutOfRange
+	}
+	return s.tierReader.Read(ctx, seg, offset, maxBytes, minOne)
 }
 
 // logSource adapts a local log to tier.SegmentSource.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sedimentio/sediment/tier"
@@ -25,6 +26,7 @@ func TestLeaderUploadsSealedSegments(t *testing.T) {
 	}
 	b := startNode(t, t.TempDir(), 1, nil, func(c *Config) {
 		c.TierUploadInterval = 100 * time.Millisecond
+		c.RetentionCheckInterval = 200 * time.Millisecond
 	}, func(d *Deps) { d.Tier = store })
 	segBytes := "4096"
 	b.createTopic("tiered", 1, map[string]*string{"segment.bytes": &segBytes})
@@ -80,6 +82,45 @@ func TestLeaderUploadsSealedSegments(t *testing.T) {
 	store.List(ctx, "", func(string, int64) error { objects++; return nil })
 	if objects < 3*sealed {
 		t.Fatalf("%d objects for %d segments", objects, sealed)
+	}
+
+	// local.retention.bytes=0: uploaded segments leave the local disk at the
+	// next retention check; the active segment stays.
+	zero := "0"
+	if _, err := b.admin().AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "local.retention.bytes", Value: &zero}}, "tiered"); err != nil {
+		t.Fatal(err)
+	}
+	activeBase := p.log.Segments()[len(p.log.Segments())-1].BaseOffset
+	waitFor(t, "local segments below the uploaded end to go", 10*time.Second, func() bool {
+		return p.log.LogStartOffset() == activeBase && len(p.log.Segments()) == 1
+	})
+	if recs, _ := b.srv.store.RemoteSegments(ctx, p.id, 0); len(recs) != sealed {
+		t.Fatalf("local retention touched the tier: %d remote segments, want %d", len(recs), sealed)
+	}
+
+	// A consumer from offset 0 reads the history from the tier and the tail
+	// locally, the same records it would have read from local disk.
+	so, err := b.admin().ListStartOffsets(ctx, "tiered")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := so.Lookup("tiered", 0); o.Offset != 0 {
+		t.Fatalf("earliest offset %d with the history in the tier, want 0", o.Offset)
+	}
+	c := b.client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"tiered": {0: kgo.NewOffset().At(0)}}),
+		kgo.FetchMaxPartitionBytes(3000))
+	want := strings.Repeat("x", 100)
+	for next := int64(0); next < 300; {
+		fs := c.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset != next || string(r.Value) != want {
+				t.Fatalf("offset %d (want %d): %q", r.Offset, next, r.Value)
+			}
+			next++
+		})
 	}
 }
 

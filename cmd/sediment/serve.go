@@ -76,7 +76,7 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.StringVar(&f.metaPeer, "meta-peer-listen", "127.0.0.1:2380", "etcd peer HOST:PORT of this broker's etcd member")
 	fs.StringVar(&f.metaCluster, "meta-initial-cluster", "", "etcd members, e.g. 1=http://h1:2380,2=http://h2:2380,3=http://h3:2380 (default: this broker alone)")
 	fs.StringVar(&f.metaEndpoints, "meta-endpoints", "", "comma-separated etcd client URLs: join as an etcd client and run no member")
-	fs.StringVar(&f.tier, "tier", "", "object storage leaders upload sealed segments to: file:///path or s3://bucket/prefix?endpoint=...&region=... (S3 credentials from the AWS environment/config chain). Empty: no tiering. Uploads only so far: local retention and fetches do not use the tier yet")
+	fs.StringVar(&f.tier, "tier", "", "object storage leaders upload sealed segments to: file:///path or s3://bucket/prefix?endpoint=...&region=... (S3 credentials from the AWS environment/config chain). Empty: no tiering. Topics opt out with remote.storage.enable=false; local disk keeps local.retention.*")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 
 	fs.BoolVar(&f.autoCreate, "auto-create-topics", d.AutoCreateTopics, "auto.create.topics.enable: create unknown topics on Metadata requests")
