@@ -59,6 +59,7 @@ type serveFlags struct {
 	shutdownWait   time.Duration
 	autoRebalance  bool
 	imbalanceCheck time.Duration
+	tierInterval   time.Duration
 }
 
 func serveFlagSet(f *serveFlags) *flag.FlagSet {
@@ -77,6 +78,7 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.StringVar(&f.metaCluster, "meta-initial-cluster", "", "etcd members, e.g. 1=http://h1:2380,2=http://h2:2380,3=http://h3:2380 (default: this broker alone)")
 	fs.StringVar(&f.metaEndpoints, "meta-endpoints", "", "comma-separated etcd client URLs: join as an etcd client and run no member")
 	fs.StringVar(&f.tier, "tier", "", "object storage leaders upload sealed segments to: file:///path or s3://bucket/prefix?endpoint=...&region=... (S3 credentials from the AWS environment/config chain). Empty: no tiering. Topics opt out with remote.storage.enable=false; local disk keeps local.retention.*")
+	fs.DurationVar(&f.tierInterval, "tier-upload-interval", d.TierUploadInterval, "how often a leader looks for sealed segments to upload to --tier")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 
 	fs.BoolVar(&f.autoCreate, "auto-create-topics", d.AutoCreateTopics, "auto.create.topics.enable: create unknown topics on Metadata requests")
@@ -138,6 +140,7 @@ func serve(args []string) error {
 	bcfg.InterBrokerListener = f.interBroker
 	bcfg.ControlledShutdownTimeout = f.shutdownWait
 	bcfg.AutoLeaderRebalance = f.autoRebalance
+	bcfg.TierUploadInterval = f.tierInterval
 	bcfg.LeaderImbalanceCheckInterval = f.imbalanceCheck
 	bcfg.Log.SegmentBytes = f.segmentBytes
 	bcfg.Log.SegmentMs = time.Duration(f.segmentMs) * time.Millisecond
