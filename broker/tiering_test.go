@@ -18,8 +18,16 @@ import (
 
 // TestLeaderUploadsSealedSegments: with a tier configured, the leader
 // uploads every sealed segment below the high watermark (never the active
-// one), records it COPY_FINISHED in etcd and lists it in the manifest.
+// one), records it COPY_FINISHED in etcd and lists it in the manifest; local
+// retention then drops the uploaded segments and a consumer reads the
+// history back from the tier. With and without zstd frames.
 func TestLeaderUploadsSealedSegments(t *testing.T) {
+	for _, compression := range []string{tier.CompressionNone, tier.CompressionZstdFrames} {
+		t.Run(compression, func(t *testing.T) { testLeaderUploads(t, compression) })
+	}
+}
+
+func testLeaderUploads(t *testing.T, compression string) {
 	store, err := file.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -27,6 +35,7 @@ func TestLeaderUploadsSealedSegments(t *testing.T) {
 	b := startNode(t, t.TempDir(), 1, nil, func(c *Config) {
 		c.TierUploadInterval = 100 * time.Millisecond
 		c.RetentionCheckInterval = 200 * time.Millisecond
+		c.TierUpload.Compression = compression
 	}, func(d *Deps) { d.Tier = store })
 	segBytes := "4096"
 	b.createTopic("tiered", 1, map[string]*string{"segment.bytes": &segBytes})
@@ -77,6 +86,11 @@ func TestLeaderUploadsSealedSegments(t *testing.T) {
 	}
 	if len(m.Segments) != sealed {
 		t.Fatalf("manifest lists %d segments, want %d", len(m.Segments), sealed)
+	}
+	for _, s := range m.Segments {
+		if s.Compression != compression {
+			t.Fatalf("manifest records compression %q, want %q", s.Compression, compression)
+		}
 	}
 	var objects int
 	store.List(ctx, "", func(string, int64) error { objects++; return nil })

@@ -60,6 +60,7 @@ type serveFlags struct {
 	autoRebalance  bool
 	imbalanceCheck time.Duration
 	tierInterval   time.Duration
+	tierCompress   string
 }
 
 func serveFlagSet(f *serveFlags) *flag.FlagSet {
@@ -78,6 +79,7 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.StringVar(&f.metaCluster, "meta-initial-cluster", "", "etcd members, e.g. 1=http://h1:2380,2=http://h2:2380,3=http://h3:2380 (default: this broker alone)")
 	fs.StringVar(&f.metaEndpoints, "meta-endpoints", "", "comma-separated etcd client URLs: join as an etcd client and run no member")
 	fs.StringVar(&f.tier, "tier", "", "object storage leaders upload sealed segments to: file:///path or s3://bucket/prefix?endpoint=...&region=... (S3 credentials from the AWS environment/config chain). Empty: no tiering. Topics opt out with remote.storage.enable=false; local disk keeps local.retention.*")
+	fs.StringVar(&f.tierCompress, "tier-compression", "none", "none, or zstd: uploaded .log objects become independently decompressible zstd frames with a frame index (ranged reads still work); worth it for topics whose batches are uncompressed")
 	fs.DurationVar(&f.tierInterval, "tier-upload-interval", d.TierUploadInterval, "how often a leader looks for sealed segments to upload to --tier")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 
@@ -141,6 +143,14 @@ func serve(args []string) error {
 	bcfg.ControlledShutdownTimeout = f.shutdownWait
 	bcfg.AutoLeaderRebalance = f.autoRebalance
 	bcfg.TierUploadInterval = f.tierInterval
+	switch f.tierCompress {
+	case "none":
+		bcfg.TierUpload.Compression = tier.CompressionNone
+	case "zstd":
+		bcfg.TierUpload.Compression = tier.CompressionZstdFrames
+	default:
+		return fmt.Errorf("--tier-compression %q: must be none or zstd", f.tierCompress)
+	}
 	bcfg.LeaderImbalanceCheckInterval = f.imbalanceCheck
 	bcfg.Log.SegmentBytes = f.segmentBytes
 	bcfg.Log.SegmentMs = time.Duration(f.segmentMs) * time.Millisecond
