@@ -62,6 +62,7 @@ func (s *Server) runUploader(ctx context.Context, p *partition, epoch int32) {
 	var lastRetention time.Time
 	for {
 		n, err := up.UploadEligible(ctx, p.hw.Load())
+		p.raiseRemoteEnd(up.RemoteEnd())
 		if n > 0 || p.remoteSegs.Load() == nil {
 			if rerr := s.refreshRemoteBounds(ctx, p); rerr != nil && ctx.Err() == nil {
 				s.log.Warn("reading remote segment metadata failed", "partition", p.String(), "err", rerr)
@@ -131,7 +132,9 @@ func (s *Server) refreshRemoteBounds(ctx context.Context, p *partition) error {
 		end = max(end, r.EndOffset+1)
 	}
 	p.remoteStart.Store(start)
-	p.remoteEnd.Store(end)
+	// The uploaded end never moves back: remote retention removing copies
+	// does not make their local segments un-uploaded.
+	p.raiseRemoteEnd(end)
 	var segs []tier.RemoteSegment
 	for _, r := range recs {
 		if r.State == string(tier.CopyFinished) {
@@ -140,6 +143,16 @@ func (s *Server) refreshRemoteBounds(ctx context.Context, p *partition) error {
 	}
 	p.remoteSegs.Store(&segs)
 	return nil
+}
+
+// raiseRemoteEnd moves the uploaded end forward, never back.
+func (p *partition) raiseRemoteEnd(end int64) {
+	for {
+		cur := p.remoteEnd.Load()
+		if end <= cur || p.remoteEnd.CompareAndSwap(cur, end) {
+			return
+		}
+	}
 }
 
 // remoteSegmentFor picks the finished copy holding offset: of overlapping

@@ -202,3 +202,49 @@ func TestTieringStallsAndDrains(t *testing.T) {
 		return finished == sealed
 	})
 }
+
+// TestRemoteRetention: segments past retention.ms leave the tier (objects and
+// metadata) once uploaded, as well as local disk; the active segment stays.
+func TestRemoteRetention(t *testing.T) {
+	store, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := startNode(t, t.TempDir(), 1, nil, func(c *Config) {
+		c.TierUploadInterval = 100 * time.Millisecond
+		c.RetentionCheckInterval = 200 * time.Millisecond
+	}, func(d *Deps) { d.Tier = store })
+	segBytes, retention := "4096", "1800000" // 30 minutes
+	b.createTopic("expiring", 1, map[string]*string{"segment.bytes": &segBytes, "retention.ms": &retention})
+	cl := b.client(kgo.DefaultProduceTopic("expiring"), kgo.ProducerBatchMaxBytes(2048))
+	ctx := ctxT(t, 60*time.Second)
+	old := time.Now().Add(-time.Hour)
+	for i := 0; i < 200; i++ {
+		r := &kgo.Record{Value: []byte(strings.Repeat("z", 100)), Timestamp: old}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := b.srv.parts.get("expiring", 0)
+	waitFor(t, "expired segments to leave the tier and the disk", 20*time.Second, func() bool {
+		recs, err := b.srv.store.RemoteSegments(ctx, p.id, 0)
+		return err == nil && len(recs) == 0 && len(p.log.Segments()) == 1 && p.remoteEnd.Load() > 0
+	})
+	var objects []string
+	store.List(ctx, "", func(k string, _ int64) error {
+		if !strings.HasPrefix(k, "manifests/") {
+			objects = append(objects, k)
+		}
+		return nil
+	})
+	if len(objects) != 0 {
+		t.Fatalf("segment objects left after remote retention: %v", objects)
+	}
+	so, err := b.admin().ListStartOffsets(ctx, "expiring")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := so.Lookup("expiring", 0); o.Offset != p.log.LogStartOffset() || o.Offset == 0 {
+		t.Fatalf("earliest offset %d after retention; local log start %d", o.Offset, p.log.LogStartOffset())
+	}
+}
