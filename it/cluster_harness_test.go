@@ -549,7 +549,10 @@ type Prober struct {
 func (c *Cluster) NewProber(topic string, partitions int32) *Prober {
 	c.t.Helper()
 	pr := &Prober{t: c.t, topic: topic, cl: c.Client(c.t, manualPartitions,
-		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordDeliveryTimeout(45*time.Second),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		// Generous: on a loaded 2-core CI machine under -race a frozen leader's
+		// in-flight request can hold an idempotent partition for long.
+		kgo.RecordDeliveryTimeout(90*time.Second),
 		// A paused leader holds requests: give up on it soon.
 		kgo.ProduceRequestTimeout(2*time.Second), kgo.RequestTimeoutOverhead(time.Second))}
 	var parts []int32
