@@ -80,10 +80,7 @@ func (s *Server) metadataBrokers() []kmsg.MetadataResponseBroker {
 		mb.NodeID = b.NodeID
 		mb.Host = b.Host
 		mb.Port = b.Port
-		if b.Rack != "" {
-			rack := b.Rack
-			mb.Rack = &rack
-		}
+		mb.Rack = rackPtr(b)
 		out = append(out, mb)
 	}
 	return out

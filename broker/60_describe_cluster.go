@@ -15,10 +15,7 @@ func handleDescribeCluster(c *conn, r *request) (*pending, error) {
 	for _, b := range s.cache.Brokers() {
 		db := kmsg.NewDescribeClusterResponseBroker()
 		db.NodeID, db.Host, db.Port = b.NodeID, b.Host, b.Port
-		if b.Rack != "" {
-			rack := b.Rack
-			db.Rack = &rack
-		}
+		db.Rack = rackPtr(b)
 		resp.Brokers = append(resp.Brokers, db)
 	}
 	return immediate(resp)

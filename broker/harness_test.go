@@ -24,7 +24,6 @@ type testBroker struct {
 	srv  *Server
 	addr string
 	dir  string
-	etcd string // client URL of the etcd this broker uses
 	stop func()
 }
 
@@ -137,7 +136,7 @@ func startNode(t *testing.T, dir string, id int32, endpoints []string, mod func(
 		time.Sleep(10 * time.Millisecond)
 	}
 	stopped := false
-	tb := &testBroker{t: t, srv: srv, addr: addr, dir: dir, etcd: node.ClientURL()}
+	tb := &testBroker{t: t, srv: srv, addr: addr, dir: dir}
 	tb.stop = func() {
 		if stopped {
 			return
