@@ -79,7 +79,8 @@ func checkOffsetIndex(b []byte, size int64) error {
 	var lastRel, lastPos int64 = -1, -1
 	for i := range x.len() {
 		r, p := x.entry(i)
-		if int64(r) <= lastRel || int64(p) <= lastPos || int64(p) >= size || r > math.MaxInt32 {
+		// An entry names a batch start, so a whole batch header follows it.
+		if int64(r) <= lastRel || int64(p) <= lastPos || int64(p)+BatchHeaderSize > size || r > math.MaxInt32 {
 			return fmt.Errorf("%w: offset index entry %d (%d, %d) out of order or beyond the log", errIndex, i, r, p)
 		}
 		lastRel, lastPos = int64(r), int64(p)
