@@ -46,7 +46,7 @@ fuzz:
 	@./scripts/fuzz.sh $(FUZZTIME)
 
 ## bench: Sediment against franz-go's kfake with the same franz-go workload
-bench: build
+bench: build minio
 	$(SEDIMENT) bench --sediment-bin $(SEDIMENT)
 
 ## lint: formatting and vet

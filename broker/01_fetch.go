@@ -15,6 +15,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -166,7 +167,7 @@ func handleFetch(c *conn, r *request) (*pending, error) {
 			continue
 		}
 		if t.lastFetchedEpoch >= 0 {
-			e, end := t.p.log.EndOffsetForEpoch(t.lastFetchedEpoch)
+			e, end := t.p.endOffsetForEpoch(t.lastFetchedEpoch)
 			if e != t.lastFetchedEpoch || end < t.fetchOffset {
 				t.diverging = &kmsg.FetchResponseTopicPartitionDivergingEpoch{Epoch: e, EndOffset: end}
 				continue
@@ -209,8 +210,8 @@ func (s *Server) runFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest, 
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
-		out, sent, n, hasErr := s.fetchOnce(ctx, c, req, targets, full, session, replicaID)
-		ready := n >= int64(req.MinBytes) || hasErr || wait <= 0
+		out, sent, n, now := s.fetchOnce(ctx, c, req, targets, full, session, replicaID)
+		ready := n >= int64(req.MinBytes) || now || wait <= 0
 		if !ready {
 			select {
 			case <-wake:
@@ -244,106 +245,149 @@ func releaseAll(files []segment.Slice) {
 
 // fetchOnce builds a response from what is readable now, and returns the
 // per-partition state it reports so the session can remember it.
-func (s *Server) fetchOnce(ctx context.Context, c *conn, req *kmsg.FetchRequest, targets []fetchTarget, full bool, session *fetchSession, replicaID int32) (outgoing, []sentState, int64, bool) {
+//
+// Partitions are read in request order against one byte budget (KIP-74).
+// Reads below the local log start go to the tier, all of them at once: each
+// such read is given the budget left when its turn comes, and that budget is
+// reserved whole, so the response stays within MaxBytes whatever the remote
+// reads return. A remote read that takes longer than remote.fetch.max.wait.ms
+// leaves its partition empty in this response (its GETs go on filling the
+// chunk cache for the next fetch), as in Kafka.
+func (s *Server) fetchOnce(ctx context.Context, c *conn, req *kmsg.FetchRequest, targets []fetchTarget, full bool, session *fetchSession, replicaID int32) (out outgoing, sent []sentState, total int64, ready bool) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	if session != nil {
 		resp.SessionID = session.id
 	}
+	out = outgoing{resp: resp}
 	var (
-		out       = outgoing{resp: resp}
-		sent      []sentState
-		total     int64
-		hasErr    bool
-		remaining = int64(req.MaxBytes)
+		remaining = max(int64(req.MaxBytes), 0)
 		minOne    = true
-		topicAt   = map[sessionKey]int{} // topic (partition zeroed) -> index in resp.Topics
+		rps       = make([]kmsg.FetchResponseTopicPartition, len(targets))
+		records   = make([]bool, len(targets))
+		remote    []remoteRead
 	)
-	if remaining <= 0 {
-		remaining = 0
-	}
 	for i := range targets {
 		t := &targets[i]
-		rp := kmsg.NewFetchResponseTopicPartition()
+		rp := &rps[i]
+		*rp = kmsg.NewFetchResponseTopicPartition()
 		rp.Partition = t.key.part
 		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
 		rp.PreferredReadReplica = -1
 		// Empty, never null: Kafka always sends a records field and
 		// librdkafka rejects a null one ("invalid MessageSetSize -1").
 		rp.RecordBatches = []byte{}
-		var records bool
 		switch {
 		case t.p == nil || t.errCode != 0:
 			rp.ErrorCode = t.errCode
-			hasErr = true
+			ready = true
 			if t.errCode == kerr.NotLeaderForPartition.Code {
 				s.fetchLeaderHint(t.name, t.key.part, &rp.CurrentLeader, resp)
 			}
+			continue
 		case t.diverging != nil:
 			rp.DivergingEpoch = *t.diverging
 			rp.HighWatermark, rp.LastStableOffset = t.p.hw.Load(), t.p.hw.Load()
 			rp.LogStartOffset = t.p.log.LogStartOffset()
-			hasErr = true // answer at once: the follower must truncate
-		default:
-			p := t.p
-			hw := p.hw.Load()
-			maxOff := hw
-			leo := p.log.LogEndOffset()
-			if replicaID >= 0 {
-				maxOff = leo
-				if l := p.leader.Load(); l != nil && l.UpdateFollower(replicaID, t.fetchOffset, leo) {
-					p.updateHW()
-					hw = p.hw.Load()
-				}
-			}
-			rp.HighWatermark, rp.LastStableOffset = hw, hw
-			rp.LogStartOffset = p.logStart()
-			limit := max(min(int64(t.maxBytes), remaining), 0)
-			if s.tierReader != nil && replicaID < 0 && t.fetchOffset < p.log.LogStartOffset() && t.fetchOffset >= rp.LogStartOffset {
-				// Below the local log start: the history is in the tier.
-				data, err := s.readRemote(ctx, p, t.fetchOffset, int(limit), minOne)
-				switch {
-				case err == nil && len(data) > 0:
-					rp.RecordBatches = data
-					total += int64(len(data))
-					remaining = max(remaining-int64(len(data)), 0)
-					minOne = false
-					records = true
-				case err == nil:
-				case errors.Is(err, segment.ErrOffsetOutOfRange), errors.Is(err, tier.ErrNotExist):
-					// Deleted by remote retention meanwhile.
-					rp.ErrorCode = kerr.OffsetOutOfRange.Code
-					hasErr = true
-				default:
-					c.log.Error("remote fetch failed", "partition", p.String(), "offset", t.fetchOffset, "err", err)
-					rp.ErrorCode = kerr.KafkaStorageError.Code
-					hasErr = true
-				}
-				break
-			}
-			sl, err := p.log.Read(t.fetchOffset, int(limit), maxOff, minOne)
-			switch {
-			case err == nil && sl.Len > 0:
-				rp.RecordBatches = c.placeholder(len(out.files))
-				out.files = append(out.files, sl)
-				total += sl.Len
-				remaining = max(remaining-sl.Len, 0)
-				minOne = false
-				records = true
-			case err == nil:
-				sl.Release()
-			case errors.Is(err, segment.ErrOffsetOutOfRange):
-				rp.ErrorCode = kerr.OffsetOutOfRange.Code
-				hasErr = true
-			default:
-				c.log.Error("fetch read failed", "partition", p.String(), "offset", t.fetchOffset, "err", err)
-				rp.ErrorCode = kerr.KafkaStorageError.Code
-				hasErr = true
-			}
-			if req.IsolationLevel == 1 {
-				rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+			ready = true // answer at once: the follower must truncate
+			continue
+		}
+		p := t.p
+		if err := s.ensureRemote(ctx, p); err != nil {
+			// Not knowing what the tier holds, answering would hide the
+			// history (OFFSET_OUT_OF_RANGE): retriable instead.
+			c.log.Warn("reading remote segment metadata failed", "partition", p.String(), "err", err)
+			rp.ErrorCode = kerr.LeaderNotAvailable.Code
+			ready = true
+			continue
+		}
+		hw := p.hw.Load()
+		maxOff := hw
+		leo := p.log.LogEndOffset()
+		localStart := p.log.LogStartOffset()
+		if replicaID >= 0 {
+			maxOff = leo
+			if l := p.leader.Load(); l != nil && l.UpdateFollower(replicaID, t.fetchOffset, leo) {
+				p.updateHW()
+				hw = p.hw.Load()
 			}
 		}
-		if !full && t.sp != nil && !records && rp.ErrorCode == 0 &&
+		rp.HighWatermark, rp.LastStableOffset = hw, hw
+		rp.LogStartOffset = p.logStart()
+		if req.IsolationLevel == 1 {
+			rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+		}
+		limit := max(min(int64(t.maxBytes), remaining), 0)
+		if t.fetchOffset < localStart && t.fetchOffset >= rp.LogStartOffset {
+			if replicaID >= 0 {
+				// KIP-405: a follower does not copy the tier; it restarts its
+				// log at the leader's local log start.
+				rp.ErrorCode = kerr.OffsetMovedToTieredStorage.Code
+				rp.LogStartOffset = localStart
+				ready = true
+				continue
+			}
+			if s.tierReader != nil {
+				// Below the local log start: the history is in the tier.
+				if limit > 0 || minOne {
+					remote = append(remote, remoteRead{i: i, offset: t.fetchOffset, limit: int(limit), minOne: minOne})
+					remaining -= limit
+					minOne = false
+				}
+				continue
+			}
+		}
+		sl, err := p.log.Read(t.fetchOffset, int(limit), maxOff, minOne)
+		switch {
+		case err == nil && sl.Len > 0:
+			rp.RecordBatches = c.placeholder(len(out.files))
+			out.files = append(out.files, sl)
+			total += sl.Len
+			remaining = max(remaining-sl.Len, 0)
+			minOne = false
+			records[i] = true
+		case err == nil:
+			sl.Release()
+		case errors.Is(err, segment.ErrOffsetOutOfRange):
+			rp.ErrorCode = kerr.OffsetOutOfRange.Code
+			ready = true
+		default:
+			c.log.Error("fetch read failed", "partition", p.String(), "offset", t.fetchOffset, "err", err)
+			rp.ErrorCode = kerr.KafkaStorageError.Code
+			ready = true
+		}
+	}
+	if len(remote) > 0 {
+		s.readRemoteAll(ctx, targets, remote)
+		for _, r := range remote {
+			rp := &rps[r.i]
+			switch err := r.err; {
+			case err == nil && len(r.data) > 0:
+				rp.RecordBatches = r.data
+				total += int64(len(r.data))
+				records[r.i] = true
+			case err == nil:
+			case ctx.Err() != nil:
+				ready = true // the connection or the broker is going away
+			case errors.Is(err, context.DeadlineExceeded):
+				// remote.fetch.max.wait.ms passed: empty now, answer at once.
+				s.metrics.remoteTimeouts.Inc()
+				ready = true
+			case errors.Is(err, segment.ErrOffsetOutOfRange), errors.Is(err, tier.ErrNotExist):
+				// Deleted by remote retention meanwhile.
+				rp.ErrorCode = kerr.OffsetOutOfRange.Code
+				ready = true
+			default:
+				c.log.Error("remote fetch failed", "partition", targets[r.i].p.String(), "offset", r.offset, "err", err)
+				rp.ErrorCode = kerr.KafkaStorageError.Code
+				ready = true
+			}
+		}
+	}
+
+	topicAt := map[sessionKey]int{} // topic (partition zeroed) -> index in resp.Topics
+	for i := range targets {
+		t, rp := &targets[i], rps[i]
+		if !full && t.sp != nil && !records[i] && rp.ErrorCode == 0 &&
 			rp.HighWatermark == t.sentHW && rp.LogStartOffset == t.sentLogStart {
 			continue // incremental: nothing new for this partition
 		}
@@ -362,5 +406,35 @@ func (s *Server) fetchOnce(ctx context.Context, c *conn, req *kmsg.FetchRequest,
 		}
 		resp.Topics[ti].Partitions = append(resp.Topics[ti].Partitions, rp)
 	}
-	return out, sent, total, hasErr
+	return out, sent, total, ready
+}
+
+// remoteRead is one partition of a fetch read from the tier.
+type remoteRead struct {
+	i      int // index in the targets
+	offset int64
+	limit  int
+	minOne bool
+	data   []byte
+	err    error
+}
+
+// readRemoteAll runs the remote reads concurrently (the tier reader bounds
+// the GETs in flight) and waits for them, at most remote.fetch.max.wait.ms.
+func (s *Server) readRemoteAll(ctx context.Context, targets []fetchTarget, reads []remoteRead) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RemoteFetchMaxWait)
+	defer cancel()
+	if len(reads) == 1 {
+		r := &reads[0]
+		r.data, r.err = s.readRemote(ctx, targets[r.i].p, r.offset, r.limit, r.minOne)
+		return
+	}
+	var wg sync.WaitGroup
+	for k := range reads {
+		r := &reads[k]
+		wg.Go(func() {
+			r.data, r.err = s.readRemote(ctx, targets[r.i].p, r.offset, r.limit, r.minOne)
+		})
+	}
+	wg.Wait()
 }

@@ -4,15 +4,25 @@ package broker
 // (the log start, in the tier when tiered), -3 the offset of the largest
 // timestamp (KIP-734), -4 earliest local (KIP-405), -5 latest tiered
 // (KIP-1005; -1 when nothing is tiered), and otherwise the first offset whose
-// timestamp is at least the one asked for (local segments only for now).
+// timestamp is at least the one asked for, searching the tier below the
+// local log start. The answer is built on the connection's writer goroutine,
+// as a search in the tier may wait for GETs.
 
 import (
+	"context"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func handleListOffsets(c *conn, r *request) (*pending, error) {
 	req := r.kreq.(*kmsg.ListOffsetsRequest)
+	return &pending{complete: func(ctx context.Context) outgoing {
+		return outgoing{resp: listOffsets(ctx, c, req)}
+	}}, nil
+}
+
+func listOffsets(ctx context.Context, c *conn, req *kmsg.ListOffsetsRequest) kmsg.Response {
 	s := c.srv
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
 	for _, rt := range req.Topics {
@@ -38,6 +48,12 @@ func handleListOffsets(c *conn, r *request) (*pending, error) {
 				continue
 			}
 			sp.LeaderEpoch = epoch
+			if err := s.ensureRemote(ctx, p); err != nil {
+				c.log.Warn("reading remote segment metadata failed", "partition", p.String(), "err", err)
+				sp.ErrorCode = kerr.LeaderNotAvailable.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			hw := p.hw.Load()
 			if hw < p.epochStart.Load() && rp.Timestamp != -2 && rp.Timestamp != -4 {
 				// KIP-207: a new leader's high watermark has not caught up
@@ -66,7 +82,7 @@ func handleListOffsets(c *conn, r *request) (*pending, error) {
 			case ts < 0:
 				sp.ErrorCode = kerr.InvalidRequest.Code
 			default:
-				off, fts, ok, err := p.log.OffsetForTimestamp(ts)
+				off, fts, ok, err := s.offsetForTimestamp(ctx, p, ts)
 				switch {
 				case err != nil:
 					c.log.Error("offset for timestamp failed", "partition", p.String(), "err", err)
@@ -79,5 +95,5 @@ func handleListOffsets(c *conn, r *request) (*pending, error) {
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return immediate(resp)
+	return resp
 }

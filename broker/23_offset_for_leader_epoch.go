@@ -35,7 +35,8 @@ func handleOffsetForLeaderEpoch(c *conn, r *request) (*pending, error) {
 			case le > cur:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			default:
-				sp.LeaderEpoch, sp.EndOffset = p.log.EndOffsetForEpoch(rp.LeaderEpoch)
+				s.ensureRemote(c.ctx, p) // on failure: the local epochs alone
+				sp.LeaderEpoch, sp.EndOffset = p.endOffsetForEpoch(rp.LeaderEpoch)
 				if rp.LeaderEpoch == cur && sp.LeaderEpoch < cur {
 					// The current term has no batch yet: it ends at the log end.
 					sp.LeaderEpoch, sp.EndOffset = cur, p.log.LogEndOffset()

@@ -63,6 +63,16 @@ type Config struct {
 	// how often a leader looks for sealed segments to upload.
 	TierUpload         tier.UploaderConfig
 	TierUploadInterval time.Duration
+	// LocalRetentionMs and LocalRetentionBytes are log.local.retention.ms
+	// and log.local.retention.bytes, the defaults of the topic configs
+	// local.retention.*: -2 means the topic's retention.*, -1 unlimited.
+	LocalRetentionMs, LocalRetentionBytes int64
+	// TierCacheBytes bounds the on-disk chunk cache of remote reads
+	// (<DataDir>/tier-cache).
+	TierCacheBytes int64
+	// RemoteFetchMaxWait is remote.fetch.max.wait.ms: how long a fetch waits
+	// for its reads from the tier before answering without them.
+	RemoteFetchMaxWait time.Duration
 	// ShutdownTimeout bounds how long in-flight requests may take to finish.
 	ShutdownTimeout time.Duration
 }
@@ -86,8 +96,12 @@ func DefaultConfig() Config {
 		RetentionCheckInterval:       5 * time.Minute,
 		ShutdownTimeout:              10 * time.Second,
 		SessionTTL:                   9 * time.Second,
-		TierUpload:                   tier.DefaultUploaderConfig(),
+		TierUpload:                   defaultTierUpload(),
 		TierUploadInterval:           5 * time.Second,
+		RemoteFetchMaxWait:           500 * time.Millisecond,
+		TierCacheBytes:               1 << 30,
+		LocalRetentionMs:             -2,
+		LocalRetentionBytes:          -2,
 		AutoLeaderRebalance:          true,
 		LeaderImbalanceCheckInterval: 5 * time.Minute,
 	}
@@ -120,6 +134,15 @@ func (c Config) Validate() error {
 	}
 	if c.AutoLeaderRebalance && c.LeaderImbalanceCheckInterval <= 0 {
 		return fmt.Errorf("broker: leader.imbalance.check.interval %v must be positive", c.LeaderImbalanceCheckInterval)
+	}
+	if c.LocalRetentionMs < -2 || c.LocalRetentionBytes < -2 {
+		return fmt.Errorf("broker: log.local.retention.ms %d / log.local.retention.bytes %d: -2 (as retention.*), -1 (unlimited) or >= 0", c.LocalRetentionMs, c.LocalRetentionBytes)
+	}
+	if c.TierCacheBytes < 0 {
+		return fmt.Errorf("broker: tier cache bytes %d is negative", c.TierCacheBytes)
+	}
+	if c.RemoteFetchMaxWait <= 0 {
+		return fmt.Errorf("broker: remote.fetch.max.wait.ms %v must be positive", c.RemoteFetchMaxWait)
 	}
 	if c.TierUploadInterval <= 0 {
 		return fmt.Errorf("broker: tier upload interval %v must be positive", c.TierUploadInterval)
@@ -158,4 +181,12 @@ func (c Config) advertised() string {
 		return c.Advertise
 	}
 	return c.Listen
+}
+
+// defaultTierUpload is the uploader's defaults with auto compression: zstd
+// frames for segments of uncompressed batches.
+func defaultTierUpload() tier.UploaderConfig {
+	c := tier.DefaultUploaderConfig()
+	c.Compression = tier.CompressionAuto
+	return c
 }

@@ -30,7 +30,7 @@ var topicConfigs = []topicConfig{
 	{
 		name: "local.retention.bytes", broker: "log.local.retention.bytes", typ: kmsg.ConfigTypeLong,
 		doc: "With remote storage: bytes of uploaded segments kept on local disk; -2 means retention.bytes.",
-		def: func(*Server) string { return "-2" },
+		def: func(s *Server) string { return strconv.FormatInt(s.cfg.LocalRetentionBytes, 10) },
 		apply: func(_ *segment.Config, v string) error {
 			_, err := parseInt(v, -2, math.MaxInt64)
 			return err
@@ -39,7 +39,7 @@ var topicConfigs = []topicConfig{
 	{
 		name: "local.retention.ms", broker: "log.local.retention.ms", typ: kmsg.ConfigTypeLong,
 		doc: "With remote storage: how long uploaded segments stay on local disk; -2 means retention.ms.",
-		def: func(*Server) string { return "-2" },
+		def: func(s *Server) string { return strconv.FormatInt(s.cfg.LocalRetentionMs, 10) },
 		apply: func(_ *segment.Config, v string) error {
 			_, err := parseInt(v, -2, math.MaxInt64/int64(time.Millisecond))
 			return err
@@ -252,12 +252,18 @@ func (s *Server) tiered(configs map[string]string) bool {
 // retention.ms/bytes) for a tiered topic.
 func (s *Server) localRetention(configs map[string]string, cfg segment.Config) (time.Duration, int64) {
 	ms, bytes := cfg.RetentionMs, cfg.RetentionBytes
-	if v, ok := configs["local.retention.ms"]; ok && v != "-2" {
-		n, _ := strconv.ParseInt(v, 10, 64)
-		ms = msDur(n)
+	lms, lbytes := s.cfg.LocalRetentionMs, s.cfg.LocalRetentionBytes // broker defaults
+	if v, ok := configs["local.retention.ms"]; ok {
+		lms, _ = strconv.ParseInt(v, 10, 64)
 	}
-	if v, ok := configs["local.retention.bytes"]; ok && v != "-2" {
-		bytes, _ = strconv.ParseInt(v, 10, 64)
+	if v, ok := configs["local.retention.bytes"]; ok {
+		lbytes, _ = strconv.ParseInt(v, 10, 64)
+	}
+	if lms != -2 {
+		ms = msDur(lms)
+	}
+	if lbytes != -2 {
+		bytes = lbytes
 	}
 	return ms, bytes
 }

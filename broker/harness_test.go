@@ -34,7 +34,7 @@ func isRegistered(c *meta.Cache, id int32) bool {
 
 // startCluster starts n brokers that join one etcd member (run by the test,
 // so any broker can be stopped) as clients.
-func startCluster(t *testing.T, n int, mod func(*Config)) []*testBroker {
+func startCluster(t *testing.T, n int, mod func(*Config), deps ...func(*Deps)) []*testBroker {
 	t.Helper()
 	mcfg := meta.DefaultConfig()
 	mcfg.NodeID = 100
@@ -50,7 +50,7 @@ func startCluster(t *testing.T, n int, mod func(*Config)) []*testBroker {
 	t.Cleanup(func() { etcd.Close() }) // runs after the brokers' cleanups
 	var bs []*testBroker
 	for i := 1; i <= n; i++ {
-		bs = append(bs, startNode(t, t.TempDir(), int32(i), []string{etcd.ClientURL()}, mod))
+		bs = append(bs, startNode(t, t.TempDir(), int32(i), []string{etcd.ClientURL()}, mod, deps...))
 	}
 	return bs
 }

@@ -52,6 +52,11 @@ type partition struct {
 	// offset after the last finished copy); -1 while unknown or none.
 	remoteStart, remoteEnd atomic.Int64
 	remoteSegs             atomic.Pointer[[]tier.RemoteSegment] // finished copies
+	// remoteLoaded is set once the fields above were read from etcd in the
+	// current role; a new leader reads them before answering from them.
+	remoteLoaded atomic.Bool
+	remoteMu     sync.Mutex  // serialises refreshes, so the newest read is stored last
+	stalled      atomic.Bool // this partition's last upload attempt failed
 
 	flushReq chan struct{} // produces ask the flusher to sync
 	syncErr  atomic.Pointer[error]

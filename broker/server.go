@@ -47,11 +47,12 @@ type Server struct {
 
 	repl *repl.Manager
 
-	tierStore   tier.ObjectStore // nil: tiering off
-	tierReader  *tier.Reader
-	tierMetrics *tier.UploaderMetrics
-	tierStalled prometheus.Gauge
-	stalled     atomic.Bool // mirrors tierStalled for /readyz
+	tierStore    tier.ObjectStore // nil: tiering off
+	tierReader   *tier.Reader
+	tierMetrics  *tier.UploaderMetrics
+	tierStalled  prometheus.Gauge
+	stalled      atomic.Bool  // mirrors tierStalled for /readyz
+	stalledParts atomic.Int32 // partitions whose uploads are failing
 
 	ln           net.Listener
 	ready        chan struct{}
@@ -103,6 +104,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		}
 		s.tierMetrics = m
 		rcfg := tier.DefaultReaderConfig(filepath.Join(cfg.DataDir, "tier-cache"))
+		rcfg.CacheBytes = cfg.TierCacheBytes
 		if s.tierReader, err = tier.NewReader(d.Tier, rcfg, d.Logger.With("component", "tier"), d.Registerer); err != nil {
 			return nil, err
 		}
@@ -135,9 +137,20 @@ func (s *Server) TieringStalled() bool {
 	return s.tierStore != nil && s.stalled.Load()
 }
 
-func (s *Server) setStalled(v bool) {
-	s.stalled.Store(v)
+// setStalled records whether p's uploads are failing. Tiering is stalled
+// while any partition's are: an idle partition's quiet success says nothing
+// about the store.
+func (s *Server) setStalled(p *partition, v bool) {
+	if p.stalled.Swap(v) == v {
+		return
+	}
+	d := int32(-1)
 	if v {
+		d = 1
+	}
+	n := s.stalledParts.Add(d)
+	s.stalled.Store(n > 0)
+	if n > 0 {
 		s.tierStalled.Set(1)
 	} else {
 		s.tierStalled.Set(0)
@@ -457,6 +470,7 @@ type metrics struct {
 	connections    prometheus.Gauge
 	bytesIn        prometheus.Counter
 	bytesOut       prometheus.Counter
+	remoteTimeouts prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -487,6 +501,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Record batch bytes served by fetch requests.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.requestSeconds, m.protocolErrors, m.connections, m.bytesIn, m.bytesOut)
+	m.remoteTimeouts = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "sediment", Subsystem: "broker", Name: "remote_fetch_timeouts_total",
+		Help: "Partitions of fetches answered empty because their read from the tier took longer than remote.fetch.max.wait.ms.",
+	})
+	reg.MustRegister(m.requests, m.requestSeconds, m.protocolErrors, m.connections, m.bytesIn, m.bytesOut, m.remoteTimeouts)
 	return m
 }

@@ -28,6 +28,7 @@ func (pm *partitionManager) startUploader(p *partition, epoch int32) {
 		return
 	}
 	pm.stopUploader(p)
+	p.remoteLoaded.Store(false) // a new term reads the tier's state afresh
 	ctx, cancel := context.WithCancel(pm.flushCx)
 	done := make(chan struct{})
 	p.uploadStop = func() { cancel(); <-done }
@@ -43,6 +44,7 @@ func (pm *partitionManager) stopUploader(p *partition) {
 	if p.uploadStop != nil {
 		p.uploadStop()
 		p.uploadStop = nil
+		pm.s.setStalled(p, false)
 	}
 }
 
@@ -60,10 +62,14 @@ func (s *Server) runUploader(ctx context.Context, p *partition, epoch int32) {
 	defer tick.Stop()
 	backoff := s.cfg.TierUploadInterval
 	var lastRetention time.Time
+	// First what the tier holds (fetches below the local log start wait
+	// for it), then uploads. The uploaded end is raised only from the
+	// records read back, so local retention never deletes a segment whose
+	// copy the reads cannot find yet.
+	s.refreshRemoteBounds(ctx, p)
 	for {
 		n, err := up.UploadEligible(ctx, p.hw.Load())
-		p.raiseRemoteEnd(up.RemoteEnd())
-		if n > 0 || p.remoteSegs.Load() == nil {
+		if n > 0 || !p.remoteLoaded.Load() || p.remoteEnd.Load() < up.RemoteEnd() {
 			if rerr := s.refreshRemoteBounds(ctx, p); rerr != nil && ctx.Err() == nil {
 				s.log.Warn("reading remote segment metadata failed", "partition", p.String(), "err", rerr)
 			}
@@ -93,7 +99,7 @@ func (s *Server) runUploader(ctx context.Context, p *partition, epoch int32) {
 			// cancels this uploader (or a stale cache catches up).
 			s.log.Debug("upload fenced", "partition", p.String(), "err", err)
 		case err != nil:
-			s.setStalled(true)
+			s.setStalled(p, true)
 			s.log.Warn("uploading segments failed; retrying", "partition", p.String(), "err", err, "retry_in", backoff)
 			if !sleepCtx(ctx, backoff) {
 				return
@@ -101,7 +107,7 @@ func (s *Server) runUploader(ctx context.Context, p *partition, epoch int32) {
 			backoff = min(2*backoff, 30*time.Second)
 			continue
 		default:
-			s.setStalled(false)
+			s.setStalled(p, false)
 			backoff = s.cfg.TierUploadInterval
 			if n > 0 {
 				s.log.Info("uploaded segments", "partition", p.String(), "segments", n, "remote_end", up.RemoteEnd())
@@ -117,10 +123,13 @@ func (s *Server) runUploader(ctx context.Context, p *partition, epoch int32) {
 
 // refreshRemoteBounds reads the partition's finished copies from etcd.
 func (s *Server) refreshRemoteBounds(ctx context.Context, p *partition) error {
+	p.remoteMu.Lock()
+	defer p.remoteMu.Unlock()
 	recs, err := s.store.RemoteSegments(ctx, p.id, p.index)
 	if err != nil {
 		return err
 	}
+	defer p.remoteLoaded.Store(true)
 	start, end := int64(-1), int64(-1)
 	for _, r := range recs {
 		if r.State != string(tier.CopyFinished) {
@@ -143,6 +152,16 @@ func (s *Server) refreshRemoteBounds(ctx context.Context, p *partition) error {
 	}
 	p.remoteSegs.Store(&segs)
 	return nil
+}
+
+// ensureRemote reads the tier's state of p from etcd unless it was read in
+// p's current role: a new leader must not answer ListOffsets or fetches below
+// its local log start before it knows what the tier holds.
+func (s *Server) ensureRemote(ctx context.Context, p *partition) error {
+	if s.tierStore == nil || p.remoteLoaded.Load() {
+		return nil
+	}
+	return s.refreshRemoteBounds(ctx, p)
 }
 
 // raiseRemoteEnd moves the uploaded end forward, never back.
@@ -228,8 +247,11 @@ func (m *tierMeta) fence() (clientv3.Cmp, error) {
 	return m.s.store.PartitionUnchanged(m.id, m.p, st.Revision), nil
 }
 
+// fenced marks a refused metadata write as fenced: a broken fence, or a
+// record changed under us (only a newer leader's cleanup changes a record
+// this uploader wrote), means this uploader's term is over.
 func fenced(err error) error {
-	if errors.Is(err, meta.ErrFenced) {
+	if errors.Is(err, meta.ErrFenced) || errors.Is(err, meta.ErrConflict) {
 		return errors.Join(tier.ErrFenced, err)
 	}
 	return err
@@ -284,7 +306,7 @@ func (m *tierMeta) Remove(ctx context.Context, st tier.StoredSegment) error {
 func toRecord(seg tier.RemoteSegment, rev int64) meta.RemoteSegmentRecord {
 	r := meta.RemoteSegmentRecord{TopicID: meta.TopicID(seg.TopicID), Partition: seg.Partition, UploadID: seg.UploadID,
 		BaseOffset: seg.BaseOffset, EndOffset: seg.EndOffset, LeaderEpoch: seg.LeaderEpoch, MaxTimestamp: seg.MaxTimestamp,
-		Size: seg.Size, Compression: seg.Compression, State: string(seg.State), Revision: rev}
+		Size: seg.Size, Compression: seg.Compression, State: string(seg.State), DeletedAtMs: seg.DeletedAtMs, Revision: rev}
 	for _, e := range seg.Epochs {
 		r.Epochs = append(r.Epochs, meta.RemoteEpoch{Epoch: e.Epoch, StartOffset: e.StartOffset})
 	}
@@ -294,7 +316,8 @@ func toRecord(seg tier.RemoteSegment, rev int64) meta.RemoteSegmentRecord {
 func fromRecord(r meta.RemoteSegmentRecord) tier.StoredSegment {
 	seg := tier.RemoteSegment{V: 1, TopicID: r.TopicID, Partition: r.Partition, UploadID: r.UploadID,
 		BaseOffset: r.BaseOffset, EndOffset: r.EndOffset, LeaderEpoch: r.LeaderEpoch, Epochs: []tier.EpochEntry{},
-		MaxTimestamp: r.MaxTimestamp, Size: r.Size, Compression: r.Compression, State: tier.SegmentState(r.State)}
+		MaxTimestamp: r.MaxTimestamp, Size: r.Size, Compression: r.Compression, State: tier.SegmentState(r.State),
+		DeletedAtMs: r.DeletedAtMs}
 	for _, e := range r.Epochs {
 		seg.Epochs = append(seg.Epochs, tier.EpochEntry{Epoch: e.Epoch, StartOffset: e.StartOffset})
 	}

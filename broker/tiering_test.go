@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sedimentio/sediment/meta"
 	"github.com/sedimentio/sediment/tier"
 	"github.com/sedimentio/sediment/tier/file"
 )
@@ -69,7 +70,7 @@ func testLeaderUploads(t *testing.T, compression string) {
 		}
 		return finished == sealed
 	})
-	recs, _ := b.srv.store.RemoteSegments(ctx, p.id, 0)
+	recs := finishedRecords(t, b, p)
 	end := int64(-1)
 	for _, r := range recs {
 		if r.BaseOffset != end+1 {
@@ -108,7 +109,7 @@ func testLeaderUploads(t *testing.T, compression string) {
 	waitFor(t, "local segments below the uploaded end to go", 10*time.Second, func() bool {
 		return p.log.LogStartOffset() == activeBase && len(p.log.Segments()) == 1
 	})
-	if recs, _ := b.srv.store.RemoteSegments(ctx, p.id, 0); len(recs) != sealed {
+	if recs := finishedRecords(t, b, p); len(recs) != sealed {
 		t.Fatalf("local retention touched the tier: %d remote segments, want %d", len(recs), sealed)
 	}
 
@@ -136,6 +137,23 @@ func testLeaderUploads(t *testing.T, compression string) {
 			next++
 		})
 	}
+}
+
+// finishedRecords lists p's COPY_FINISHED records (a cleaned-up upload's
+// DELETE_FINISHED record may wait out its grace period beside them).
+func finishedRecords(t *testing.T, b *testBroker, p *partition) []meta.RemoteSegmentRecord {
+	t.Helper()
+	recs, err := b.srv.store.RemoteSegments(context.Background(), p.id, p.index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []meta.RemoteSegmentRecord
+	for _, r := range recs {
+		if r.State == string(tier.CopyFinished) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // flakyStore fails every Put while down is set.

@@ -473,24 +473,30 @@ func (c *Cluster) StartLoad(t testing.TB, topic string, partitions int32, n int)
 			for seq := 0; ctx.Err() == nil; seq++ {
 				p := int32((g + seq) % int(partitions))
 				r := &kgo.Record{Topic: topic, Partition: p, Value: []byte(producedValue(g, seq))}
-				cl.Produce(ctx, r, func(r *kgo.Record, err error) {
-					now := time.Now()
-					pg.mu.Lock()
-					defer pg.mu.Unlock()
-					if err != nil {
-						pg.failed++
-						pg.errs[err.Error()]++
-						return
-					}
-					pg.acked = append(pg.acked, ackedRecord{p: r.Partition, offset: r.Offset, g: g, seq: seq})
-					ld.ackTimes[r.Partition] = append(ld.ackTimes[r.Partition], now)
-					close(pg.cond)
-					pg.cond = make(chan struct{})
-				})
+				cl.Produce(ctx, r, ld.promise(g, seq))
 			}
 		}()
 	}
 	return ld
+}
+
+// promise records the outcome of record seq of producer g: an acknowledgement
+// (with its time, per partition) or a failure.
+func (ld *clusterLoad) promise(g, seq int) func(*kgo.Record, error) {
+	return func(r *kgo.Record, err error) {
+		now := time.Now()
+		ld.mu.Lock()
+		defer ld.mu.Unlock()
+		if err != nil {
+			ld.failed++
+			ld.errs[err.Error()]++
+			return
+		}
+		ld.acked = append(ld.acked, ackedRecord{p: r.Partition, offset: r.Offset, g: g, seq: seq})
+		ld.ackTimes[r.Partition] = append(ld.ackTimes[r.Partition], now)
+		close(ld.cond)
+		ld.cond = make(chan struct{})
+	}
 }
 
 // failures is how many records have failed so far.

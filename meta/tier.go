@@ -36,7 +36,10 @@ type RemoteEpoch struct {
 
 // RemoteSegmentRecord is the metadata of one upload of one sealed segment (tier.RemoteSegment
 // with the topic id in text form). Revision is the key's ModRevision when read (0 for a
-// record not yet written); it is not stored.
+// record not yet written); it is not stored. DeletedAtMs (Unix milliseconds) is set only
+// by the transition to DELETE_FINISHED: when the upload's objects were deleted; a
+// DELETE_FINISHED record of an abandoned upload stays until a grace period after it
+// (tier/REMOTE.md). Records written before the field existed read as 0.
 type RemoteSegmentRecord struct {
 	TopicID      TopicID       `json:"topic_id"`
 	Partition    int32         `json:"partition"`
@@ -49,6 +52,7 @@ type RemoteSegmentRecord struct {
 	Size         int64         `json:"size"`
 	Compression  string        `json:"compression"`
 	State        string        `json:"state"`
+	DeletedAtMs  int64         `json:"deleted_at_ms,omitempty"`
 	Revision     int64         `json:"-"`
 }
 
@@ -81,13 +85,22 @@ func checkRemoteSegment(r RemoteSegmentRecord) error {
 		return fmt.Errorf("%w: remote segment upload id %q", ErrInvalid, r.UploadID)
 	}
 	switch r.State {
-	case RemoteCopyStarted, RemoteCopyFinished, RemoteDeleteStarted, RemoteDeleteFinished:
+	case RemoteCopyStarted, RemoteCopyFinished, RemoteDeleteStarted:
+		if r.DeletedAtMs != 0 {
+			return fmt.Errorf("%w: %s remote segment with deleted_at_ms %d", ErrInvalid, r.State, r.DeletedAtMs)
+		}
+		return nil
+	case RemoteDeleteFinished:
+		if r.DeletedAtMs < 0 {
+			return fmt.Errorf("%w: remote segment deleted_at_ms %d", ErrInvalid, r.DeletedAtMs)
+		}
 		return nil
 	}
 	return fmt.Errorf("%w: remote segment state %q", ErrInvalid, r.State)
 }
 
-// sameUpload reports whether a and b describe the same upload: only State may change.
+// sameUpload reports whether a and b describe the same upload: only State (and
+// DeletedAtMs, which checkRemoteSegment allows only in DELETE_FINISHED) may change.
 func sameUpload(a, b RemoteSegmentRecord) bool {
 	a.State, b.State, a.Revision, b.Revision = "", "", 0, 0
 	return a.TopicID == b.TopicID && a.Partition == b.Partition && a.UploadID == b.UploadID &&
@@ -103,9 +116,11 @@ func sameUpload(a, b RemoteSegmentRecord) bool {
 // A COPY_STARTED record (rec.Revision 0) is created only if the key is absent. Any other
 // state is a transition of the stored record, a compare-and-swap on rec.Revision (the
 // ModRevision the caller read): COPY_STARTED → COPY_FINISHED, COPY_STARTED or COPY_FINISHED
-// → DELETE_STARTED, DELETE_STARTED → DELETE_FINISHED. Nothing but the state may change.
+// → DELETE_STARTED, DELETE_STARTED → DELETE_FINISHED. Nothing but the state (and
+// DeletedAtMs with DELETE_FINISHED) may change.
 // It returns the new revision. Errors: ErrInvalid (bad record or transition), ErrConflict
 // (the key changed, exists or is gone), ErrFenced with ErrConflict (a fence failed).
+// DeletedAtMs must be 0 except in DELETE_FINISHED, where the writer stamps it.
 func (s *Store) PutRemoteSegment(ctx context.Context, rec RemoteSegmentRecord, fence ...clientv3.Cmp) (int64, error) {
 	if err := checkRemoteSegment(rec); err != nil {
 		return 0, err

@@ -100,6 +100,8 @@ func TestRemoteSegmentLifecycle(t *testing.T) {
 		{"changed end", func() RemoteSegmentRecord { r := a; r.State = RemoteCopyFinished; r.EndOffset++; return r }, ErrInvalid},
 		{"stale revision", func() RemoteSegmentRecord { r := a; r.State = RemoteCopyFinished; r.Revision--; return r }, ErrConflict},
 		{"bad upload id", func() RemoteSegmentRecord { r := rec(0, "x/y"); return r }, ErrInvalid},
+		{"deleted_at_ms before DELETE_FINISHED", func() RemoteSegmentRecord { r := a; r.State = RemoteCopyFinished; r.DeletedAtMs = 5; return r }, ErrInvalid},
+		{"created with deleted_at_ms", func() RemoteSegmentRecord { r := rec(40, "e"); r.DeletedAtMs = 5; return r }, ErrInvalid},
 	}
 	for _, tc := range bad {
 		if _, err := s.PutRemoteSegment(ctx, tc.r(), fence); !errors.Is(err, tc.want) {
@@ -130,8 +132,17 @@ func TestRemoteSegmentLifecycle(t *testing.T) {
 	}
 	done := del
 	done.State = RemoteDeleteFinished
+	done.DeletedAtMs = -1
+	if _, err := s.PutRemoteSegment(ctx, done, fence); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("negative deleted_at_ms: %v", err)
+	}
+	done.DeletedAtMs = 1732492800123 // stamped by the DELETE_FINISHED write, kept in the record
 	if done.Revision, err = s.PutRemoteSegment(ctx, done, fence); err != nil {
 		t.Fatal(err)
+	}
+	if got, err := s.RemoteSegments(ctx, topic.ID, 0); err != nil || len(got) == 0 || got[0].UploadID != "a" ||
+		got[0].State != RemoteDeleteFinished || got[0].DeletedAtMs != done.DeletedAtMs || got[0].Revision != done.Revision {
+		t.Fatalf("DELETE_FINISHED record read back: %+v, %v", got, err)
 	}
 	if err := s.DeleteRemoteSegment(ctx, del, fence); !errors.Is(err, ErrConflict) {
 		t.Fatalf("delete at a stale revision: %v", err)

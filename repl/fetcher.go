@@ -410,7 +410,12 @@ func (f *fetcher) truncateLocked(fp *fpart, l Log, leaderEpoch int32, leaderEnd 
 	leo := l.LogEndOffset()
 	to, done := truncationOffset(l, leaderEpoch, leaderEnd)
 	if to >= leo {
-		// Nothing to cut. A round that cannot make progress is complete.
+		// No record to cut. TruncateTo at the end still drops an epoch that starts
+		// there with no batch (ours, as a leader deposed before appending). A round
+		// that cannot make progress is complete.
+		if err := l.TruncateTo(leo); err != nil {
+			return false, fmt.Errorf("repl: truncate to %d: %w", leo, err)
+		}
 		return true, nil
 	}
 	if err := l.TruncateTo(to); err != nil {
@@ -526,7 +531,10 @@ func (f *fetcher) handlePartition(sp sentPart, rp *kmsg.FetchResponseTopicPartit
 	err := kerr.ErrorForCode(rp.ErrorCode)
 	switch {
 	case err == nil:
-	case errors.Is(err, kerr.OffsetOutOfRange):
+	case errors.Is(err, kerr.OffsetOutOfRange), errors.Is(err, kerr.OffsetMovedToTieredStorage):
+		// OFFSET_MOVED_TO_TIERED_STORAGE (KIP-405): the leader's local log
+		// starts above our end and what lies below is in the tier, which
+		// followers do not copy; LogStartOffset is the leader's local start.
 		var oerr error
 		withLog(fp, func(l Log) { oerr = f.outOfRangeLocked(fp, l, sp.offset, rp) })
 		if oerr != nil {
@@ -560,11 +568,11 @@ func (f *fetcher) applyLocked(fp *fpart, l Log, fetchOffset int64, rp *kmsg.Fetc
 	}
 	if de := rp.DivergingEpoch; de.Epoch >= 0 {
 		// KIP-595 truncation on fetch: the leader's log differs from ours after de.
-		before := leo
+		before, beforeEpoch := leo, l.LatestEpoch()
 		if _, err := f.truncateLocked(fp, l, de.Epoch, de.EndOffset); err != nil {
 			return err
 		}
-		if l.LogEndOffset() == before {
+		if l.LogEndOffset() == before && l.LatestEpoch() == beforeEpoch {
 			return fmt.Errorf("repl: leader reports diverging epoch %d ending at %d, but the log [..%d) has nothing to truncate", de.Epoch, de.EndOffset, before)
 		}
 		return nil
@@ -678,8 +686,8 @@ func nextOffset(b []byte) int64 {
 	return int64(binary.BigEndian.Uint64(b)) + int64(int32(binary.BigEndian.Uint32(b[23:]))) + 1
 }
 
-// outOfRangeLocked handles OFFSET_OUT_OF_RANGE: below the leader's log start the log
-// restarts there (the leader no longer has what we lack); above the leader's end (an
+// outOfRangeLocked handles OFFSET_OUT_OF_RANGE and OFFSET_MOVED_TO_TIERED_STORAGE: below
+// the leader's (local) log start the log restarts there (the leader no longer has what we lack); above the leader's end (an
 // unclean election made a shorter leader) we truncate to its high watermark. fp's slot is
 // held.
 func (f *fetcher) outOfRangeLocked(fp *fpart, l Log, fetchOffset int64, rp *kmsg.FetchResponseTopicPartition) error {

@@ -87,15 +87,26 @@ func (c *epochCache) truncateFromStart(logStart int64) bool {
 // (with the requested epoch itself when it is below every known epoch); (-1, -1) when the
 // epoch is unknown or newer than every known epoch.
 func (c *epochCache) endOffsetFor(epoch int32, leo int64) (int32, int64) {
-	if epoch < 0 || len(c.entries) == 0 {
+	return endOffsetFor(len(c.entries), func(i int) (int32, int64) { return c.entries[i].epoch, c.entries[i].start }, epoch, leo)
+}
+
+// EndOffsetForEpochIn is EndOffsetForEpoch over a list of entries ordered by epoch (the
+// local cache preceded by the epochs of tiered segments, say), for a log ending at leo.
+func EndOffsetForEpochIn(entries []EpochEntry, epoch int32, leo int64) (int32, int64) {
+	return endOffsetFor(len(entries), func(i int) (int32, int64) { return entries[i].Epoch, entries[i].StartOffset }, epoch, leo)
+}
+
+// endOffsetFor answers for n entries, the i-th being at(i).
+func endOffsetFor(n int, at func(i int) (epoch int32, start int64), epoch int32, leo int64) (int32, int64) {
+	if epoch < 0 || n == 0 {
 		return -1, -1
 	}
-	if epoch == c.latest() {
+	if latest, _ := at(n - 1); epoch == latest {
 		return epoch, leo
 	}
 	hi := -1
-	for i, e := range c.entries {
-		if e.epoch > epoch {
+	for i := range n {
+		if e, _ := at(i); e > epoch {
 			hi = i
 			break
 		}
@@ -103,10 +114,12 @@ func (c *epochCache) endOffsetFor(epoch int32, leo int64) (int32, int64) {
 	if hi < 0 {
 		return -1, -1
 	}
+	_, hiStart := at(hi)
 	if hi == 0 {
-		return epoch, c.entries[0].start
+		return epoch, hiStart
 	}
-	return c.entries[hi-1].epoch, c.entries[hi].start
+	prev, _ := at(hi - 1)
+	return prev, hiStart
 }
 
 // encode writes Kafka's checkpoint text format: version 0, the entry count, one

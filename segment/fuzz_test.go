@@ -111,7 +111,7 @@ func FuzzIndex(f *testing.F) {
 		tx := timeIndex{b: tidx[:len(tidx)/timeEntrySize*timeEntrySize]}
 		prev := int64(-1)
 		for _, rel := range []uint32{0, 1, 7, 100, 1 << 31, 1<<32 - 1} {
-			p := ox.lookup(rel)
+			_, p, _ := ox.lookup(rel)
 			tx.lookup(int64(rel))
 			ox.lookupPos(int64(rel))
 			if ok && p < prev {

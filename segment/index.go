@@ -39,26 +39,27 @@ func (x *offsetIndex) append(rel, pos uint32) {
 	x.b = binary.BigEndian.AppendUint32(x.b, pos)
 }
 
-// lookup returns the position of the last entry whose key is <= rel, or 0.
-func (x *offsetIndex) lookup(rel uint32) int64 {
+// lookup returns the last entry whose key is <= rel, or ok false when there is none (the
+// scan then starts at position 0).
+func (x *offsetIndex) lookup(rel uint32) (key uint32, pos int64, ok bool) {
 	n := x.len()
 	i := sort.Search(n, func(i int) bool { r, _ := x.entry(i); return r > rel })
 	if i == 0 {
-		return 0
+		return 0, 0, false
 	}
-	_, p := x.entry(i - 1)
-	return int64(p)
+	k, p := x.entry(i - 1)
+	return k, int64(p), true
 }
 
-// lookupPos returns the last entry whose position is <= limit, or (0, false).
-func (x *offsetIndex) lookupPos(limit int64) (pos int64, ok bool) {
+// lookupPos returns the last entry whose position is <= limit, or ok false.
+func (x *offsetIndex) lookupPos(limit int64) (key uint32, pos int64, ok bool) {
 	n := x.len()
 	i := sort.Search(n, func(i int) bool { _, p := x.entry(i); return int64(p) > limit })
 	if i == 0 {
-		return 0, false
+		return 0, 0, false
 	}
-	_, p := x.entry(i - 1)
-	return int64(p), true
+	k, p := x.entry(i - 1)
+	return k, int64(p), true
 }
 
 // truncate drops entries whose key is >= rel or whose position is >= size.

@@ -40,9 +40,10 @@ func inSequence(last, next int32) bool {
 
 // check validates batch h of this producer for a leader append, with known telling whether
 // e is existing state. It returns the remembered batch when h is a duplicate of one.
-// Rules (Kafka's ProducerAppendInfo, but an unknown producer must start at sequence 0):
-// an older epoch is fenced; a newer epoch or unknown producer must start at 0; the same
-// epoch must continue the last sequence (wrapping at MaxInt32). Control batches (transaction
+// Rules (Kafka's ProducerAppendInfo): an older epoch is fenced; a newer epoch must start at
+// 0; the same epoch must continue the last sequence (wrapping at MaxInt32); an unknown
+// producer may start at any sequence (KIP-360: its state may have gone with retention, or
+// with history that only the tier holds). Control batches (transaction
 // markers) carry no sequence and are checked for fencing only.
 func (e *producerEntry) check(h *BatchHeader, known bool) (*batchMeta, error) {
 	if known && h.ProducerEpoch < e.epoch {
@@ -67,12 +68,8 @@ func (e *producerEntry) check(h *BatchHeader, known bool) (*batchMeta, error) {
 		}
 		return nil, nil
 	}
-	if h.BaseSequence != 0 {
-		what := "unknown producer"
-		if known {
-			what = "new epoch"
-		}
-		return nil, fmt.Errorf("%w: %s %d epoch %d must start at sequence 0, not %d", ErrOutOfOrderSequence, what, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
+	if known && h.BaseSequence != 0 {
+		return nil, fmt.Errorf("%w: new epoch %d of producer %d must start at sequence 0, not %d", ErrOutOfOrderSequence, h.ProducerEpoch, h.ProducerID, h.BaseSequence)
 	}
 	return nil, nil
 }

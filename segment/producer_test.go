@@ -20,7 +20,6 @@ func TestIdempotentProducer(t *testing.T) {
 		wantLast  int64
 		wantDup   bool
 	}{
-		{"unknown producer must start at 0", idem(1, 0, 5, "a"), ErrOutOfOrderSequence, 0, 0, false},
 		{"first batch", idem(1, 0, 0, "a", "b"), nil, 0, 1, false},
 		{"next batch", idem(1, 0, 2, "c"), nil, 2, 2, false},
 		{"other producer", idem(2, 3, 0, "x"), nil, 3, 3, false},
@@ -36,6 +35,11 @@ func TestIdempotentProducer(t *testing.T) {
 		{"mixed duplicate and new", segmenttest.Concat(idem(1, 0, 3, "d"), idem(1, 0, 4, "e")), ErrOutOfOrderSequence, 0, 0, false},
 		{"two batches of one producer in one append", segmenttest.Concat(idem(1, 0, 4, "e"), idem(1, 0, 5, "f", "g")), nil, 6, 8, false},
 		{"non-idempotent", segmenttest.Plain("p"), nil, 9, 9, false},
+		// As in Kafka since KIP-360: a producer whose state is gone (retention, a replica
+		// restarted at the leader's local log start with the history in the tier) goes on.
+		{"unknown producer at any sequence", idem(7, 0, 5, "u"), nil, 10, 10, false},
+		{"and in sequence after it", idem(7, 0, 6, "v"), nil, 11, 11, false},
+		{"but not out of it", idem(7, 0, 8, "w"), ErrOutOfOrderSequence, 0, 0, false},
 	}
 	for _, st := range steps {
 		leo := l.LogEndOffset()
@@ -57,7 +61,7 @@ func TestIdempotentProducer(t *testing.T) {
 		}
 	}
 	// Only the last five batches are remembered: batch seq 0 is forgotten after 5 more.
-	if got := len(readAll(t, l, 0, 1<<20)); got != 10 {
+	if got := len(readAll(t, l, 0, 1<<20)); got != 12 {
 		t.Fatalf("%d records", got)
 	}
 }

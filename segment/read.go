@@ -148,16 +148,29 @@ func (s *segment) findBatch(off, size int64) (batchLoc, bool, error) {
 			return batchLoc{}, false, nil
 		}
 	}
-	pos := s.oidx.lookup(s.relOf(off))
+	key, pos, fromIndex := s.oidx.lookup(s.relOf(off))
 	s.idxMu.RUnlock()
+	prevLast := s.base - 1
 	for pos < size {
-		loc, err := s.readHeader(pos, size)
+		var loc batchLoc
+		var err error
+		if fromIndex {
+			loc, err = s.entryHeader(key, pos, size)
+			fromIndex = false
+		} else {
+			loc, err = s.readHeader(pos, size)
+		}
 		if err != nil {
 			return batchLoc{}, false, err
+		}
+		if loc.base <= prevLast {
+			return batchLoc{}, false, &CorruptionError{Segment: s.path, Offset: pos, Err: fmt.Errorf(
+				"%w: batch at base offset %d follows offset %d", ErrCorruptBatch, loc.base, prevLast)}
 		}
 		if loc.last >= off {
 			return loc, true, nil
 		}
+		prevLast = loc.last
 		pos += loc.size
 	}
 	return batchLoc{}, false, nil
@@ -200,10 +213,12 @@ func (s *segment) boundaryAtOrBefore(from, limit, end int64) (int64, error) {
 			return max(b, from), nil
 		}
 	}
-	pos, ok := s.oidx.lookupPos(limit)
+	key, pos, ok := s.oidx.lookupPos(limit)
 	s.idxMu.RUnlock()
 	if !ok || pos < from {
 		pos = from
+	} else if _, err := s.entryHeader(key, pos, end); err != nil {
+		return 0, err
 	}
 	for pos < end {
 		loc, err := s.readHeader(pos, end)

@@ -423,8 +423,14 @@ func (l *Log) replaySegmentLocked(s *segment, from int64) error {
 			return err
 		}
 		s.idxMu.RLock()
-		start = s.oidx.lookup(s.relOf(from))
+		key, pos, ok := s.oidx.lookup(s.relOf(from))
 		s.idxMu.RUnlock()
+		if ok {
+			if _, err := s.entryHeader(key, pos, s.size.Load()); err != nil {
+				return err
+			}
+			start = pos
+		}
 	}
 	// Collect first: a scan that fails half way (a bad index position) must not have
 	// applied anything, as it is retried from a rebuilt index.

@@ -396,6 +396,22 @@ func (s *segment) readHeader(pos, size int64) (batchLoc, error) {
 	return batchLoc{base: h.BaseOffset, last: h.LastOffset(), pos: pos, size: h.Size()}, nil
 }
 
+// entryHeader reads the header of the batch an offset index entry (key, pos) names and
+// checks that it is that batch: its last offset must be the entry's key. An index whose
+// entry points inside a batch, at bytes that happen to parse as a header, fails here with
+// a CorruptionError, which retryOnBadIndex answers by rebuilding the index.
+func (s *segment) entryHeader(key uint32, pos, size int64) (batchLoc, error) {
+	loc, err := s.readHeader(pos, size)
+	if err != nil {
+		return batchLoc{}, err
+	}
+	if loc.last != s.base+int64(key) || loc.base < s.base {
+		return batchLoc{}, &CorruptionError{Segment: s.path, Offset: pos, Err: fmt.Errorf(
+			"%w: index entry for offset %d names a batch of offsets [%d, %d]", ErrCorruptBatch, s.base+int64(key), loc.base, loc.last)}
+	}
+	return loc, nil
+}
+
 // scanner reads the batches of a segment file sequentially through a buffer.
 type scanner struct {
 	r    *bufio.Reader

@@ -60,7 +60,8 @@ func (l *Log) searchTimestamp(s *segment, ts, minOffset int64) (int64, int64, bo
 	size := s.size.Load()
 	s.idxMu.RLock()
 	from := s.base
-	if rel, ok := s.tidx.lookup(ts); ok {
+	// Strictly below ts: a batch before an entry equal to ts may have reached ts too.
+	if rel, ok := s.tidx.lookup(ts - 1); ok {
 		from = s.base + int64(rel)
 	}
 	from = max(from, minOffset)
@@ -166,11 +167,27 @@ func (s *segment) readFullHeader(pos, size int64) (BatchHeader, error) {
 // offset and maxTimestamp.
 func (s *segment) recordAtOrAfter(h *BatchHeader, pos, minOffset int64, match func(off, ts int64) bool) (int64, int64) {
 	if h.LogAppendTime() {
-		// Every record has maxTimestamp; the first acceptable one is at or after minOffset.
-		return max(h.BaseOffset, min(minOffset, h.LastOffset())), h.MaxTimestamp
+		return RecordAtOrAfter(h, nil, minOffset, match)
 	}
 	b := make([]byte, h.Size())
 	if _, err := s.log.ReadAt(b, pos); err != nil {
+		return h.BaseOffset, h.MaxTimestamp
+	}
+	return RecordAtOrAfter(h, b, minOffset, match)
+}
+
+// RecordAtOrAfter returns the offset and timestamp of the first record of the whole batch
+// b (header h) that satisfies match, which must accept any offset >= minOffset with the
+// batch's maxTimestamp; b may be nil for a LogAppendTime batch, whose records all have the
+// batch's maxTimestamp. When the records cannot be decoded, or none matches, it returns
+// the batch's base offset and maxTimestamp. ListOffsets by timestamp uses it for batches
+// read from the tier too.
+func RecordAtOrAfter(h *BatchHeader, b []byte, minOffset int64, match func(off, ts int64) bool) (int64, int64) {
+	if h.LogAppendTime() {
+		// Every record has maxTimestamp; the first acceptable one is at or after minOffset.
+		return max(h.BaseOffset, min(minOffset, h.LastOffset())), h.MaxTimestamp
+	}
+	if int64(len(b)) < h.Size() || h.Size() < batchHeaderSize {
 		return h.BaseOffset, h.MaxTimestamp
 	}
 	recs, err := recordsOf(h, b)

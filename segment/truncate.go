@@ -24,7 +24,17 @@ func (l *Log) TruncateTo(offset int64) error {
 	if offset < 0 {
 		return fmt.Errorf("%w: truncate to %d", ErrOffsetOutOfRange, offset)
 	}
-	if offset >= l.leo.Load() {
+	if leo := l.leo.Load(); offset >= leo {
+		// No record to cut, but an epoch may start at the log end with no batch in it: a
+		// leader that was deposed before it appended anything. A follower told to
+		// truncate here must drop it, or it keeps naming that epoch as its last fetched
+		// one and the new leader, which never saw it, keeps answering with a divergence
+		// (Kafka does the same).
+		if l.epochs.truncateFromEnd(leo) {
+			if err := l.epochs.write(); err != nil {
+				return l.failLocked(err)
+			}
+		}
 		return nil
 	}
 	segs := *l.segs.Load()

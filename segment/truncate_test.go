@@ -228,3 +228,34 @@ func TestLeaderEpochs(t *testing.T) {
 		t.Fatalf("rebuilt: %d %d", e, o)
 	}
 }
+
+// TestTruncateToEndDropsEmptyEpoch: a leader deposed before it appended anything in its
+// epoch has that epoch starting at its log end. Told, as a follower, to truncate at the
+// end, it drops the empty epoch (on disk too), so its last fetched epoch is the one the
+// new leader knows again. An epoch holding batches is never dropped this way.
+func TestTruncateToEndDropsEmptyEpoch(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, DefaultConfig(), Options{})
+	for range 3 {
+		if _, err := l.AppendLeader(batchAt(1, "v"), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.AssignEpochStart(2); err != nil || l.LatestEpoch() != 2 {
+		t.Fatalf("assign: %v, latest %d", err, l.LatestEpoch())
+	}
+	if err := l.TruncateTo(l.LogEndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if l.LatestEpoch() != 1 || l.LogEndOffset() != 3 {
+		t.Fatalf("after truncating at the end: latest epoch %d, end %d; want 1, 3", l.LatestEpoch(), l.LogEndOffset())
+	}
+	if err := l.TruncateTo(l.LogEndOffset()); err != nil || l.LatestEpoch() != 1 {
+		t.Fatalf("epoch 1 holds batches and must stay: %v, latest %d", err, l.LatestEpoch())
+	}
+	l.Close()
+	l = openTest(t, dir, DefaultConfig(), Options{})
+	if l.LatestEpoch() != 1 {
+		t.Fatalf("after reopening: latest epoch %d", l.LatestEpoch())
+	}
+}

@@ -44,8 +44,8 @@ func EncodeManifest(m *Manifest) []byte {
 }
 
 // ParseManifest decodes a manifest and checks it: version 1, every segment COPY_FINISHED
-// and of the manifest's topic and partition, sorted by base offset, with
-// base <= end. It never panics; an accepted manifest re-encodes to one that parses
+// (no deleted_at_ms), of the manifest's topic and partition, with a compression readers
+// know ("none" or "zstd-frames"), sorted by base offset, with base <= end. It never panics; an accepted manifest re-encodes to one that parses
 // identically.
 func ParseManifest(b []byte) (*Manifest, error) {
 	var m Manifest
@@ -58,8 +58,10 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	}
 	for i, s := range m.Segments {
 		switch {
-		case s.State != CopyFinished:
-			return nil, fmt.Errorf("%w: segment %d is %s", ErrCorruptManifest, i, s.State)
+		case s.State != CopyFinished || s.DeletedAtMs != 0:
+			return nil, fmt.Errorf("%w: segment %d is %s (deleted at %d)", ErrCorruptManifest, i, s.State, s.DeletedAtMs)
+		case s.Compression != CompressionNone && s.Compression != CompressionZstdFrames:
+			return nil, fmt.Errorf("%w: segment %d has compression %q", ErrCorruptManifest, i, s.Compression)
 		case TopicIDText(s.TopicID) != m.TopicID || s.Partition != m.Partition:
 			return nil, fmt.Errorf("%w: segment %d belongs to %s/%d", ErrCorruptManifest, i, TopicIDText(s.TopicID), s.Partition)
 		case s.BaseOffset < 0 || s.EndOffset < s.BaseOffset:

@@ -109,8 +109,14 @@ func openS3(ctx context.Context, u *url.URL, logger *slog.Logger) (ObjectStore, 
 			cfg.Region = v
 		case "path-style":
 			pathStyle = v
+		case "create-bucket":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("tier: s3 URL: create-bucket=%q: want true or false", v)
+			}
+			cfg.CreateBucket = b
 		default:
-			return nil, fmt.Errorf("tier: s3 URL: unknown parameter %q (known: endpoint, region, path-style)", name)
+			return nil, fmt.Errorf("tier: s3 URL: unknown parameter %q (known: endpoint, region, path-style, create-bucket)", name)
 		}
 	}
 	cfg.PathStyle = cfg.Endpoint != ""

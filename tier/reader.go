@@ -32,6 +32,7 @@ type ReaderConfig struct {
 	ChunkSize   int64  // bytes per ranged GET, default 4 MiB
 	CacheDir    string // on-disk chunk cache directory; its cache files are wiped by NewReader
 	CacheBytes  int64  // bound of the cache (LRU eviction), default 1 GiB
+	MemBytes    int64  // bound of the most recently used chunks kept in memory, default 256 MiB; negative: none
 	ReadAhead   int    // chunks prefetched after a sequential read, default 2; negative: none
 	MaxParallel int    // concurrent GETs across partitions, default 16
 }
@@ -42,6 +43,7 @@ func DefaultReaderConfig(cacheDir string) ReaderConfig {
 		ChunkSize:   4 << 20,
 		CacheDir:    cacheDir,
 		CacheBytes:  1 << 30,
+		MemBytes:    256 << 20,
 		ReadAhead:   2,
 		MaxParallel: 16,
 	}
@@ -55,6 +57,9 @@ func (c ReaderConfig) withDefaults() ReaderConfig {
 	}
 	if c.CacheBytes == 0 {
 		c.CacheBytes = d.CacheBytes
+	}
+	if c.MemBytes == 0 {
+		c.MemBytes = d.MemBytes
 	}
 	if c.ReadAhead == 0 {
 		c.ReadAhead = d.ReadAhead
@@ -110,6 +115,9 @@ type Reader struct {
 	cfg    ReaderConfig
 	logger *slog.Logger
 	cache  *chunkCache
+	mem    *memCache     // recently used chunks, in front of cache
+	writes chan struct{} // one token per cache file being written in the background
+	seen   *seenSet      // chunks fetched lately: fetched again, they go to a cache file
 	m      readerMetrics
 	sem    chan struct{} // one token per GET in flight
 	zstd   *zstd.Decoder // DecodeAll is safe for concurrent use
@@ -192,6 +200,9 @@ func NewReader(store ObjectStore, cfg ReaderConfig, logger *slog.Logger, reg pro
 		cfg:     cfg,
 		logger:  logger,
 		cache:   cache,
+		mem:     newMemCache(max(cfg.MemBytes, 0)),
+		writes:  make(chan struct{}, 2),
+		seen:    newSeenSet(1 << 16),
 		m:       m,
 		sem:     make(chan struct{}, cfg.MaxParallel),
 		zstd:    dec,
@@ -256,7 +267,7 @@ func (r *Reader) Read(ctx context.Context, seg RemoteSegment, offset int64, maxB
 	if err != nil && errors.Is(err, ErrRemoteCorrupt) && len(cur.cached) > 0 {
 		r.logger.Warn("remote read found corrupt data in cached chunks; refetching", "key", obj.key, "offset", offset, "err", err)
 		for _, name := range cur.cached {
-			r.cache.remove(name)
+			r.uncache(name)
 		}
 		cur = &chunkCursor{r: r, ctx: ctx, obj: obj, chunks: make(map[int][]byte), noCache: true}
 		b, err = r.read(cur, seg, offset, maxBytes, minOneBatch)
@@ -274,16 +285,22 @@ func (r *Reader) Read(ctx context.Context, seg RemoteSegment, offset int64, maxB
 func (r *Reader) read(cur *chunkCursor, seg RemoteSegment, offset int64, maxBytes int, minOneBatch bool) ([]byte, error) {
 	obj := cur.obj
 	pos, wantLast := obj.lookup(offset - seg.BaseOffset)
-	next := seg.BaseOffset // lowest valid base offset of the next batch
+	// next is the base offset the next batch must have. The first batch scanned may start
+	// at or after it (it is checked by its index entry, or by its successor below); every
+	// later one must follow its predecessor exactly, because a remote segment's offsets are
+	// contiguous (tiering is refused for compacted topics, as in Kafka). The base offset is
+	// outside the batch CRC, so this chain is what checks it.
+	next, exact := seg.BaseOffset, false
 	var h batchHead
 	for {
 		if pos >= obj.size {
 			return nil, obj.corrupt(pos, "no batch holds offset %d: the object ends before end offset %d", offset, seg.EndOffset)
 		}
 		var err error
-		if h, err = cur.head(pos, seg, next); err != nil {
+		if h, err = cur.head(pos, seg, next, exact); err != nil {
 			return nil, err
 		}
+		exact = true
 		if wantLast >= 0 {
 			if h.last != seg.BaseOffset+wantLast {
 				return nil, obj.corrupt(pos, "index entry says last offset %d, batch has %d", seg.BaseOffset+wantLast, h.last)
@@ -298,22 +315,33 @@ func (r *Reader) read(cur *chunkCursor, seg RemoteSegment, offset int64, maxByte
 	}
 	first, end := pos, pos+h.size
 	limit := first + int64(max(maxBytes, 0))
+	successorChecked := false
 	if end > limit {
 		if !minOneBatch {
 			return nil, nil
 		}
 	} else {
 		for end < obj.size {
-			h, err := cur.head(end, seg, next)
+			h, err := cur.head(end, seg, next, true)
 			if err != nil {
 				return nil, err
 			}
 			if end+h.size > limit {
+				successorChecked = true
 				break
 			}
 			next = h.last + 1
 			end += h.size
 		}
+	}
+	// The last batch returned is vouched for by the one after it, or by the segment's end.
+	if !successorChecked && end < obj.size {
+		if _, err := cur.head(end, seg, next, true); err != nil {
+			return nil, err
+		}
+	}
+	if end == obj.size && next-1 != seg.EndOffset {
+		return nil, obj.corrupt(end, "the last batch ends at offset %d, the segment at %d", next-1, seg.EndOffset)
 	}
 	b, err := cur.bytes(first, end)
 	if err != nil {
@@ -338,8 +366,8 @@ type batchHead struct {
 }
 
 // parseHead checks the batch header h found at pos: magic 2, a sane length inside the
-// object, offsets at or after next (monotonic) and inside the segment.
-func (o *remoteObject) parseHead(hb []byte, pos int64, seg RemoteSegment, next int64) (batchHead, error) {
+// object, offsets at next (exact) or at or after it, and inside the segment.
+func (o *remoteObject) parseHead(hb []byte, pos int64, seg RemoteSegment, next int64, exact bool) (batchHead, error) {
 	base := int64(binary.BigEndian.Uint64(hb[0:]))
 	length := int64(int32(binary.BigEndian.Uint32(hb[8:])))
 	magic := int8(hb[16])
@@ -355,6 +383,8 @@ func (o *remoteObject) parseHead(hb []byte, pos int64, seg RemoteSegment, next i
 		return batchHead{}, o.corrupt(pos, "lastOffsetDelta %d", delta)
 	case base < next:
 		return batchHead{}, o.corrupt(pos, "base offset %d below %d", base, next)
+	case exact && base != next:
+		return batchHead{}, o.corrupt(pos, "base offset %d does not follow the previous batch (want %d)", base, next)
 	case base+delta > seg.EndOffset:
 		return batchHead{}, o.corrupt(pos, "offsets [%d, %d] past the segment's end offset %d", base, base+delta, seg.EndOffset)
 	}
@@ -451,23 +481,25 @@ func (r *Reader) stat(ctx context.Context, key string) (int64, error) {
 func (r *Reader) chunk(ctx context.Context, obj *remoteObject, i int, useCache bool) (b []byte, name string, fromCache bool, err error) {
 	name = chunkName(obj.key, i)
 	if useCache {
-		if b, ok := r.cache.get(name); ok {
+		if b, ok := r.cached(name); ok {
 			r.m.cacheHits.Inc()
 			return b, name, true, nil
 		}
 		r.m.cacheMisses.Inc()
 	}
 	v, err := r.do(ctx, "chunk/"+name, func(ctx context.Context) (any, error) {
-		// Another flight may have cached it between our miss and this flight's start.
-		if b, ok := r.cache.get(name); ok {
+		// Another flight may have cached it between our miss (or a read-ahead's check) and
+		// this flight's start. (A retry after corruption removed its chunks first.)
+		if b, ok := r.cached(name); ok {
 			return b, nil
 		}
 		b, err := r.fetchChunk(ctx, obj, i)
 		if err != nil {
 			return nil, err
 		}
-		if err := r.cache.put(name, b); err != nil {
-			r.logger.Warn("remote read: caching a chunk failed", "key", obj.key, "chunk", i, "err", err)
+		r.mem.put(name, b)
+		if r.cfg.MemBytes < 0 || r.seen.add(name) {
+			r.cacheChunk(obj, i, name, b)
 		}
 		return b, nil
 	})
@@ -475,6 +507,58 @@ func (r *Reader) chunk(ctx context.Context, obj *remoteObject, i int, useCache b
 		return nil, name, false, err
 	}
 	return v.([]byte), name, false, nil
+}
+
+// cached returns chunk name from memory, else from the cache files (keeping it in memory).
+func (r *Reader) cached(name string) ([]byte, bool) {
+	if b, ok := r.mem.get(name); ok {
+		return b, true
+	}
+	b, ok := r.cache.get(name)
+	if ok {
+		r.mem.put(name, b)
+	}
+	return b, ok
+}
+
+// cacheChunk writes a fetched chunk to the cache files off the read path (with the
+// memory layer, only a chunk fetched a second time lately: see seenSet). Writes are
+// bounded: when they cannot keep up the chunk is not written (it is in memory for now, and
+// a later read fetches it again at worst). Without the memory layer the cache files are
+// the only cache, and the write is done before returning.
+func (r *Reader) cacheChunk(obj *remoteObject, i int, name string, b []byte) {
+	if r.cfg.MemBytes < 0 {
+		if err := r.cache.put(name, b); err != nil {
+			r.logger.Warn("remote read: caching a chunk failed", "key", obj.key, "chunk", i, "err", err)
+		}
+		return
+	}
+	select {
+	case r.writes <- struct{}{}:
+	default:
+		return
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		<-r.writes
+		return
+	}
+	r.wg.Add(1)
+	r.mu.Unlock()
+	go func() {
+		defer r.wg.Done()
+		defer func() { <-r.writes }()
+		if err := r.cache.put(name, b); err != nil {
+			r.logger.Warn("remote read: caching a chunk failed", "key", obj.key, "chunk", i, "err", err)
+		}
+	}()
+}
+
+// uncache drops chunk name from memory and the cache files (found corrupt).
+func (r *Reader) uncache(name string) {
+	r.mem.remove(name)
+	r.cache.remove(name)
 }
 
 // fetchChunk GETs chunk i of obj from the store (and decompresses a zstd frame).
@@ -508,7 +592,7 @@ func (r *Reader) fetchChunk(ctx context.Context, obj *remoteObject, i int) ([]by
 func (r *Reader) readAhead(obj *remoteObject, k int) {
 	for i := k + 1; i <= k+r.cfg.ReadAhead && i < obj.numChunks(); i++ {
 		name := chunkName(obj.key, i)
-		if r.cache.contains(name) {
+		if r.mem.contains(name) || r.cache.contains(name) {
 			continue
 		}
 		r.mu.Lock()
@@ -562,8 +646,21 @@ func (c *chunkCursor) load(i int) ([]byte, error) {
 	return b, nil
 }
 
-// bytes returns a copy of [a, b) of the object, a < b <= size.
+// bytes returns [a, b) of the object, a < b <= size: within one chunk a slice of it
+// (chunks are immutable and shared read-only), else a copy.
 func (c *chunkCursor) bytes(a, b int64) ([]byte, error) {
+	if i := c.obj.chunkOf(a); c.obj.chunkOf(b-1) == i {
+		ch, err := c.load(i)
+		if err != nil {
+			return nil, err
+		}
+		start, end := c.obj.bounds(i)
+		if b == end {
+			c.passed(i)
+		}
+		c.last = max(c.last, b-1)
+		return ch[a-start : b-start : b-start], nil
+	}
 	out := make([]byte, 0, b-a)
 	for p := a; p < b; {
 		i := c.obj.chunkOf(p)
@@ -575,7 +672,7 @@ func (c *chunkCursor) bytes(a, b int64) ([]byte, error) {
 		n := min(end, b) - p
 		out = append(out, ch[p-start:p-start+n]...)
 		if p+n == end {
-			delete(c.chunks, i) // past it for good: scans only move forward
+			c.passed(i)
 		}
 		p += n
 	}
@@ -583,8 +680,15 @@ func (c *chunkCursor) bytes(a, b int64) ([]byte, error) {
 	return out, nil
 }
 
+// passed notes that the read went past the end of chunk i for good (scans only move
+// forward): the cursor drops it, and the memory layer lets it go first.
+func (c *chunkCursor) passed(i int) {
+	delete(c.chunks, i)
+	c.r.mem.demote(chunkName(c.obj.key, i))
+}
+
 // head reads and checks the batch header at pos.
-func (c *chunkCursor) head(pos int64, seg RemoteSegment, next int64) (batchHead, error) {
+func (c *chunkCursor) head(pos int64, seg RemoteSegment, next int64, exact bool) (batchHead, error) {
 	if pos+remoteBatchHeaderSize > c.obj.size {
 		return batchHead{}, c.obj.corrupt(pos, "truncated batch header: object is %d bytes", c.obj.size)
 	}
@@ -592,7 +696,7 @@ func (c *chunkCursor) head(pos int64, seg RemoteSegment, next int64) (batchHead,
 	if err != nil {
 		return batchHead{}, err
 	}
-	return c.obj.parseHead(hb, pos, seg, next)
+	return c.obj.parseHead(hb, pos, seg, next, exact)
 }
 
 // bytesKeep is bytes without dropping chunks (headers are re-read as part of the result).

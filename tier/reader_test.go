@@ -253,7 +253,8 @@ func fixedCut(size int64) func([]byte) [][2]int64 {
 
 func newReader(t testing.TB, store tier.ObjectStore, mod func(*tier.ReaderConfig)) (*tier.Reader, *prometheus.Registry, string) {
 	t.Helper()
-	cfg := tier.ReaderConfig{ChunkSize: testChunk, CacheDir: t.TempDir(), CacheBytes: 8 << 20, ReadAhead: 2, MaxParallel: 8}
+	// No memory layer unless a test asks: the cache-file paths are what most tests check.
+	cfg := tier.ReaderConfig{ChunkSize: testChunk, CacheDir: t.TempDir(), CacheBytes: 8 << 20, MemBytes: -1, ReadAhead: 2, MaxParallel: 8}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -771,5 +772,108 @@ func TestReaderConfig(t *testing.T) {
 	}
 	if err := r.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// TestReaderMemoryLayer: with MemBytes, chunks just fetched (and read ahead) are served from
+// memory: repeated reads of a chunk make no GET and read no cache file, and the bytes are
+// the same as from local disk.
+func TestReaderMemoryLayer(t *testing.T) {
+	f := getFixture(t)
+	fs, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs := upload(t, fs, f, uploadOpts{})
+	store := &countingStore{ObjectStore: fs}
+	r, reg, dir := newReader(t, store, func(c *tier.ReaderConfig) { c.MemBytes = 64 << 20; c.ReadAhead = -1 })
+	seg, info := segs[0], f.infos[0]
+	want := f.localRead(t, info, seg.BaseOffset, 300, true)
+	got, err := r.Read(t.Context(), seg, seg.BaseOffset, 300, true)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("first read: %v", err)
+	}
+	reads := store.reads.Load()
+	// A chunk fetched once is not written to a cache file (a catch-up reads it once).
+	if n := cachedChunks(dir); n != 0 {
+		t.Fatalf("%d cache files after one read", n)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		os.Remove(filepath.Join(dir, e.Name()))
+	}
+	for range 5 {
+		got, err := r.Read(t.Context(), seg, seg.BaseOffset, 300, true)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("read from memory: %v", err)
+		}
+	}
+	if n := store.reads.Load(); n != reads {
+		t.Fatalf("%d more GETs for a chunk held in memory", n-reads)
+	}
+	if hits := metric(t, reg, "sediment_tier_cache_hits_total"); hits < 5 {
+		t.Fatalf("%v cache hits", hits)
+	}
+
+	// Memory for one chunk only: a chunk pushed out of memory and fetched again is worth
+	// a cache file.
+	r2, _, dir2 := newReader(t, store, func(c *tier.ReaderConfig) { c.MemBytes = testChunk; c.ReadAhead = -1 })
+	for _, s := range []tier.RemoteSegment{segs[0], segs[1], segs[0]} {
+		if _, err := r2.Read(t.Context(), s, s.BaseOffset, 300, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for cachedChunks(dir2) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a chunk fetched twice was not written to the cache files")
+		}
+		time.Sleep(10 * time.Millisecond) // written in the background
+	}
+}
+
+// TestReaderFetchesEachChunkOnce: consumers catching up on many segments at once, each
+// reading a little at a time with read-ahead on, make the reader GET every byte of the
+// objects once: a read-ahead that lost the race to another fetch of its chunk does not
+// fetch it again.
+func TestReaderFetchesEachChunkOnce(t *testing.T) {
+	f := getFixture(t)
+	fs, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs := upload(t, fs, f, uploadOpts{})
+	r, reg, _ := newReader(t, fs, func(c *tier.ReaderConfig) { c.MemBytes = 64 << 20; c.ReadAhead = 2 })
+	next := make([]int64, len(segs))
+	var want int64
+	for i, s := range segs {
+		next[i] = s.BaseOffset
+		want += s.Size
+		fi, err := os.Stat(f.infos[i].IndexPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want += fi.Size()
+	}
+	for more := true; more; {
+		more = false
+		for i, s := range segs {
+			if next[i] > s.EndOffset {
+				continue
+			}
+			more = true
+			b, err := r.Read(t.Context(), s, next[i], 1000, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for len(b) > 0 {
+				last := int64(binary.BigEndian.Uint64(b)) + int64(int32(binary.BigEndian.Uint32(b[23:])))
+				next[i] = last + 1
+				b = b[12+int(binary.BigEndian.Uint32(b[8:])):]
+			}
+		}
+	}
+	if got := int64(metric(t, reg, "sediment_tier_remote_fetch_bytes_total")); got != want {
+		t.Fatalf("fetched %d bytes for %d bytes of objects and indexes", got, want)
 	}
 }

@@ -44,9 +44,17 @@ type RemoteSegment struct {
 	MaxTimestamp int64        `json:"max_timestamp"`
 	Size         int64        `json:"size"` // bytes of the .log object before compression
 	// Compression is "none", or "zstd-frames": the .log object is a sequence
-	// of independently decompressible zstd frames with a frame index.
+	// of independently decompressible zstd frames with a frame index. It is what
+	// this upload used (UploaderConfig.Compression "auto" picks per segment),
+	// never "auto".
 	Compression string       `json:"compression"`
 	State       SegmentState `json:"state"`
+	// DeletedAtMs is when the upload's objects were deleted (Unix milliseconds, the
+	// deleting leader's clock), set only in DELETE_FINISHED. A DELETE_FINISHED record of
+	// an upload that never finished is kept until DeleteGrace after it, when its objects
+	// are deleted once more (a deposed uploader's late Put) and the record is removed.
+	// 0 in every other state, and in records written before the field existed.
+	DeletedAtMs int64 `json:"deleted_at_ms,omitempty"`
 }
 
 // Object kinds uploaded for a segment.

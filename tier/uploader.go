@@ -53,7 +53,8 @@ type Metadata interface {
 	Start(ctx context.Context, seg RemoteSegment) (StoredSegment, error)
 	// Transition moves seg to state by compare-and-swap on seg.Revision: COPY_STARTED →
 	// COPY_FINISHED, COPY_STARTED or COPY_FINISHED → DELETE_STARTED, DELETE_STARTED →
-	// DELETE_FINISHED.
+	// DELETE_FINISHED. Nothing else of seg changes, except that the DELETE_FINISHED write
+	// also records seg.DeletedAtMs.
 	Transition(ctx context.Context, seg StoredSegment, state SegmentState) (StoredSegment, error)
 	// Remove deletes a DELETE_FINISHED record (compare-and-swap on seg.Revision).
 	Remove(ctx context.Context, seg StoredSegment) error
@@ -65,18 +66,42 @@ type UploaderConfig struct {
 	Topic       string // topic name, for metric labels and logs
 	Partition   int32
 	LeaderEpoch int32 // this broker's leader epoch for the partition: recorded in every upload
-	// Compression of the .log object: CompressionNone or CompressionZstdFrames.
+	// Compression of the .log object: CompressionNone, CompressionZstdFrames, or
+	// CompressionAuto (zstd frames for segments of uncompressed batches, none otherwise).
 	Compression string
 	// FrameSize is the input bytes per zstd frame (cut at the next batch boundary).
 	FrameSize int
 	// TempDir holds compressed .log files while they upload ("" = os.TempDir()).
 	TempDir string
+	// UploadTimeout bounds the object Puts of one upload, counted from just before its
+	// COPY_STARTED record is written: no Put of the upload starts later, and Puts still
+	// running are cancelled. It bounds how long a deposed (or partitioned) leader can
+	// keep putting objects under a record that a new leader has already cleaned up.
+	UploadTimeout time.Duration
+	// DeleteGrace is how long the DELETE_FINISHED record of an upload that never
+	// finished (COPY_STARTED or DELETE_STARTED when cleaned up) is kept before its
+	// objects are deleted once more and the record is removed, so that an object its
+	// uploader put after the first deletion does not outlive every record naming it.
+	// It must exceed UploadTimeout, with a margin for a request landing after its
+	// cancellation and for clock skew between brokers (REMOTE.md).
+	DeleteGrace time.Duration
+	// Now is the clock of DELETE_FINISHED stamps and of DeleteGrace (nil: time.Now).
+	Now func() time.Time
 }
+
+// Defaults of UploaderConfig. With tier/s3's defaults one PutObject may take over ten
+// minutes (5 attempts of up to 2 minutes each, plus backoff) and a multipart upload
+// longer, so UploadTimeout is what bounds an upload; DeleteGrace leaves a wide margin.
+const (
+	DefaultUploadTimeout = 15 * time.Minute
+	DefaultDeleteGrace   = 30 * time.Minute
+)
 
 // DefaultUploaderConfig returns a config without compression; the caller sets the
 // partition fields.
 func DefaultUploaderConfig() UploaderConfig {
-	return UploaderConfig{Compression: CompressionNone, FrameSize: DefaultFrameSize}
+	return UploaderConfig{Compression: CompressionNone, FrameSize: DefaultFrameSize,
+		UploadTimeout: DefaultUploadTimeout, DeleteGrace: DefaultDeleteGrace}
 }
 
 // Validate checks the config.
@@ -87,9 +112,13 @@ func (c UploaderConfig) Validate() error {
 	if c.Partition < 0 || c.LeaderEpoch < 0 {
 		return fmt.Errorf("tier: uploader config: partition %d, leader epoch %d", c.Partition, c.LeaderEpoch)
 	}
+	if c.UploadTimeout <= 0 || c.DeleteGrace <= c.UploadTimeout {
+		return fmt.Errorf("tier: uploader config: upload timeout %v, delete grace %v: want 0 < upload timeout < delete grace",
+			c.UploadTimeout, c.DeleteGrace)
+	}
 	switch c.Compression {
 	case CompressionNone:
-	case CompressionZstdFrames:
+	case CompressionZstdFrames, CompressionAuto:
 		if c.FrameSize < 4096 || c.FrameSize > 64<<20 {
 			return fmt.Errorf("tier: uploader config: frame size %d outside [4 KiB, 64 MiB]", c.FrameSize)
 		}
@@ -122,6 +151,13 @@ type Uploader struct {
 
 	remoteEnd   atomic.Int64
 	remoteStart atomic.Int64
+}
+
+func (u *Uploader) now() time.Time {
+	if u.cfg.Now != nil {
+		return u.cfg.Now()
+	}
+	return time.Now()
 }
 
 // NewUploader returns the uploader of one partition. metrics may be nil (no metrics).
@@ -165,10 +201,10 @@ func (u *Uploader) RemoteEnd() int64 { return u.remoteEnd.Load() }
 func (u *Uploader) RemoteLogStart() int64 { return u.remoteStart.Load() }
 
 // UploadEligible first cleans up unfinished uploads and deletions (of crashed or deposed
-// predecessors), then uploads, oldest first, every sealed segment whose last offset is below
-// highWatermark and above the highest COPY_FINISHED end offset, and rewrites the manifest
-// after each. It returns how many segments it uploaded; on an error the rest are left for
-// the next call.
+// predecessors) and purges the records of cleaned-up uploads past DeleteGrace, then
+// uploads, oldest first, every sealed segment whose last offset is below highWatermark and
+// above the highest COPY_FINISHED end offset, and rewrites the manifest after each. It
+// returns how many segments it uploaded; on an error the rest are left for the next call.
 func (u *Uploader) UploadEligible(ctx context.Context, highWatermark int64) (uploaded int, err error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -210,25 +246,36 @@ func eligible(segs []segment.SegmentInfo, hw, copiedEnd int64) []segment.Segment
 	return out
 }
 
-// syncLocked lists the metadata, finishes the deletion of every record that is not
-// COPY_FINISHED (a COPY_STARTED record is an upload that can never finish: its uploader
-// crashed or was deposed, and is fenced), and returns the COPY_FINISHED records.
+// syncLocked lists the metadata, cleans up every COPY_STARTED and DELETE_STARTED record
+// (a COPY_STARTED record is an upload that can never finish: its uploader crashed, failed
+// or was deposed, and is fenced) down to a DELETE_FINISHED record kept for DeleteGrace,
+// purges the DELETE_FINISHED records past it, and returns the COPY_FINISHED records.
 func (u *Uploader) syncLocked(ctx context.Context) ([]StoredSegment, error) {
 	recs, err := u.md.List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("tier: listing remote segments: %w", err)
 	}
 	var finished []StoredSegment
+	now := u.now()
 	for _, r := range recs {
-		if r.State == CopyFinished {
+		switch r.State {
+		case CopyFinished:
 			finished = append(finished, r)
-			continue
-		}
-		u.log.Info("cleaning up unfinished remote segment", "base_offset", r.BaseOffset, "upload_id", r.UploadID,
-			"state", r.State, "upload_leader_epoch", r.LeaderEpoch)
-		u.manifestDirty = true // it may have been COPY_FINISHED, and listed
-		if err := u.deleteLocked(ctx, r); err != nil {
-			return nil, err
+		case DeleteFinished:
+			if !u.graceOver(r.RemoteSegment, now) {
+				continue // its objects are gone; it waits for stragglers
+			}
+			u.manifestDirty = true // it may have been COPY_FINISHED, and listed
+			if err := u.purgeLocked(ctx, r); err != nil {
+				return nil, err
+			}
+		default:
+			u.log.Info("cleaning up unfinished remote segment", "base_offset", r.BaseOffset, "upload_id", r.UploadID,
+				"state", r.State, "upload_leader_epoch", r.LeaderEpoch)
+			u.manifestDirty = true // it may have been COPY_FINISHED, and listed
+			if err := u.deleteLocked(ctx, r); err != nil {
+				return nil, err
+			}
 		}
 	}
 	sortStored(finished)
@@ -380,6 +427,11 @@ func (u *Uploader) uploadLocked(ctx context.Context, info segment.SegmentInfo) (
 		objs = append(objs, localObject{KindSnapshot, f, size})
 	}
 	compression := u.cfg.Compression
+	if compression == CompressionAuto {
+		if compression, err = autoCompression(logf, info.Size); err != nil {
+			return StoredSegment{}, fmt.Errorf("tier: %s: %w", info.LogPath, err)
+		}
+	}
 	if compression == CompressionZstdFrames {
 		zf, x, cleanup, err := compressToTemp(u.cfg.TempDir, logf, info.Size, u.cfg.FrameSize)
 		if err != nil {
@@ -400,6 +452,11 @@ func (u *Uploader) uploadLocked(ctx context.Context, info segment.SegmentInfo) (
 		State: CopyStarted,
 	}
 	u.m.copyRequests.Inc()
+	// The deadline starts before COPY_STARTED is written, so no Put of this upload runs
+	// later than UploadTimeout after the record exists: a new leader's cleanup keeps the
+	// record longer than that (DeleteGrace) and deletes whatever landed meanwhile.
+	putCtx, cancel := context.WithTimeout(ctx, u.cfg.UploadTimeout)
+	defer cancel()
 	st, err := u.md.Start(ctx, seg)
 	if err != nil {
 		return StoredSegment{}, fmt.Errorf("tier: starting upload of segment %d: %w", info.BaseOffset, err)
@@ -407,7 +464,10 @@ func (u *Uploader) uploadLocked(ctx context.Context, info segment.SegmentInfo) (
 	var total int64
 	for _, o := range objs {
 		key := SegmentObjectKey(seg, o.kind)
-		if err := u.store.Put(ctx, key, o.r, o.size); err != nil {
+		if err := putCtx.Err(); err != nil { // a store may not check it before writing
+			return StoredSegment{}, fmt.Errorf("tier: uploading %s: upload timeout %v: %w", key, u.cfg.UploadTimeout, err)
+		}
+		if err := u.store.Put(putCtx, key, o.r, o.size); err != nil {
 			return StoredSegment{}, fmt.Errorf("tier: uploading %s: %w", key, err)
 		}
 		total += o.size
@@ -429,47 +489,102 @@ func (u *Uploader) uploadLocked(ctx context.Context, info segment.SegmentInfo) (
 	return st, nil
 }
 
+// graceOver reports whether a DELETE_FINISHED record is old enough to be purged: its
+// DeletedAtMs is DeleteGrace or more before now. A record without a stamp (written before
+// the field existed, which removed such records at once) is over; so is one stamped more
+// than DeleteGrace in the future (a clock that far off would otherwise keep it forever).
+func (u *Uploader) graceOver(seg RemoteSegment, now time.Time) bool {
+	grace := u.cfg.DeleteGrace.Milliseconds()
+	age := now.UnixMilli() - seg.DeletedAtMs
+	if seg.DeletedAtMs > 0 && age < -grace {
+		u.log.Warn("remote segment deleted in the future: clocks disagree; removing it now",
+			"base_offset", seg.BaseOffset, "upload_id", seg.UploadID, "deleted_at_ms", seg.DeletedAtMs)
+		return true
+	}
+	return seg.DeletedAtMs <= 0 || age >= grace
+}
+
+// deleteObjects deletes every object kind of an upload, present or not: a crashed upload
+// may have put any subset, and a deposed one may put more later.
+func (u *Uploader) deleteObjects(ctx context.Context, seg RemoteSegment) error {
+	for _, kind := range segmentKinds {
+		if err := u.store.Delete(ctx, SegmentObjectKey(seg, kind)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// purgeLocked ends a DELETE_FINISHED record past DeleteGrace: every object of the upload
+// is deleted again (any a straggler put after the first deletion), then the record is
+// removed.
+func (u *Uploader) purgeLocked(ctx context.Context, st StoredSegment) error {
+	fail := func(what string, err error) error {
+		u.m.deleteErrors.Inc()
+		return fmt.Errorf("tier: purging deleted remote segment %d (upload %s): %s: %w", st.BaseOffset, st.UploadID, what, err)
+	}
+	if err := u.deleteObjects(ctx, st.RemoteSegment); err != nil {
+		return fail("objects", err)
+	}
+	if err := u.md.Remove(ctx, st); err != nil {
+		return fail("removing the record", err)
+	}
+	u.log.Debug("purged deleted remote segment", "base_offset", st.BaseOffset, "upload_id", st.UploadID,
+		"deleted_at_ms", st.DeletedAtMs)
+	return nil
+}
+
 // deleteObjectsAfterFence deletes the objects of an upload whose COPY_FINISHED write was
 // fenced, best effort, within a short timeout of its own.
 func (u *Uploader) deleteObjectsAfterFence(ctx context.Context, seg RemoteSegment) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	for _, kind := range segmentKinds {
-		if err := u.store.Delete(ctx, SegmentObjectKey(seg, kind)); err != nil {
-			u.log.Warn("deleting an object of a fenced upload", "base_offset", seg.BaseOffset, "upload_id", seg.UploadID, "err", err)
-			return
-		}
+	if err := u.deleteObjects(ctx, seg); err != nil {
+		// The new leader deletes them again once DeleteGrace after its cleanup is over.
+		u.log.Warn("deleting an object of a fenced upload", "base_offset", seg.BaseOffset, "upload_id", seg.UploadID, "err", err)
 	}
 }
 
-// deleteLocked takes one upload through DELETE_STARTED, the deletion of its objects,
-// DELETE_FINISHED and the removal of its record, from whatever state it is in.
+// deleteLocked takes one COPY_STARTED, COPY_FINISHED or DELETE_STARTED upload through
+// DELETE_STARTED, the deletion of its objects and DELETE_FINISHED (stamped with
+// DeletedAtMs). The record of a COPY_FINISHED upload is then removed at once: its
+// uploader put every object before finishing, so nothing can land later. Any other is
+// kept until DeleteGrace is over (purgeLocked): its uploader, deposed or crashed, may
+// still have had a Put in flight. (DELETE_STARTED may be either; it is kept.)
 func (u *Uploader) deleteLocked(ctx context.Context, st StoredSegment) error {
-	var err error
 	u.m.deleteRequests.Inc()
 	fail := func(what string, err error) error {
 		u.m.deleteErrors.Inc()
 		return fmt.Errorf("tier: deleting remote segment %d (upload %s): %s: %w", st.BaseOffset, st.UploadID, what, err)
 	}
-	if st.State == CopyStarted || st.State == CopyFinished {
-		if st, err = u.md.Transition(ctx, st, DeleteStarted); err != nil {
+	finishedCopy := st.State == CopyFinished
+	switch st.State {
+	case CopyStarted, CopyFinished:
+		next, err := u.md.Transition(ctx, st, DeleteStarted)
+		if err != nil {
 			return fail("starting", err)
 		}
+		st = next
+	case DeleteStarted:
+	default:
+		return fail("state", fmt.Errorf("unexpected state %s", st.State))
 	}
-	if st.State == DeleteStarted {
-		// Every kind, present or not: a crashed upload may have put any subset.
-		for _, kind := range segmentKinds {
-			if err := u.store.Delete(ctx, SegmentObjectKey(st.RemoteSegment, kind)); err != nil {
-				return fail("objects", err)
-			}
-		}
-		if st, err = u.md.Transition(ctx, st, DeleteFinished); err != nil {
-			return fail("finishing", err)
-		}
+	if err := u.deleteObjects(ctx, st.RemoteSegment); err != nil {
+		return fail("objects", err)
+	}
+	st.DeletedAtMs = u.now().UnixMilli()
+	next, err := u.md.Transition(ctx, st, DeleteFinished)
+	if err != nil {
+		return fail("finishing", err)
+	}
+	st = next
+	if !finishedCopy {
+		return nil // purged by a sync once DeleteGrace is over
 	}
 	if err := u.md.Remove(ctx, st); err != nil {
 		return fail("removing the record", err)
 	}
+	u.m.deleteBytes.Add(float64(st.Size))
 	return nil
 }
 

@@ -10,12 +10,19 @@ import (
 	"sort"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/sedimentio/sediment/segment"
 )
 
-// Compression values of RemoteSegment.Compression.
+// Compression values of RemoteSegment.Compression and UploaderConfig.Compression.
 const (
 	CompressionNone       = "none"
 	CompressionZstdFrames = "zstd-frames"
+	// CompressionAuto is a setting of UploaderConfig.Compression only: each segment is
+	// uploaded as CompressionZstdFrames when most of its bytes are in uncompressed record
+	// batches, else as CompressionNone (see autoCompression). The RemoteSegment records
+	// the choice.
+	CompressionAuto = "auto"
 )
 
 // DefaultFrameSize is the input size after which a zstd frame ends (at the next batch
@@ -176,4 +183,77 @@ func compressToTemp(dir string, log *os.File, size int64, frameSize int) (*os.Fi
 		return nil, nil, nil, fmt.Errorf("tier: compressing %s: %w", log.Name(), err)
 	}
 	return f, x, cleanup, nil
+}
+
+// autoCompression decides CompressionAuto for the .log data of size bytes in src: it walks
+// the record-batch headers and returns CompressionZstdFrames when at least half of the
+// bytes are in batches whose codec (attributes bits 0-2) is none, else CompressionNone:
+// batches compressed by the producer gain next to nothing from a second pass. It stops as
+// soon as either side holds more than half of the bytes. A header that does not parse
+// (which a sealed, validated segment never has) ends the walk; the bytes seen decide.
+func autoCompression(src io.ReaderAt, size int64) (string, error) {
+	const window = 64 << 10 // bytes read at once: many small batches cost one read
+	buf := make([]byte, min(window, max(size, 0)))
+	var bufStart, bufLen int64
+	var plain, packed int64
+	for pos := int64(0); size-pos >= segment.BatchHeaderSize; {
+		if pos < bufStart || pos+segment.BatchHeaderSize > bufStart+bufLen {
+			n := min(int64(len(buf)), size-pos)
+			if got, err := src.ReadAt(buf[:n], pos); err != nil && !(errors.Is(err, io.EOF) && int64(got) == n) {
+				return "", fmt.Errorf("tier: reading batch headers at %d: %w", pos, err)
+			}
+			bufStart, bufLen = pos, n
+		}
+		h, err := segment.ParseBatchHeader(buf[pos-bufStart : pos-bufStart+segment.BatchHeaderSize])
+		if err != nil {
+			break
+		}
+		n := min(h.Size(), size-pos) // a torn tail counts what is there
+		if h.Compression() == segment.CompressionNone {
+			plain += n
+		} else {
+			packed += n
+		}
+		switch {
+		case 2*plain >= size:
+			return compressible(src, size)
+		case 2*packed > size:
+			return CompressionNone, nil
+		}
+		pos += h.Size()
+	}
+	if plain > 0 && plain >= packed {
+		return compressible(src, size)
+	}
+	return CompressionNone, nil
+}
+
+// compressible decides between zstd frames and none for a segment of uncompressed batches
+// by compressing samples (its start, middle and end) at the fastest level: values that are
+// already compressed or random (encrypted payloads, say) would only cost CPU on every
+// upload and read. It answers CompressionZstdFrames when the samples shrink by 10% or more.
+func compressible(src io.ReaderAt, size int64) (string, error) {
+	const sample = 128 << 10
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return "", fmt.Errorf("tier: zstd encoder: %w", err)
+	}
+	defer enc.Close()
+	buf := make([]byte, min(sample, size))
+	var in, out int64
+	for _, at := range []int64{0, size/2 - sample/2, size - sample} {
+		at = max(0, min(at, size-int64(len(buf))))
+		if got, err := src.ReadAt(buf, at); err != nil && !(errors.Is(err, io.EOF) && got == len(buf)) {
+			return "", fmt.Errorf("tier: reading a compression sample at %d: %w", at, err)
+		}
+		in += int64(len(buf))
+		out += int64(len(enc.EncodeAll(buf, nil)))
+		if size <= sample {
+			break
+		}
+	}
+	if out*10 <= in*9 {
+		return CompressionZstdFrames, nil
+	}
+	return CompressionNone, nil
 }

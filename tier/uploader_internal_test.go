@@ -3,12 +3,16 @@ package tier
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/sedimentio/sediment/segment"
+	"github.com/sedimentio/sediment/segment/segmenttest"
 )
 
 func TestClampEpochs(t *testing.T) {
@@ -73,11 +77,21 @@ func TestUploaderConfigValidate(t *testing.T) {
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	for _, c := range []string{CompressionNone, CompressionZstdFrames, CompressionAuto} {
+		cfg := ok
+		cfg.Compression = c
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("%s: %v", c, err)
+		}
+	}
 	for name, mod := range map[string]func(*UploaderConfig){
 		"zero topic":  func(c *UploaderConfig) { c.TopicID = [16]byte{} },
 		"partition":   func(c *UploaderConfig) { c.Partition = -1 },
 		"compression": func(c *UploaderConfig) { c.Compression = "gzip" },
 		"frame size":  func(c *UploaderConfig) { c.Compression, c.FrameSize = CompressionZstdFrames, 10 },
+		"auto frames": func(c *UploaderConfig) { c.Compression, c.FrameSize = CompressionAuto, 10 },
+		"no timeout":  func(c *UploaderConfig) { c.UploadTimeout = 0 },
+		"short grace": func(c *UploaderConfig) { c.DeleteGrace = c.UploadTimeout },
 	} {
 		c := ok
 		mod(&c)
@@ -195,7 +209,7 @@ func exampleManifest() *Manifest {
 	seg := RemoteSegment{V: 1, TopicID: id, Partition: 2, UploadID: "u", BaseOffset: 10, EndOffset: 19,
 		Epochs: []EpochEntry{{1, 10}}, MaxTimestamp: -1, Size: 100, Compression: CompressionNone, State: CopyFinished}
 	seg2 := seg
-	seg2.BaseOffset, seg2.EndOffset, seg2.UploadID = 20, 29, "v"
+	seg2.BaseOffset, seg2.EndOffset, seg2.UploadID, seg2.Compression = 20, 29, "v", CompressionZstdFrames
 	return &Manifest{V: 1, TopicID: TopicIDText(id), Partition: 2, LeaderEpoch: 1, Segments: []RemoteSegment{seg, seg2}}
 }
 
@@ -209,12 +223,20 @@ func TestManifestRoundTrip(t *testing.T) {
 	if !bytes.Equal(EncodeManifest(back), b) {
 		t.Fatalf("round trip changed the manifest:\n%s\n%s", b, EncodeManifest(back))
 	}
+	// Each segment records the compression its upload used.
+	if back.Segments[0].Compression != CompressionNone || back.Segments[1].Compression != CompressionZstdFrames ||
+		!bytes.Contains(b, []byte(`"compression":"zstd-frames"`)) || bytes.Contains(b, []byte("deleted_at_ms")) {
+		t.Fatalf("compression not recorded: %s", b)
+	}
 	for name, mod := range map[string]func(*Manifest){
 		"version":   func(m *Manifest) { m.V = 2 },
 		"state":     func(m *Manifest) { m.Segments[0].State = CopyStarted },
 		"partition": func(m *Manifest) { m.Segments[1].Partition = 3 },
 		"order":     func(m *Manifest) { m.Segments[0], m.Segments[1] = m.Segments[1], m.Segments[0] },
 		"range":     func(m *Manifest) { m.Segments[0].EndOffset = 5 },
+		"auto":      func(m *Manifest) { m.Segments[1].Compression = CompressionAuto },
+		"codec":     func(m *Manifest) { m.Segments[1].Compression = "gzip" },
+		"deleted":   func(m *Manifest) { m.Segments[0].DeletedAtMs = 1 },
 	} {
 		m := exampleManifest()
 		mod(m)
@@ -275,4 +297,58 @@ func FuzzParseEpochs(f *testing.F) {
 			t.Fatalf("re-parse of %q: %v", b, err)
 		}
 	})
+}
+
+func TestAutoCompression(t *testing.T) {
+	batch := func(codec int8, n int) []byte {
+		vals := make([]string, n)
+		for i := range vals {
+			vals[i] = fmt.Sprintf("value %d %s", i, strings.Repeat("abc", 30))
+		}
+		return segmenttest.Batch{FirstTimestamp: 1, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
+			Compression: codec, Records: segmenttest.Values(vals...)}.Encode()
+	}
+	rep := func(b []byte, n int) []byte { return bytes.Repeat(b, n) }
+	random := func(n int) []byte {
+		var out []byte
+		rng := rand.New(rand.NewPCG(1, 2))
+		for range n {
+			v := make([]byte, 1000)
+			for i := range v {
+				v[i] = byte(rng.Uint32())
+			}
+			out = append(out, segmenttest.Batch{FirstTimestamp: 1, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
+				Records: segmenttest.Values(string(v))}.Encode()...)
+		}
+		return out
+	}
+	plain, zstdB, lz4B := batch(0, 4), batch(4, 40), batch(3, 40)
+	big := rep(plain, 2000) // larger than the read window
+	tests := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"empty", nil, CompressionNone},
+		{"uncompressed", rep(plain, 10), CompressionZstdFrames},
+		{"uncompressed, many windows", big, CompressionZstdFrames},
+		{"zstd", rep(zstdB, 10), CompressionNone},
+		{"lz4 then uncompressed", append(rep(lz4B, 30), rep(plain, 2)...), CompressionNone},
+		{"mostly uncompressed", append(append(rep(plain, 50), zstdB...), rep(plain, 50)...), CompressionZstdFrames},
+		{"control markers among zstd", append(rep(zstdB, 20), rep(plain, 1)...), CompressionNone},
+		{"torn tail", append(rep(plain, 3), plain[:30]...), CompressionZstdFrames},
+		{"uncompressed but incompressible values", random(400), CompressionNone},
+		{"garbage", bytes.Repeat([]byte{0xff}, 500), CompressionNone},
+		{"garbage after compressed", append(rep(zstdB, 2), bytes.Repeat([]byte{0xff}, 100000)...), CompressionNone},
+	}
+	for _, tc := range tests {
+		got, err := autoCompression(bytes.NewReader(tc.data), int64(len(tc.data)))
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
+	// A read error is reported.
+	if _, err := autoCompression(bytes.NewReader(plain), int64(len(plain))+100); err == nil {
+		t.Error("a short file: no error")
+	}
 }

@@ -20,6 +20,7 @@ type UploaderMetrics struct {
 	copyLagSegs    *prometheus.GaugeVec
 	deleteRequests *prometheus.CounterVec
 	deleteErrors   *prometheus.CounterVec
+	deleteBytes    *prometheus.CounterVec
 }
 
 // NewUploaderMetrics creates the metrics and registers them on reg (nil: not registered).
@@ -32,12 +33,13 @@ type UploaderMetrics struct {
 //	sediment_tier_remote_copy_lag_segments{topic,partition} segments eligible but not yet copied
 //	sediment_tier_remote_delete_requests_total{topic}   remote segment deletions started
 //	sediment_tier_remote_delete_errors_total{topic}     remote segment deletions that failed
+//	sediment_tier_remote_delete_bytes_total{topic}      segment bytes of finished copies deleted (retention)
 func NewUploaderMetrics(reg prometheus.Registerer) (*UploaderMetrics, error) {
 	m := newUploaderMetrics()
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.copyBytes, m.copyRequests, m.copyErrors, m.copyLagBytes, m.copyLagSegs, m.deleteRequests, m.deleteErrors} {
+	for _, c := range []prometheus.Collector{m.copyBytes, m.copyRequests, m.copyErrors, m.copyLagBytes, m.copyLagSegs, m.deleteRequests, m.deleteErrors, m.deleteBytes} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("tier: registering uploader metrics: %w", err)
 		}
@@ -60,6 +62,7 @@ func newUploaderMetrics() *UploaderMetrics {
 		copyLagSegs:    gauge("remote_copy_lag_segments", "Sealed segments below the high watermark not yet uploaded."),
 		deleteRequests: counter("remote_delete_requests_total", "Remote segment deletions started."),
 		deleteErrors:   counter("remote_delete_errors_total", "Remote segment deletions that failed."),
+		deleteBytes:    counter("remote_delete_bytes_total", "Segment bytes of finished copies deleted from object storage (retention, DeleteRecords)."),
 	}
 }
 
@@ -72,6 +75,7 @@ type uploaderSeries struct {
 	lagBytes, lagSegs       prometheus.Gauge
 	deleteRequests          prometheus.Counter
 	deleteErrors            prometheus.Counter
+	deleteBytes             prometheus.Counter
 }
 
 func (m *UploaderMetrics) series(topic string, partition int32) *uploaderSeries {
@@ -85,6 +89,7 @@ func (m *UploaderMetrics) series(topic string, partition int32) *uploaderSeries 
 		lagSegs:        m.copyLagSegs.WithLabelValues(topic, p),
 		deleteRequests: m.deleteRequests.WithLabelValues(topic),
 		deleteErrors:   m.deleteErrors.WithLabelValues(topic),
+		deleteBytes:    m.deleteBytes.WithLabelValues(topic),
 	}
 }
 

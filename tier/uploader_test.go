@@ -5,12 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,7 +47,7 @@ type metaAdapter struct {
 func toRecord(seg tier.RemoteSegment, rev int64) meta.RemoteSegmentRecord {
 	r := meta.RemoteSegmentRecord{TopicID: meta.TopicID(seg.TopicID), Partition: seg.Partition, UploadID: seg.UploadID,
 		BaseOffset: seg.BaseOffset, EndOffset: seg.EndOffset, LeaderEpoch: seg.LeaderEpoch, MaxTimestamp: seg.MaxTimestamp,
-		Size: seg.Size, Compression: seg.Compression, State: string(seg.State), Revision: rev}
+		Size: seg.Size, Compression: seg.Compression, State: string(seg.State), DeletedAtMs: seg.DeletedAtMs, Revision: rev}
 	for _, e := range seg.Epochs {
 		r.Epochs = append(r.Epochs, meta.RemoteEpoch{Epoch: e.Epoch, StartOffset: e.StartOffset})
 	}
@@ -53,7 +57,8 @@ func toRecord(seg tier.RemoteSegment, rev int64) meta.RemoteSegmentRecord {
 func fromRecord(r meta.RemoteSegmentRecord) tier.StoredSegment {
 	seg := tier.RemoteSegment{V: 1, TopicID: r.TopicID, Partition: r.Partition, UploadID: r.UploadID,
 		BaseOffset: r.BaseOffset, EndOffset: r.EndOffset, LeaderEpoch: r.LeaderEpoch, Epochs: []tier.EpochEntry{},
-		MaxTimestamp: r.MaxTimestamp, Size: r.Size, Compression: r.Compression, State: tier.SegmentState(r.State)}
+		MaxTimestamp: r.MaxTimestamp, Size: r.Size, Compression: r.Compression, State: tier.SegmentState(r.State),
+		DeletedAtMs: r.DeletedAtMs}
 	for _, e := range r.Epochs {
 		seg.Epochs = append(seg.Epochs, tier.EpochEntry{Epoch: e.Epoch, StartOffset: e.StartOffset})
 	}
@@ -224,6 +229,7 @@ type upFixture struct {
 	epoch  int32
 	nowMs  int64
 	values int
+	skew   atomic.Int64 // added to the uploaders' clock (cfg.Now): DeleteGrace passes at once
 }
 
 func newUpFixture(t *testing.T, ms *meta.Store, store tier.ObjectStore, compression string) *upFixture {
@@ -236,7 +242,7 @@ func newUpFixture(t *testing.T, ms *meta.Store, store tier.ObjectStore, compress
 	scfg := segment.DefaultConfig()
 	scfg.SegmentBytes = 1024
 	scfg.IndexIntervalBytes = 128
-	if compression == tier.CompressionZstdFrames {
+	if compression != tier.CompressionNone {
 		scfg.SegmentBytes = 40000
 	}
 	l, err := segment.Open(filepath.Join(t.TempDir(), "t-0"), scfg, segment.Options{})
@@ -250,6 +256,7 @@ func newUpFixture(t *testing.T, ms *meta.Store, store tier.ObjectStore, compress
 	f.cfg.TopicID, f.cfg.Topic, f.cfg.Partition, f.cfg.Compression = topic.ID, topic.Name, 0, compression
 	f.cfg.FrameSize = 4096
 	f.cfg.TempDir = t.TempDir()
+	f.cfg.Now = func() time.Time { return time.Now().Add(time.Duration(f.skew.Load())) }
 	f.newLeader(false)
 	return f
 }
@@ -343,13 +350,46 @@ func (f *upFixture) read(key string) []byte {
 	return tiertest.MustRead(f.t, f.store, key, int(size))
 }
 
+// lingering returns the DELETE_FINISHED records kept for DeleteGrace, by upload id.
+func (f *upFixture) lingering() map[string]meta.RemoteSegmentRecord {
+	f.t.Helper()
+	out := map[string]meta.RemoteSegmentRecord{}
+	for _, r := range f.records() {
+		if r.State == meta.RemoteDeleteFinished {
+			out[r.UploadID] = r
+		}
+	}
+	return out
+}
+
+// objectsOf returns the objects in the store of one upload.
+func (f *upFixture) objectsOf(uploadID string) []string {
+	f.t.Helper()
+	var out []string
+	for _, k := range f.objects() {
+		if strings.Contains(k, uploadID) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // check verifies the invariants after a successful run: every record is COPY_FINISHED,
 // one per segment listed in want (by base offset), the objects in the store are exactly
 // those of these uploads plus the manifest, their contents match the local files, and the
 // manifest lists the records.
+//
+// DELETE_FINISHED records of cleaned-up uploads waiting for DeleteGrace are left out
+// (their objects must be gone); lingering returns them.
 func (f *upFixture) check(want []segment.SegmentInfo) {
 	f.t.Helper()
-	recs := f.records()
+	var recs []meta.RemoteSegmentRecord
+	for _, r := range f.records() {
+		if r.State == meta.RemoteDeleteFinished && r.DeletedAtMs > 0 {
+			continue
+		}
+		recs = append(recs, r)
+	}
 	if len(recs) != len(want) {
 		f.t.Fatalf("%d records, want %d: %+v", len(recs), len(want), recs)
 	}
@@ -406,7 +446,8 @@ func (f *upFixture) check(want []segment.SegmentInfo) {
 		f.t.Fatalf("manifest has %d segments, want %d", len(m.Segments), len(recs))
 	}
 	for i, s := range m.Segments {
-		if s.UploadID != recs[i].UploadID || s.BaseOffset != recs[i].BaseOffset || s.State != tier.CopyFinished {
+		if s.UploadID != recs[i].UploadID || s.BaseOffset != recs[i].BaseOffset || s.State != tier.CopyFinished ||
+			s.Compression != recs[i].Compression || s.DeletedAtMs != 0 {
 			f.t.Fatalf("manifest segment %d = %+v, record %+v", i, s, recs[i])
 		}
 	}
@@ -459,6 +500,10 @@ func TestUploader(t *testing.T) {
 			t.Run("CrashBetweenStartAndFinish", func(t *testing.T) { testCrash(t, ms, store) })
 			t.Run("RemoteRetention", func(t *testing.T) { testRetention(t, ms, store) })
 			t.Run("ZstdFrames", func(t *testing.T) { testZstdFrames(t, ms, store) })
+			t.Run("AutoCompression", func(t *testing.T) { testAutoCompression(t, ms, store) })
+			t.Run("DeposedPutAfterCleanup", func(t *testing.T) { testDeposedPutAfterCleanup(t, ms, store) })
+			t.Run("LegacyDeleteFinished", func(t *testing.T) { testLegacyDeleteFinished(t, ms, store) })
+			t.Run("UploadTimeout", func(t *testing.T) { testUploadTimeout(t, ms, store) })
 		})
 	}
 }
@@ -604,7 +649,15 @@ func testFenced(t *testing.T, ms *meta.Store, store tier.ObjectStore) {
 			t.Fatalf("object %s of the fenced upload survived", k)
 		}
 	}
+	// Its record stays DELETE_FINISHED (invisible: not in the manifest, not counted by
+	// RemoteEnd, which check verified) until DeleteGrace is over.
+	if r, ok := f.lingering()[staleID]; !ok || r.DeletedAtMs <= 0 {
+		t.Fatalf("record of the fenced upload: %+v, %v", r, ok)
+	}
 	for _, r := range f.records()[2:] {
+		if r.State == meta.RemoteDeleteFinished {
+			continue
+		}
 		if r.LeaderEpoch != f.epoch {
 			t.Fatalf("segment %d uploaded in epoch %d, want %d", r.BaseOffset, r.LeaderEpoch, f.epoch)
 		}
@@ -640,14 +693,26 @@ func testCrash(t *testing.T, ms *meta.Store, store tier.ObjectStore) {
 			t.Fatalf("crashing upload: %v", err)
 		}
 	}
-	recs := f.records()
+	// The first crashed upload (started[1]) was cleaned up by the second run: its record
+	// stays, DELETE_FINISHED, until DeleteGrace is over.
+	var recs []meta.RemoteSegmentRecord
+	for _, r := range f.records() {
+		if r.State == meta.RemoteDeleteFinished {
+			if len(started) < 2 || r.UploadID != started[1] || r.DeletedAtMs <= 0 {
+				t.Fatalf("DELETE_FINISHED record %+v (uploads %v)", r, started)
+			}
+			continue
+		}
+		recs = append(recs, r)
+	}
 	if len(recs) != 2 || recs[1].State != meta.RemoteCopyStarted || recs[1].BaseOffset != segs[1].BaseOffset ||
 		len(started) != 3 || recs[1].UploadID != started[2] {
 		t.Fatalf("records after two crashes: %+v (uploads %v)", recs, started)
 	}
 	// A deposed leader of an older epoch also left an upload of the same segment behind,
 	// with an object.
-	stale := fromRecord(recs[1]).RemoteSegment
+	crashed := fromRecord(recs[1]).RemoteSegment
+	stale := crashed
 	stale.UploadID, stale.LeaderEpoch, stale.State = "stale-upload-of-a-deposed-leader", 0, tier.CopyStarted
 	if _, err := f.md.Start(ctx, stale); err != nil {
 		t.Fatal(err)
@@ -679,6 +744,29 @@ func testCrash(t *testing.T, ms *meta.Store, store tier.ObjectStore) {
 			}
 		}
 	}
+	if got := len(f.lingering()); got != 3 {
+		t.Fatalf("%d DELETE_FINISHED records, want the 3 abandoned uploads", got)
+	}
+
+	// An object of the crashed upload lands only now (its Put was still in flight when
+	// the cleanup ran, e.g. a retried request). Within DeleteGrace nothing changes.
+	late := tier.SegmentObjectKey(crashed, tier.KindTimeIndex)
+	tiertest.MustPut(t, store, late, []byte("late"))
+	if n, err := up.UploadEligible(ctx, f.log.LogEndOffset()); err != nil || n != 0 {
+		t.Fatalf("run within the grace = %d, %v", n, err)
+	}
+	if len(f.lingering()) != 3 || len(f.objectsOf(crashed.UploadID)) != 1 {
+		t.Fatalf("within the grace: records %v, objects %v", f.lingering(), f.objectsOf(crashed.UploadID))
+	}
+	// Past it, the objects of every abandoned upload are deleted again and the records go.
+	f.skew.Store(int64(f.cfg.DeleteGrace + time.Minute))
+	if n, err := up.UploadEligible(ctx, f.log.LogEndOffset()); err != nil || n != 0 {
+		t.Fatalf("run after the grace = %d, %v", n, err)
+	}
+	if l := f.lingering(); len(l) != 0 {
+		t.Fatalf("DELETE_FINISHED records after the grace: %v", l)
+	}
+	f.check(segs) // the late object is gone too: check lists every object
 }
 
 func testRetention(t *testing.T, ms *meta.Store, store tier.ObjectStore) {
@@ -739,6 +827,13 @@ func testRetention(t *testing.T, ms *meta.Store, store tier.ObjectStore) {
 	f.checkRemote(remaining)
 	if got := f.metric("sediment_tier_remote_delete_requests_total"); got != float64(len(segs)-2) {
 		t.Fatalf("delete requests = %v, want %d", got, len(segs)-2)
+	}
+	var deleted int64
+	for _, s := range segs[:len(segs)-2] {
+		deleted += s.Size
+	}
+	if got := f.metric("sediment_tier_remote_delete_bytes_total"); got != float64(deleted) {
+		t.Fatalf("delete bytes = %v, want %d", got, deleted)
 	}
 	// Nothing breaches any more; RemoteEnd did not move back; nothing is re-uploaded.
 	if n, err := f.up.ApplyRemoteRetention(ctx, 7*24*3600*1000, limit, time.UnixMilli(f.nowMs)); err != nil || n != 0 {
@@ -814,4 +909,284 @@ func beUint64(b []byte) uint64 {
 		v = v<<8 | uint64(c)
 	}
 	return v
+}
+
+// noDeleteStore is a store whose Delete fails: a broker that crashes, or loses the store,
+// right after its upload was fenced.
+type noDeleteStore struct{ tier.ObjectStore }
+
+func (noDeleteStore) Delete(context.Context, string) error { return errors.New("store unavailable") }
+
+// testDeposedPutAfterCleanup: a deposed leader's Puts land after the new leader cleaned up
+// its COPY_STARTED record, and its own deletion of them fails. The new leader keeps the
+// record DELETE_FINISHED for DeleteGrace, then deletes the late objects and the record;
+// the finished copies are never touched.
+func testDeposedPutAfterCleanup(t *testing.T, ms *meta.Store, store tier.ObjectStore) {
+	f := newUpFixture(t, ms, store, tier.CompressionNone)
+	ctx := t.Context()
+	f.produce(20, 0)
+	segs := f.sealed(f.log.LogEndOffset())
+	if n, err := f.up.UploadEligible(ctx, segs[1].NextOffset); err != nil || n != 2 {
+		t.Fatalf("first upload = %d, %v", n, err)
+	}
+
+	// The old leader starts uploading the third segment; right after its COPY_STARTED, a
+	// new leader takes over, cleans up and uploads the rest, all before the old leader's
+	// Puts land.
+	oldCfg := f.cfg
+	var staleID string
+	hooked := &hookMeta{Metadata: f.md}
+	hooked.afterStart = func(st tier.StoredSegment) {
+		staleID = st.UploadID
+		f.newLeader(true)
+		if n, err := f.up.UploadEligible(ctx, f.log.LogEndOffset()); err != nil || n != len(segs)-2 {
+			t.Errorf("new leader = %d, %v; want %d", n, err, len(segs)-2)
+		}
+		if r, ok := f.lingering()[staleID]; !ok || r.DeletedAtMs <= 0 {
+			t.Errorf("record of the deposed upload after the cleanup: %+v, %v", r, ok)
+		}
+	}
+	deposed, err := tier.NewUploader(oldCfg, noDeleteStore{store}, f.src, hooked, nil, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its COPY_FINISHED is refused (as a revision conflict: the new leader moved the
+	// record, so it does not even try to delete its objects; had it been a fence error, its
+	// deletion would fail).
+	if n, err := deposed.UploadEligible(ctx, f.log.LogEndOffset()); err == nil || n != 0 {
+		t.Fatalf("deposed upload = %d, %v; want an error", n, err)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	orphans := f.objectsOf(staleID)
+	if len(orphans) == 0 {
+		t.Fatal("the deposed upload put nothing: the test does not test anything")
+	}
+	finished := map[string]int64{} // upload id → revision of every COPY_FINISHED record
+	for _, r := range f.records() {
+		if r.State == meta.RemoteCopyFinished {
+			finished[r.UploadID] = r.Revision
+		}
+	}
+	if len(finished) != len(segs) {
+		t.Fatalf("%d finished copies, want %d", len(finished), len(segs))
+	}
+
+	// Within the grace: the record stays and no run removes it or re-uploads anything.
+	f.skew.Store(int64(f.cfg.DeleteGrace - time.Minute))
+	for range 2 {
+		if n, err := f.up.UploadEligible(ctx, f.log.LogEndOffset()); err != nil || n != 0 {
+			t.Fatalf("run within the grace = %d, %v", n, err)
+		}
+	}
+	if _, ok := f.lingering()[staleID]; !ok {
+		t.Fatal("record removed within the grace")
+	}
+	if got := f.objectsOf(staleID); !slices.Equal(got, orphans) {
+		t.Fatalf("objects of the deposed upload within the grace: %v, want %v", got, orphans)
+	}
+	// The lingering record is invisible: the manifest and RemoteEnd ignore it.
+	m, err := tier.ReadManifest(ctx, store, tier.TopicIDText(f.topic.ID), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range m.Segments {
+		if s.UploadID == staleID {
+			t.Fatalf("manifest lists the deleted upload: %+v", s)
+		}
+	}
+
+	// Past the grace, a run deletes the late objects and then the record.
+	f.skew.Store(int64(f.cfg.DeleteGrace + time.Minute))
+	if n, err := f.up.UploadEligible(ctx, f.log.LogEndOffset()); err != nil || n != 0 {
+		t.Fatalf("run after the grace = %d, %v", n, err)
+	}
+	if got := f.objectsOf(staleID); len(got) != 0 {
+		t.Fatalf("orphans of the deposed upload survived the grace: %v", got)
+	}
+	if l := f.lingering(); len(l) != 0 {
+		t.Fatalf("DELETE_FINISHED records after the grace: %v", l)
+	}
+	f.check(segs)
+	for _, r := range f.records() {
+		if rev, ok := finished[r.UploadID]; !ok || rev != r.Revision || r.State != meta.RemoteCopyFinished {
+			t.Fatalf("finished copy changed: %+v (revision before %d)", r, rev)
+		}
+	}
+}
+
+// testLegacyDeleteFinished: a DELETE_FINISHED record without deleted_at_ms (written before
+// the field existed, by a broker that crashed before removing it) is purged at once.
+func testLegacyDeleteFinished(t *testing.T, ms *meta.Store, store tier.ObjectStore) {
+	f := newUpFixture(t, ms, store, tier.CompressionNone)
+	ctx := t.Context()
+	f.produce(10, 0)
+	segs := f.sealed(f.log.LogEndOffset())
+	seg := tier.RemoteSegment{V: 1, TopicID: f.topic.ID, Partition: 0, UploadID: "legacy-upload", BaseOffset: segs[0].BaseOffset,
+		EndOffset: segs[0].NextOffset - 1, LeaderEpoch: f.epoch, Epochs: []tier.EpochEntry{}, MaxTimestamp: -1,
+		Size: segs[0].Size, Compression: tier.CompressionNone, State: tier.CopyStarted}
+	st, err := f.md.Start(ctx, seg)
+	if err == nil {
+		st, err = f.md.Transition(ctx, st, tier.DeleteStarted)
+	}
+	if err == nil {
+		_, err = f.md.Transition(ctx, st, tier.DeleteFinished)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	tiertest.MustPut(t, store, tier.SegmentObjectKey(seg, tier.KindLog), []byte("orphan"))
+	if r := f.lingering()["legacy-upload"]; r.DeletedAtMs != 0 {
+		t.Fatalf("legacy record %+v", r)
+	}
+	if n, err := f.up.UploadEligible(ctx, f.log.LogEndOffset()); err != nil || n != len(segs) {
+		t.Fatalf("UploadEligible = %d, %v; want %d", n, err, len(segs))
+	}
+	if len(f.lingering()) != 0 || len(f.objectsOf("legacy-upload")) != 0 {
+		t.Fatalf("legacy record %v, objects %v", f.lingering(), f.objectsOf("legacy-upload"))
+	}
+	f.check(segs)
+}
+
+// slowStore is a store whose Put of an .index object ignores its context and returns
+// only after the context's deadline, successfully; it records the Puts that start after
+// their context's deadline.
+type slowStore struct {
+	tier.ObjectStore
+	mu   sync.Mutex
+	late []string
+}
+
+func (s *slowStore) Put(ctx context.Context, key string, r io.ReaderAt, size int64) error {
+	d, ok := ctx.Deadline()
+	if ok && time.Now().After(d) {
+		s.mu.Lock()
+		s.late = append(s.late, key)
+		s.mu.Unlock()
+	}
+	if ok && strings.HasSuffix(key, "."+tier.KindIndex) {
+		time.Sleep(time.Until(d) + 50*time.Millisecond)
+		ctx = context.WithoutCancel(ctx)
+	}
+	return s.ObjectStore.Put(ctx, key, r, size)
+}
+
+// testUploadTimeout: an upload's Puts end by UploadTimeout after its COPY_STARTED (so that
+// DeleteGrace, which exceeds it, covers every Put of a deposed uploader), and the next run
+// cleans it up.
+func testUploadTimeout(t *testing.T, ms *meta.Store, store tier.ObjectStore) {
+	f := newUpFixture(t, ms, store, tier.CompressionNone)
+	ctx := t.Context()
+	f.produce(10, 0)
+	segs := f.sealed(f.log.LogEndOffset())
+	cfg := f.cfg
+	cfg.UploadTimeout, cfg.DeleteGrace = 300*time.Millisecond, time.Second
+	slow := &slowStore{ObjectStore: store}
+	up, err := tier.NewUploader(cfg, slow, f.src, f.md, nil, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := up.UploadEligible(ctx, f.log.LogEndOffset()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("slow upload: %v, want a deadline error", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("slow upload took %v", took)
+	}
+	if len(slow.late) != 0 {
+		t.Fatalf("Puts after the deadline: %v", slow.late)
+	}
+	// The normal uploader cleans up and uploads everything.
+	if n, err := f.up.UploadEligible(ctx, f.log.LogEndOffset()); err != nil || n != len(segs) {
+		t.Fatalf("UploadEligible = %d, %v; want %d", n, err, len(segs))
+	}
+	if len(f.lingering()) != 1 {
+		t.Fatalf("DELETE_FINISHED records %v, want the timed-out upload", f.lingering())
+	}
+	f.check(segs)
+}
+
+// testAutoCompression: in auto mode, segments of uncompressed batches become zstd frames,
+// segments of zstd-compressed batches are uploaded as they are, the manifest records each
+// choice, and tier.Reader reads both back byte for byte.
+func testAutoCompression(t *testing.T, ms *meta.Store, store tier.ObjectStore) {
+	f := newUpFixture(t, ms, store, tier.CompressionAuto)
+	ctx := t.Context()
+	f.produce(300, 0) // uncompressed, compressible
+	if err := f.log.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	mid := f.log.LogEndOffset()
+	rng := mrand.New(mrand.NewPCG(3, 4))
+	for i := range 200 {
+		vals := make([]string, 8)
+		for j := range vals {
+			v := make([]byte, 100)
+			for k := range v {
+				v[k] = byte(rng.Uint32())
+			}
+			vals[j] = fmt.Sprintf("%d/%d:%x", i, j, v)
+		}
+		b := segmenttest.Batch{FirstTimestamp: f.nowMs, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
+			Compression: segment.CompressionZstd, Records: segmenttest.Values(vals...)}.Encode()
+		if _, err := f.log.AppendLeader(b, f.epoch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.log.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	segs := f.sealed(f.log.LogEndOffset())
+	if n, err := f.up.UploadEligible(ctx, f.log.LogEndOffset()); err != nil || n != len(segs) {
+		t.Fatalf("UploadEligible = %d, %v; want %d", n, err, len(segs))
+	}
+	f.check(segs) // compares every object, decompressing frames, and the manifest's compression
+	m, err := tier.ReadManifest(ctx, store, tier.TopicIDText(f.topic.ID), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _, _ := newReader(t, store, nil)
+	var plain, packed int
+	for i, rec := range f.records() {
+		s := segs[i]
+		want := tier.CompressionZstdFrames
+		if s.BaseOffset >= mid {
+			want = tier.CompressionNone
+			packed++
+		} else {
+			plain++
+		}
+		if rec.Compression != want || m.Segments[i].Compression != want {
+			t.Fatalf("segment %d [%d, %d): compression %q (manifest %q), want %q", i, s.BaseOffset, s.NextOffset,
+				rec.Compression, m.Segments[i].Compression, want)
+		}
+		seg := fromRecord(rec).RemoteSegment
+		local, err := os.ReadFile(s.LogPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.Read(ctx, seg, seg.BaseOffset, int(seg.Size), true)
+		if err != nil || !bytes.Equal(got, local[:s.Size]) {
+			t.Fatalf("segment %d read back: %d bytes (%v), local %d", s.BaseOffset, len(got), err, s.Size)
+		}
+		for off := seg.BaseOffset; off <= seg.EndOffset; off += 7 {
+			sl, err := f.log.Read(off, 3000, s.NextOffset, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := sl.ReadAll()
+			sl.Release()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := r.Read(ctx, seg, off, 3000, true)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("segment %d, offset %d: %d bytes (%v), local log %d", s.BaseOffset, off, len(got), err, len(want))
+			}
+		}
+	}
+	if plain == 0 || packed == 0 {
+		t.Fatalf("%d segments of uncompressed batches, %d of compressed ones: want both", plain, packed)
+	}
 }

@@ -11,6 +11,8 @@ package main
 //	bench_target.go    the benchTarget interface, the targets, child processes
 //	bench_cluster.go   the 3-broker replicated Sediment cluster (sediment-3)
 //	bench_failover.go  the failover phase on a fresh 3-broker cluster
+//	bench_tier.go      the tiered-storage phase (sediment-tier): produce with
+//	                   tiering on and off, catch-up read from MinIO vs raw GETs
 //	bench_workload.go  the workload every target runs (produce, verify, consume)
 //	bench_linux.go     process attributes, peak RSS and machine facts from /proc
 //	bench_other.go     the same for other systems (no RSS)
@@ -51,6 +53,14 @@ type benchFlags struct {
 	failover    bool
 	failoverMax time.Duration
 
+	// The tiered-storage phase (bench_tier.go).
+	minioBin        string
+	tierBytes       byteSize
+	tierSegment     byteSize
+	tierWait        time.Duration
+	tierRawChunk    byteSize
+	tierRawParallel int
+
 	kfakeServe string // internal: run the kfake child instead of the bench
 }
 
@@ -65,6 +75,11 @@ Targets, each started as child processes of this binary:
   kfake       franz-go's in-memory fake cluster, one broker
   sediment-3  three Sediment brokers forming one cluster (an etcd quorum of
               three), the topic replicated 3 times, min.insync.replicas 2
+  sediment-tier
+              tiered storage: --tier-bytes produced to one broker without
+              tiering and to one tiering to a MinIO server (--minio-bin),
+              then read back from offset 0 once it is all in MinIO only,
+              against ranged GETs of the same objects straight from MinIO
 
 With --failover (the default, when sediment-3 runs), each run then starts a
 fresh 3-broker cluster, produces steadily to a one-partition topic replicated
@@ -85,7 +100,7 @@ Flags (bench reads no SEDIMENT_* environment, and strips it from its children):
 func benchFlagSet(f *benchFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.StringVar(&f.sedimentBin, "sediment-bin", "", "`PATH` of the sediment binary to benchmark, run as PATH serve ... (default: this binary)")
-	fs.StringVar(&f.only, "only", "all", "targets to run: a comma-separated list of sediment, kfake and sediment-3, or all (both: sediment,kfake); they run in the order sediment, kfake, sediment-3")
+	fs.StringVar(&f.only, "only", "all", "targets to run: a comma-separated list of sediment, kfake, sediment-3 and sediment-tier, or all (both: sediment,kfake); they run in the order sediment, kfake, sediment-3, (failover), sediment-tier")
 	fs.IntVar(&f.records, "records", 1000000, "`N` records produced and consumed per target and run; the default makes each produce phase take ~10 s on 2 cores (kfake then peaks near 2.5 GiB RSS)")
 	fs.IntVar(&f.valueSize, "value-size", 1024, "bytes per record value (at least 16); values are random, so incompressible")
 	fs.IntVar(&f.partitions, "partitions", 16, "partitions of the benchmark topic (also the broker's --num-partitions)")
@@ -95,6 +110,15 @@ func benchFlagSet(f *benchFlags) *flag.FlagSet {
 	fs.StringVar(&f.workDir, "work-dir", "", "parent `DIR` of the temporary directory holding the broker's data and the children's logs (default: $TMPDIR or /tmp); fsync costs depend on its file system")
 	fs.BoolVar(&f.failover, "failover", true, "after the targets of each run, measure a leader failover on a fresh 3-broker cluster (only when sediment-3 runs; --failover=false skips it)")
 	fs.DurationVar(&f.failoverMax, "failover-timeout", time.Minute, "fail the failover phase when no record produced after the kill is acknowledged within this long")
+	fs.StringVar(&f.minioBin, "minio-bin", "", "`PATH` of the MinIO server sediment-tier runs (default: minio next to --sediment-bin, else ./bin/minio; `make minio` builds it)")
+	f.tierBytes = 2 << 30
+	fs.Var(&f.tierBytes, "tier-bytes", "sediment-tier: `SIZE` of the record values produced with tiering off, then on, and read back from the tier (bytes, or with a KiB, MiB or GiB suffix); records = SIZE / --value-size")
+	f.tierSegment = 32 << 20
+	fs.Var(&f.tierSegment, "tier-segment-bytes", "sediment-tier: segment.bytes of its topic, tiering on and off alike (`SIZE` as for --tier-bytes): small enough that segments are sealed, and uploaded, during the produce")
+	fs.DurationVar(&f.tierWait, "tier-wait", 3*time.Minute, "sediment-tier: fail if the records are not all tiered, and gone from local disk, this long after the produce")
+	f.tierRawChunk = byteSize(readerDefaults().ChunkSize)
+	fs.Var(&f.tierRawChunk, "tier-raw-chunk", "sediment-tier: `SIZE` of each ranged GET of the raw baseline, for experiments; the default is the broker's remote reader chunk size")
+	fs.IntVar(&f.tierRawParallel, "tier-raw-parallel", readerDefaults().MaxParallel, "sediment-tier: ranged GETs in flight in the raw baseline, for experiments; the default is the most the broker's remote reader runs")
 	fs.BoolVar(&f.keep, "keep", false, "keep the temporary directory (data and child logs) instead of removing it")
 	fs.Func("sediment-flag", "`FLAG` added to the serve command line of every Sediment broker (sediment, sediment-3, failover), e.g. --sediment-flag=--flush-policy=os; repeatable; for experiments only: the reference figures use none", func(v string) error {
 		if !strings.HasPrefix(v, "-") {
@@ -156,9 +180,27 @@ func benchMain(args []string) error {
 		return err
 	}
 	only, _ := parseOnly(f.only) // validated
-	if only["sediment"] || only["sediment-3"] {
+	if only["sediment"] || only["sediment-3"] || only[tierTargetName] {
 		if _, err := os.Stat(f.sedimentBin); err != nil {
 			return fmt.Errorf("--sediment-bin: %w", err)
+		}
+	}
+	tierCfg := tierConfig{
+		sedimentBin:  f.sedimentBin,
+		minioBin:     f.minioBin,
+		partitions:   f.partitions,
+		serveFlags:   f.serveFlags,
+		segmentBytes: int64(f.tierSegment),
+		wait:         f.tierWait,
+		rawChunk:     int64(f.tierRawChunk),
+		rawParallel:  f.tierRawParallel,
+	}
+	if only[tierTargetName] {
+		if tierCfg.minioBin == "" {
+			tierCfg.minioBin = defaultMinIOBin(f.sedimentBin)
+		}
+		if _, err := os.Stat(tierCfg.minioBin); err != nil {
+			return fmt.Errorf("%s needs a MinIO server binary: %w; build it with `make minio` (./bin/minio), pass --minio-bin, or leave %s out of --only", tierTargetName, err, tierTargetName)
 		}
 	}
 	var targets []benchTarget
@@ -204,11 +246,17 @@ func benchMain(args []string) error {
 		maxInflight: f.maxInflight,
 	}
 	printBenchHeader(os.Stdout, &f, w, root)
+	tierW := w
+	tierW.records = int(int64(f.tierBytes) / int64(f.valueSize))
+	if only[tierTargetName] {
+		printTierHeader(os.Stdout, tierCfg, tierW.records, tierW.valueSize)
+	}
 	pool := newValuePool(w.valueSize)
 
 	p := &progress{out: os.Stderr}
 	var runs [][]runResult
 	var failovers []time.Duration
+	var tiers []tierResult
 	for run := 1; run <= f.repeat; run++ {
 		var results []runResult
 		for _, t := range targets {
@@ -227,7 +275,9 @@ func benchMain(args []string) error {
 		if f.repeat > 1 {
 			title = fmt.Sprintf("run %d/%d", run, f.repeat)
 		}
-		printResults(os.Stdout, title, results)
+		if len(targets) > 0 {
+			printResults(os.Stdout, title, results)
+		}
 
 		if doFailover {
 			dir := filepath.Join(root, fmt.Sprintf("run%d-failover", run))
@@ -242,9 +292,24 @@ func benchMain(args []string) error {
 			failovers = append(failovers, fo.elapsed)
 			fmt.Fprintln(os.Stdout, fo)
 		}
+
+		if only[tierTargetName] {
+			dir := filepath.Join(root, fmt.Sprintf("run%d-tier", run))
+			tr, err := runTier(ctx, tierCfg, dir, tierW, pool, p)
+			if !f.keep {
+				os.RemoveAll(dir)
+			}
+			if err != nil {
+				return benchError(ctx, sigCtx, f.timeout, p, err)
+			}
+			tiers = append(tiers, tr)
+			printTierResults(os.Stdout, title, tr, nil)
+		}
 	}
 	if f.repeat > 1 {
-		printResults(os.Stdout, fmt.Sprintf("median of %d runs", f.repeat), medians(runs))
+		if len(targets) > 0 {
+			printResults(os.Stdout, fmt.Sprintf("median of %d runs", f.repeat), medians(runs))
+		}
 		if len(failovers) > 0 {
 			slices.Sort(failovers)
 			m := failovers[len(failovers)/2]
@@ -253,12 +318,15 @@ func benchMain(args []string) error {
 			}
 			fmt.Fprintf(os.Stdout, "failover: %.1fs median of %d (target < %s %s)\n", m.Seconds(), len(failovers), failoverTarget, verdict(m < failoverTarget))
 		}
+		if len(tiers) > 0 {
+			printTierResults(os.Stdout, fmt.Sprintf("median of %d runs", f.repeat), tierMedians(tiers), tiers)
+		}
 	}
 	return nil
 }
 
 // benchTargetNames are the targets --only chooses from, in the order they run.
-var benchTargetNames = []string{"sediment", "kfake", "sediment-3"}
+var benchTargetNames = []string{"sediment", "kfake", "sediment-3", tierTargetName}
 
 // parseOnly reads --only: a comma-separated list of target names, "all", or
 // "both" (sediment and kfake, what --only meant before sediment-3).
@@ -301,6 +369,16 @@ func (f *benchFlags) validate() error {
 		return fmt.Errorf("--timeout %s: want a positive duration", f.timeout)
 	case f.failoverMax <= 0:
 		return fmt.Errorf("--failover-timeout %s: want a positive duration", f.failoverMax)
+	case int64(f.tierBytes) < int64(f.valueSize)*int64(f.partitions):
+		return fmt.Errorf("--tier-bytes %s: want at least --value-size x --partitions", &f.tierBytes)
+	case f.tierSegment < 1<<20 || f.tierSegment > 1<<31-1:
+		return fmt.Errorf("--tier-segment-bytes %s: want 1MiB to 2GiB-1 (segment.bytes is an int32)", &f.tierSegment)
+	case f.tierWait <= 0:
+		return fmt.Errorf("--tier-wait %s: want a positive duration", f.tierWait)
+	case f.tierRawChunk < 1<<10 || f.tierRawChunk > 256<<20:
+		return fmt.Errorf("--tier-raw-chunk %s: want 1KiB to 256MiB", &f.tierRawChunk)
+	case f.tierRawParallel < 1:
+		return fmt.Errorf("--tier-raw-parallel %d: want at least 1", f.tierRawParallel)
 	}
 	return nil
 }

@@ -284,13 +284,18 @@ type child struct {
 }
 
 func startChild(name, bin string, args []string, logPath string) (*child, error) {
+	return startChildEnv(name, bin, args, logPath, childEnv())
+}
+
+// startChildEnv is startChild with an explicit environment.
+func startChildEnv(name, bin string, args []string, logPath string, env []string) (*child, error) {
 	lf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.Env = childEnv()
+	cmd.Env = env
 	cmd.SysProcAttr = childSysProcAttr()
 	if err := cmd.Start(); err != nil {
 		lf.Close()

@@ -61,6 +61,10 @@ type serveFlags struct {
 	imbalanceCheck time.Duration
 	tierInterval   time.Duration
 	tierCompress   string
+	tierCache      int64
+	remoteWait     time.Duration
+	localRetMs     int64
+	localRetBytes  int64
 }
 
 func serveFlagSet(f *serveFlags) *flag.FlagSet {
@@ -79,8 +83,12 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.StringVar(&f.metaCluster, "meta-initial-cluster", "", "etcd members, e.g. 1=http://h1:2380,2=http://h2:2380,3=http://h3:2380 (default: this broker alone)")
 	fs.StringVar(&f.metaEndpoints, "meta-endpoints", "", "comma-separated etcd client URLs: join as an etcd client and run no member")
 	fs.StringVar(&f.tier, "tier", "", "object storage leaders upload sealed segments to: file:///path or s3://bucket/prefix?endpoint=...&region=... (S3 credentials from the AWS environment/config chain). Empty: no tiering. Topics opt out with remote.storage.enable=false; local disk keeps local.retention.*")
-	fs.StringVar(&f.tierCompress, "tier-compression", "none", "none, or zstd: uploaded .log objects become independently decompressible zstd frames with a frame index (ranged reads still work); worth it for topics whose batches are uncompressed")
+	fs.StringVar(&f.tierCompress, "tier-compression", "auto", "none, zstd or auto: with zstd, uploaded .log objects become independently decompressible zstd frames with a frame index (ranged reads still work); auto does so for each segment whose bytes are mostly in uncompressed batches and uploads the others as they are")
 	fs.DurationVar(&f.tierInterval, "tier-upload-interval", d.TierUploadInterval, "how often a leader looks for sealed segments to upload to --tier")
+	fs.Int64Var(&f.tierCache, "tier-cache-bytes", d.TierCacheBytes, "bound of the on-disk cache of chunks read from --tier, in <data-dir>/tier-cache")
+	fs.DurationVar(&f.remoteWait, "remote-fetch-max-wait", d.RemoteFetchMaxWait, "remote.fetch.max.wait.ms as a duration: how long a fetch waits for its reads from --tier before answering without them")
+	fs.Int64Var(&f.localRetMs, "log-local-retention-ms", d.LocalRetentionMs, "log.local.retention.ms: default local.retention.ms of tiered topics (-2: their retention.ms)")
+	fs.Int64Var(&f.localRetBytes, "log-local-retention-bytes", d.LocalRetentionBytes, "log.local.retention.bytes: default local.retention.bytes of tiered topics (-2: their retention.bytes)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 
 	fs.BoolVar(&f.autoCreate, "auto-create-topics", d.AutoCreateTopics, "auto.create.topics.enable: create unknown topics on Metadata requests")
@@ -143,13 +151,18 @@ func serve(args []string) error {
 	bcfg.ControlledShutdownTimeout = f.shutdownWait
 	bcfg.AutoLeaderRebalance = f.autoRebalance
 	bcfg.TierUploadInterval = f.tierInterval
+	bcfg.TierCacheBytes = f.tierCache
+	bcfg.RemoteFetchMaxWait = f.remoteWait
+	bcfg.LocalRetentionMs, bcfg.LocalRetentionBytes = f.localRetMs, f.localRetBytes
 	switch f.tierCompress {
 	case "none":
 		bcfg.TierUpload.Compression = tier.CompressionNone
 	case "zstd":
 		bcfg.TierUpload.Compression = tier.CompressionZstdFrames
+	case "auto":
+		bcfg.TierUpload.Compression = tier.CompressionAuto
 	default:
-		return fmt.Errorf("--tier-compression %q: must be none or zstd", f.tierCompress)
+		return fmt.Errorf("--tier-compression %q: must be none, zstd or auto", f.tierCompress)
 	}
 	bcfg.LeaderImbalanceCheckInterval = f.imbalanceCheck
 	bcfg.Log.SegmentBytes = f.segmentBytes

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
 
@@ -29,8 +31,11 @@ const maxParts = 10000
 
 // Config says where a Store keeps its objects and how it talks to S3.
 type Config struct {
-	// Bucket must exist; the Store never creates it.
+	// Bucket must exist unless CreateBucket is set.
 	Bucket string
+	// CreateBucket makes New create the bucket when it does not exist
+	// (for development: a fresh MinIO has no buckets).
+	CreateBucket bool
 	// Prefix is prepended to every key. If non-empty it must be a valid
 	// key prefix without a trailing '/'; the Store adds the '/'.
 	Prefix string
@@ -171,14 +176,35 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
 	if prefix != "" {
 		prefix += "/"
 	}
-	return &Store{
+	st := &Store{
 		client:   client,
 		bucket:   cfg.Bucket,
 		prefix:   prefix,
 		partSize: cfg.PartSize,
 		partConc: cfg.PartConcurrency,
 		logger:   logger,
-	}, nil
+	}
+	if cfg.CreateBucket {
+		if err := st.createBucket(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// createBucket creates the bucket if it does not exist yet.
+func (s *Store) createBucket(ctx context.Context) error {
+	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.bucket)})
+	if err == nil || httpStatus(err) != http.StatusNotFound {
+		return nil // there, or not ours to know (a 403 for a prefix-limited key, say)
+	}
+	_, err = s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(s.bucket)})
+	var owned *types.BucketAlreadyOwnedByYou
+	if err != nil && !errors.As(err, &owned) {
+		return fmt.Errorf("tier/s3: create bucket %q: %w", s.bucket, err)
+	}
+	s.logger.Info("tier/s3: created bucket", "bucket", s.bucket)
+	return nil
 }
 
 // Client returns the SDK client, for tests and tools.

@@ -132,6 +132,25 @@ func TestS3(t *testing.T) {
 
 	// The prefix is on the bucket's keys, and only the Store's keys are
 	// listed: checked with the raw client.
+	// CreateBucket makes a missing bucket, and accepts an existing one.
+	t.Run("CreateBucket", func(t *testing.T) {
+		name := fmt.Sprintf("new%03d", srv.buckets.Add(1))
+		cfg := srv.config(name, "")
+		if _, err := tiers3.New(t.Context(), cfg, nil); err != nil {
+			t.Fatalf("New without CreateBucket on a missing bucket: %v", err)
+		}
+		if _, err := srv.raw.HeadBucket(t.Context(), &s3.HeadBucketInput{Bucket: aws.String(name)}); err == nil {
+			t.Fatal("the bucket exists though CreateBucket was not set")
+		}
+		cfg.CreateBucket = true
+		st := newStore(t, cfg)
+		tiertest.MustPut(t, st, "k", []byte("v"))
+		if got := srv.rawGet(t, name, "k"); string(got) != "v" {
+			t.Fatalf("object in the created bucket: %q", got)
+		}
+		newStore(t, cfg) // exists now: no error
+	})
+
 	t.Run("Prefix", func(t *testing.T) {
 		b := srv.bucket(t)
 		st := newStore(t, srv.config(b, "p/q"))

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"os"
+	"runtime"
+	"testing"
+	"time"
+)
+
+func TestByteSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		str  string
+	}{
+		{"2GiB", 2 << 30, "2GiB"},
+		{"32MiB", 32 << 20, "32MiB"},
+		{"4 KiB", 4 << 10, "4KiB"},
+		{"1536MiB", 1536 << 20, "1536MiB"},
+		{"1000", 1000, "1000"},
+		{"1000B", 1000, "1000"},
+	} {
+		var b byteSize
+		if err := b.Set(tc.in); err != nil {
+			t.Errorf("Set(%q): %v", tc.in, err)
+			continue
+		}
+		if int64(b) != tc.want || b.String() != tc.str {
+			t.Errorf("Set(%q) = %d (%s), want %d (%s)", tc.in, int64(b), b.String(), tc.want, tc.str)
+		}
+	}
+	for _, bad := range []string{"", "x", "-1", "1TiB", "2 GB", "99999999999GiB"} {
+		var b byteSize
+		if err := b.Set(bad); err == nil {
+			t.Errorf("Set(%q) accepted: %d", bad, int64(b))
+		}
+	}
+}
+
+func TestMedianSorted(t *testing.T) {
+	if got := medianSorted([]time.Duration{3, 1, 2}); got != 2 {
+		t.Errorf("odd median = %v, want 2", got)
+	}
+	if got := medianSorted([]float64{4, 1}); got != 2.5 {
+		t.Errorf("even median = %v, want 2.5", got)
+	}
+}
+
+func TestTierMedians(t *testing.T) {
+	run := func(catchUp, raw time.Duration, rss uint64) tierResult {
+		return tierResult{
+			catchUp: phaseResult{records: 10, bytes: 100, elapsed: catchUp},
+			raw:     phaseResult{records: 2, bytes: 100, elapsed: raw},
+			onRSS:   rss,
+		}
+	}
+	m := tierMedians([]tierResult{run(3, 1, 30), run(1, 3, 10), run(2, 2, 20)})
+	if m.catchUp.elapsed != 2 || m.raw.elapsed != 2 || m.onRSS != 20 || m.catchUp.bytes != 100 {
+		t.Errorf("medians = catch-up %v, raw %v, RSS %d, bytes %d; want 2, 2, 20, 100", m.catchUp.elapsed, m.raw.elapsed, m.onRSS, m.catchUp.bytes)
+	}
+}
+
+func TestProcCPU(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("procCPU reads /proc")
+	}
+	deadline := time.Now().Add(50 * time.Millisecond)
+	for time.Now().Before(deadline) {
+	}
+	if got := procCPU(os.Getpid()); got <= 0 || got > selfCPU()+time.Second {
+		t.Errorf("procCPU(self) = %v, getrusage says %v", got, selfCPU())
+	}
+	if got := procCPU(-1); got != 0 {
+		t.Errorf("procCPU(-1) = %v, want 0", got)
+	}
+}
+
+func TestParseOnlyTier(t *testing.T) {
+	only, err := parseOnly("sediment-tier")
+	if err != nil || len(only) != 1 || !only[tierTargetName] {
+		t.Errorf("parseOnly(sediment-tier) = %v, %v", only, err)
+	}
+}
