@@ -52,6 +52,16 @@ func startCluster(t *testing.T, n int, mod func(*Config), deps ...func(*Deps)) [
 	for i := 1; i <= n; i++ {
 		bs = append(bs, startNode(t, t.TempDir(), int32(i), []string{etcd.ClientURL()}, mod, deps...))
 	}
+	// A broker's registration reaches the others through etcd watches; a
+	// test creating a topic at once must find all of them live.
+	waitFor(t, "every broker to see the others", 30*time.Second, func() bool {
+		for _, b := range bs {
+			if len(b.srv.cache.Brokers()) != n {
+				return false
+			}
+		}
+		return true
+	})
 	return bs
 }
 

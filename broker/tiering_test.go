@@ -68,7 +68,12 @@ func testLeaderUploads(t *testing.T, compression string) {
 				finished++
 			}
 		}
-		return finished == sealed
+		if finished != sealed {
+			return false
+		}
+		// The manifest is rewritten after the records reach COPY_FINISHED.
+		m, err := tier.ReadManifest(ctx, store, tier.TopicIDText(p.id), 0)
+		return err == nil && len(m.Segments) == sealed
 	})
 	recs := finishedRecords(t, b, p)
 	end := int64(-1)
