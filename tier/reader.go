@@ -284,13 +284,17 @@ func (r *Reader) Read(ctx context.Context, seg RemoteSegment, offset int64, maxB
 // read does one attempt of Read.
 func (r *Reader) read(cur *chunkCursor, seg RemoteSegment, offset int64, maxBytes int, minOneBatch bool) ([]byte, error) {
 	obj := cur.obj
-	pos, wantLast := obj.lookup(offset - seg.BaseOffset)
 	// next is the base offset the next batch must have. The first batch scanned may start
 	// at or after it (it is checked by its index entry, or by its successor below); every
 	// later one must follow its predecessor exactly, because a remote segment's offsets are
 	// contiguous (tiering is refused for compacted topics, as in Kafka). The base offset is
 	// outside the batch CRC, so this chain is what checks it.
 	next, exact := seg.BaseOffset, false
+	pos, wantLast := obj.lookup(offset - seg.BaseOffset)
+	if hp, ok := obj.hint(offset); ok {
+		// A read ended where this one starts: the batch there must begin at offset.
+		pos, wantLast, next, exact = hp, -1, offset, true
+	}
 	var h batchHead
 	for {
 		if pos >= obj.size {
@@ -356,6 +360,7 @@ func (r *Reader) read(cur *chunkCursor, seg RemoteSegment, offset int64, maxByte
 		}
 		p += vh.Size()
 	}
+	obj.setHint(offset, next, end) // at the object's end: this reader is past every chunk
 	return b, nil
 }
 
@@ -439,13 +444,16 @@ func (r *Reader) do(ctx context.Context, name string, fn func(ctx context.Contex
 
 // get reads len(p) bytes at off of key with one ranged GET, holding a MaxParallel token.
 // A short object is ErrRemoteCorrupt; a missing one wraps ErrNotExist.
-func (r *Reader) get(ctx context.Context, key string, p []byte, off int64) error {
+func (r *Reader) get(ctx context.Context, key string, p []byte, off int64, passed func() bool) error {
 	select {
 	case r.sem <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	defer func() { <-r.sem }()
+	if passed != nil && passed() {
+		return errPassed
+	}
 	r.m.fetchRequests.Inc()
 	err := r.store.ReadAt(ctx, key, p, off)
 	if err != nil {
@@ -478,7 +486,7 @@ func (r *Reader) stat(ctx context.Context, key string) (int64, error) {
 
 // chunk returns chunk i of obj: from the cache, or by a GET shared with concurrent callers
 // that then fills the cache. fromCache reports a cache hit.
-func (r *Reader) chunk(ctx context.Context, obj *remoteObject, i int, useCache bool) (b []byte, name string, fromCache bool, err error) {
+func (r *Reader) chunk(ctx context.Context, obj *remoteObject, i int, useCache, ahead bool) (b []byte, name string, fromCache bool, err error) {
 	name = chunkName(obj.key, i)
 	if useCache {
 		if b, ok := r.cached(name); ok {
@@ -487,13 +495,17 @@ func (r *Reader) chunk(ctx context.Context, obj *remoteObject, i int, useCache b
 		}
 		r.m.cacheMisses.Inc()
 	}
-	v, err := r.do(ctx, "chunk/"+name, func(ctx context.Context) (any, error) {
+	fetch := func(ctx context.Context) (any, error) {
 		// Another flight may have cached it between our miss (or a read-ahead's check) and
 		// this flight's start. (A retry after corruption removed its chunks first.)
 		if b, ok := r.cached(name); ok {
 			return b, nil
 		}
-		b, err := r.fetchChunk(ctx, obj, i)
+		var passed func() bool
+		if ahead {
+			passed = func() bool { return obj.passedByAll(i) }
+		}
+		b, err := r.fetchChunk(ctx, obj, i, passed)
 		if err != nil {
 			return nil, err
 		}
@@ -502,12 +514,21 @@ func (r *Reader) chunk(ctx context.Context, obj *remoteObject, i int, useCache b
 			r.cacheChunk(obj, i, name, b)
 		}
 		return b, nil
-	})
+	}
+	v, err := r.do(ctx, "chunk/"+name, fetch)
+	for errors.Is(err, errPassed) && !ahead {
+		// This read joined a read-ahead that gave up on the chunk.
+		v, err = r.do(ctx, "chunk/"+name, fetch)
+	}
 	if err != nil {
 		return nil, name, false, err
 	}
 	return v.([]byte), name, false, nil
 }
+
+// errPassed ends a read-ahead of a chunk every sequential reader of its object has gone
+// past by the time the GET could start (read-aheads wait for a MaxParallel token).
+var errPassed = errors.New("tier: read-ahead chunk already passed by its readers")
 
 // cached returns chunk name from memory, else from the cache files (keeping it in memory).
 func (r *Reader) cached(name string) ([]byte, bool) {
@@ -562,18 +583,19 @@ func (r *Reader) uncache(name string) {
 }
 
 // fetchChunk GETs chunk i of obj from the store (and decompresses a zstd frame).
-func (r *Reader) fetchChunk(ctx context.Context, obj *remoteObject, i int) ([]byte, error) {
+// With passed, the GET is not made (errPassed) if passed() holds once it may start.
+func (r *Reader) fetchChunk(ctx context.Context, obj *remoteObject, i int, passed func() bool) ([]byte, error) {
 	if obj.frames == nil {
 		start, end := obj.bounds(i)
 		b := make([]byte, end-start)
-		if err := r.get(ctx, obj.key, b, start); err != nil {
+		if err := r.get(ctx, obj.key, b, start, passed); err != nil {
 			return nil, err
 		}
 		return b, nil
 	}
 	f := obj.frames[i]
 	src := make([]byte, f.CompressedLen)
-	if err := r.get(ctx, obj.key, src, f.CompressedOffset); err != nil {
+	if err := r.get(ctx, obj.key, src, f.CompressedOffset, passed); err != nil {
 		return nil, err
 	}
 	b, err := r.zstd.DecodeAll(src, make([]byte, 0, f.UncompressedLen))
@@ -606,7 +628,7 @@ func (r *Reader) readAhead(obj *remoteObject, k int) {
 		r.mu.Unlock()
 		go func() {
 			defer r.wg.Done()
-			if _, _, _, err := r.chunk(r.ctx, obj, i, false); err != nil && r.ctx.Err() == nil {
+			if _, _, _, err := r.chunk(r.ctx, obj, i, false, true); err != nil && r.ctx.Err() == nil && !errors.Is(err, errPassed) {
 				r.logger.Debug("remote read-ahead failed", "key", obj.key, "chunk", i, "err", err)
 			}
 			r.mu.Lock()
@@ -632,7 +654,7 @@ func (c *chunkCursor) load(i int) ([]byte, error) {
 	if b, ok := c.chunks[i]; ok {
 		return b, nil
 	}
-	b, name, hit, err := c.r.chunk(c.ctx, c.obj, i, !c.noCache)
+	b, name, hit, err := c.r.chunk(c.ctx, c.obj, i, !c.noCache, false)
 	if err != nil {
 		return nil, err
 	}
@@ -732,6 +754,65 @@ type remoteObject struct {
 	chunkSize int64  // without frames
 	index     []byte // the .index object, validated
 	frames    []frameSpan
+
+	hintMu sync.Mutex
+	hints  [objectHints]readHint // where the last reads ended, for the readers that go on
+	hintAt int                   // next slot to overwrite
+}
+
+// objectHints is how many read ends an object remembers: one per consumer reading it
+// sequentially at once, about.
+const objectHints = 4
+
+// readHint says that the batch at position pos has base offset next: where a sequential
+// read that ended just before it goes on. Without it the next read would start at the
+// index entry at or below next, which names the batch before (entries key a batch's last
+// offset), whose chunk the reader has already passed and may have let go.
+type readHint struct{ next, pos int64 }
+
+// hint returns the position of the batch with base offset next, if a read ended there.
+func (o *remoteObject) hint(next int64) (int64, bool) {
+	o.hintMu.Lock()
+	defer o.hintMu.Unlock()
+	for _, h := range o.hints {
+		if h.next == next && h.pos > 0 {
+			return h.pos, true
+		}
+	}
+	return 0, false
+}
+
+// passedByAll reports whether the reads that left hints have all gone past chunk i (and
+// some did): a read-ahead of it would be wasted.
+func (o *remoteObject) passedByAll(i int) bool {
+	o.hintMu.Lock()
+	defer o.hintMu.Unlock()
+	any := false
+	for _, h := range o.hints {
+		if h.pos <= 0 {
+			continue
+		}
+		if h.pos < o.size && o.chunkOf(h.pos) <= i {
+			return false
+		}
+		any = true
+	}
+	return any
+}
+
+// setHint records that a read from offset from ended at pos, where the batch at next
+// starts. The read that left a hint at from moves it on: one slot per sequential reader.
+func (o *remoteObject) setHint(from, next, pos int64) {
+	o.hintMu.Lock()
+	defer o.hintMu.Unlock()
+	for i, h := range o.hints {
+		if h.next == from || h.next == next {
+			o.hints[i] = readHint{next: next, pos: pos}
+			return
+		}
+	}
+	o.hints[o.hintAt] = readHint{next: next, pos: pos}
+	o.hintAt = (o.hintAt + 1) % objectHints
 }
 
 func (o *remoteObject) memSize() int64 {
@@ -863,7 +944,7 @@ func (r *Reader) readWhole(ctx context.Context, key string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s: %d bytes, more than %d", ErrRemoteCorrupt, key, n, maxMetaObject)
 	}
 	b := make([]byte, n)
-	if err := r.get(ctx, key, b, 0); err != nil {
+	if err := r.get(ctx, key, b, 0, nil); err != nil {
 		return nil, err
 	}
 	return b, nil

@@ -877,3 +877,42 @@ func TestReaderFetchesEachChunkOnce(t *testing.T) {
 		t.Fatalf("fetched %d bytes for %d bytes of objects and indexes", got, want)
 	}
 }
+
+// TestReaderSequentialReadsFetchOnce: a consumer's next read starts at the batch where its
+// last read ended, not at the index entry below it (entries key a batch's last offset, so
+// that entry names the batch before, in a chunk the reader has passed). With memory for
+// only the chunk being read and the ones read ahead, nothing is fetched twice.
+func TestReaderSequentialReadsFetchOnce(t *testing.T) {
+	f := getFixture(t)
+	fs, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs := upload(t, fs, f, uploadOpts{})
+	r, reg, _ := newReader(t, fs, func(c *tier.ReaderConfig) { c.MemBytes = 3 * testChunk; c.ReadAhead = -1 })
+	var want int64
+	for i, s := range segs {
+		want += s.Size
+		fi, err := os.Stat(f.infos[i].IndexPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want += fi.Size()
+		for next := s.BaseOffset; next <= s.EndOffset; {
+			b, err := r.Read(t.Context(), s, next, 1000, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(b, f.localRead(t, f.infos[i], next, 1000, true)) {
+				t.Fatalf("segment %d offset %d: remote read differs from the local one", i, next)
+			}
+			for len(b) > 0 {
+				next = int64(binary.BigEndian.Uint64(b)) + int64(int32(binary.BigEndian.Uint32(b[23:]))) + 1
+				b = b[12+int(binary.BigEndian.Uint32(b[8:])):]
+			}
+		}
+	}
+	if got := int64(metric(t, reg, "sediment_tier_remote_fetch_bytes_total")); got != want {
+		t.Fatalf("fetched %d bytes for %d bytes of objects and indexes", got, want)
+	}
+}
