@@ -208,7 +208,11 @@ func (s *Server) readRemote(ctx context.Context, p *partition, offset int64, max
 	if !ok {
 		return nil, segment.ErrOffsetOutOfRange
 	}
-	return s.tierReader.Read(ctx, seg, offset, maxBytes, minOne)
+	var next *tier.RemoteSegment
+	if n, ok := p.remoteSegmentFor(seg.EndOffset + 1); ok {
+		next = &n // a catching-up consumer reads on into it
+	}
+	return s.tierReader.ReadThen(ctx, seg, next, offset, maxBytes, minOne)
 }
 
 // logSource adapts a local log to tier.SegmentSource.

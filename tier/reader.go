@@ -130,6 +130,7 @@ type Reader struct {
 	closed      bool
 	flights     map[string]*readFlight // GETs in progress, by chunk or metadata name
 	prefetching int                    // read-ahead goroutines running
+	ahead       map[string]bool        // flight names of the read-aheads launched (chunk/…, meta/…)
 	metas       map[string]*list.Element
 	metaLRU     *list.List // of *remoteObject, most recently used first
 	metaSize    int64
@@ -209,6 +210,7 @@ func NewReader(store ObjectStore, cfg ReaderConfig, logger *slog.Logger, reg pro
 		ctx:     ctx,
 		cancel:  cancel,
 		flights: make(map[string]*readFlight),
+		ahead:   make(map[string]bool),
 		metas:   make(map[string]*list.Element),
 		metaLRU: list.New(),
 	}, nil
@@ -249,6 +251,14 @@ func (r *Reader) Close() error {
 // The caller checks that seg is COPY_FINISHED; ctx bounds the caller's wait, while GETs run
 // until done (their chunks go to the cache) or until Close.
 func (r *Reader) Read(ctx context.Context, seg RemoteSegment, offset int64, maxBytes int, minOneBatch bool) ([]byte, error) {
+	return r.ReadThen(ctx, seg, nil, offset, maxBytes, minOneBatch)
+}
+
+// ReadThen is Read for a consumer that goes on into next (nil: not known) after seg: once
+// the read-ahead window reaches past seg's last chunk, it goes on into next, whose
+// metadata is loaded in the background first. Without it a consumer stalls at every
+// segment boundary on the .index GET and the first chunk's.
+func (r *Reader) ReadThen(ctx context.Context, seg RemoteSegment, next *RemoteSegment, offset int64, maxBytes int, minOneBatch bool) ([]byte, error) {
 	r.mu.Lock()
 	closed := r.closed
 	r.mu.Unlock()
@@ -276,9 +286,49 @@ func (r *Reader) Read(ctx context.Context, seg RemoteSegment, offset int64, maxB
 		return nil, err
 	}
 	if len(b) > 0 {
-		r.readAhead(obj, obj.chunkOf(cur.last))
+		k := obj.chunkOf(cur.last)
+		r.readAhead(obj, k, r.cfg.ReadAhead)
+		if over := k + r.cfg.ReadAhead - (obj.numChunks() - 1); over > 0 && next != nil {
+			r.readAheadInto(*next, over)
+		}
 	}
 	return b, nil
+}
+
+// readAheadInto prefetches the first n chunks of seg, loading its metadata first, in the
+// background. Best effort, like readAhead.
+func (r *Reader) readAheadInto(seg RemoteSegment, n int) {
+	key := r.key(seg, KindLog)
+	r.mu.Lock()
+	el, loaded := r.metas[key]
+	if r.closed || r.ahead["meta/"+key] || (!loaded && r.prefetching >= r.cfg.MaxParallel) {
+		r.mu.Unlock()
+		return
+	}
+	if loaded {
+		r.mu.Unlock()
+		r.readAhead(el.Value.(*remoteObject), -1, n)
+		return
+	}
+	r.ahead["meta/"+key] = true
+	r.prefetching++
+	r.wg.Add(1)
+	r.mu.Unlock()
+	go func() {
+		defer r.wg.Done()
+		obj, err := r.object(r.ctx, seg) // or joins a load in progress
+		r.mu.Lock()
+		r.prefetching--
+		delete(r.ahead, "meta/"+key)
+		r.mu.Unlock()
+		if err != nil {
+			if r.ctx.Err() == nil {
+				r.logger.Debug("remote read-ahead of the next segment failed", "key", key, "err", err)
+			}
+			return
+		}
+		r.readAhead(obj, -1, n)
+	}()
 }
 
 // read does one attempt of Read.
@@ -608,21 +658,24 @@ func (r *Reader) fetchChunk(ctx context.Context, obj *remoteObject, i int, passe
 	return b, nil
 }
 
-// readAhead prefetches the ReadAhead chunks after chunk k of obj in the background, unless
+// readAhead prefetches the n chunks after chunk k of obj in the background, unless
 // cached or being fetched. It is best effort: with MaxParallel read-aheads running, it
 // skips (reads waiting for GETs matter more than guesses).
-func (r *Reader) readAhead(obj *remoteObject, k int) {
-	for i := k + 1; i <= k+r.cfg.ReadAhead && i < obj.numChunks(); i++ {
+func (r *Reader) readAhead(obj *remoteObject, k, n int) {
+	for i := k + 1; i <= k+n && i < obj.numChunks(); i++ {
 		name := chunkName(obj.key, i)
 		if r.mem.contains(name) || r.cache.contains(name) {
 			continue
 		}
+		flight := "chunk/" + name
 		r.mu.Lock()
-		_, inFlight := r.flights["chunk/"+name]
-		if r.closed || inFlight || r.prefetching >= r.cfg.MaxParallel {
+		_, inFlight := r.flights[flight]
+		// r.ahead: a read-ahead launched but not yet in flight (its goroutine not run).
+		if r.closed || inFlight || r.ahead[flight] || r.prefetching >= r.cfg.MaxParallel {
 			r.mu.Unlock()
 			continue
 		}
+		r.ahead[flight] = true
 		r.prefetching++
 		r.wg.Add(1)
 		r.mu.Unlock()
@@ -633,6 +686,7 @@ func (r *Reader) readAhead(obj *remoteObject, k int) {
 			}
 			r.mu.Lock()
 			r.prefetching--
+			delete(r.ahead, flight)
 			r.mu.Unlock()
 		}()
 	}

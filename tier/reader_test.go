@@ -916,3 +916,75 @@ func TestReaderSequentialReadsFetchOnce(t *testing.T) {
 		t.Fatalf("fetched %d bytes for %d bytes of objects and indexes", got, want)
 	}
 }
+
+// recordingStore records the ranges read.
+type recordingStore struct {
+	tier.ObjectStore
+	mu    sync.Mutex
+	reads map[string][]int64 // key -> offsets read
+}
+
+func (s *recordingStore) ReadAt(ctx context.Context, key string, p []byte, off int64) error {
+	s.mu.Lock()
+	s.reads[key] = append(s.reads[key], off)
+	s.mu.Unlock()
+	return s.ObjectStore.ReadAt(ctx, key, p, off)
+}
+
+func (s *recordingStore) read(key string, off int64) bool { return s.count(key, off) > 0 }
+
+func (s *recordingStore) count(key string, off int64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, o := range s.reads[key] {
+		if o == off {
+			n++
+		}
+	}
+	return n
+}
+
+// TestReaderReadsAheadIntoNextSegment: a consumer reading to the end of a segment with
+// ReadThen finds the next segment's index and first chunk already fetched.
+func TestReaderReadsAheadIntoNextSegment(t *testing.T) {
+	f := getFixture(t)
+	fs, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs := upload(t, fs, f, uploadOpts{})
+	rs := &recordingStore{ObjectStore: fs, reads: map[string][]int64{}}
+	r, reg, _ := newReader(t, rs, func(c *tier.ReaderConfig) { c.MemBytes = 1 << 20; c.ReadAhead = 2 })
+	for i := 0; i+1 < 4; i++ {
+		s, next := segs[i], segs[i+1]
+		for off := s.BaseOffset; off <= s.EndOffset; {
+			b, err := r.ReadThen(t.Context(), s, &next, off, 1000, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for len(b) > 0 {
+				off = int64(binary.BigEndian.Uint64(b)) + int64(int32(binary.BigEndian.Uint32(b[23:]))) + 1
+				b = b[12+int(binary.BigEndian.Uint32(b[8:])):]
+			}
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !rs.read(objKey(next, tier.KindIndex), 0) || !rs.read(objKey(next, tier.KindLog), 0) {
+			if time.Now().After(deadline) {
+				t.Fatalf("segment %d read to its end; segment %d's index and first chunk were not read ahead", i, i+1)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		hits := metric(t, reg, "sediment_tier_cache_hits_total")
+		b, err := r.Read(t.Context(), next, next.BaseOffset, 1000, true)
+		if err != nil || len(b) == 0 {
+			t.Fatal(len(b), err)
+		}
+		if metric(t, reg, "sediment_tier_cache_hits_total") == hits {
+			t.Fatalf("segment %d's first read found nothing in the cache", i+1)
+		}
+		if n := rs.count(objKey(next, tier.KindLog), 0); n != 1 {
+			t.Fatalf("segment %d's first chunk was fetched %d times", i+1, n)
+		}
+	}
+}
