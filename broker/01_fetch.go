@@ -237,12 +237,6 @@ func (s *Server) runFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest, 
 	}
 }
 
-func releaseAll(files []segment.Slice) {
-	for _, f := range files {
-		f.Release()
-	}
-}
-
 // fetchOnce builds a response from what is readable now, and returns the
 // per-partition state it reports so the session can remember it.
 //
@@ -260,11 +254,11 @@ func (s *Server) fetchOnce(ctx context.Context, c *conn, req *kmsg.FetchRequest,
 	}
 	out = outgoing{resp: resp}
 	var (
-		remaining = max(int64(req.MaxBytes), 0)
-		minOne    = true
-		rps       = make([]kmsg.FetchResponseTopicPartition, len(targets))
-		records   = make([]bool, len(targets))
-		remote    []remoteRead
+		remaining  = max(int64(req.MaxBytes), 0)
+		minOne     = true
+		rps        = make([]kmsg.FetchResponseTopicPartition, len(targets))
+		hasRecords = make([]bool, len(targets))
+		remote     []remoteRead
 	)
 	for i := range targets {
 		t := &targets[i]
@@ -340,11 +334,11 @@ func (s *Server) fetchOnce(ctx context.Context, c *conn, req *kmsg.FetchRequest,
 		switch {
 		case err == nil && sl.Len > 0:
 			rp.RecordBatches = c.placeholder(len(out.files))
-			out.files = append(out.files, sl)
+			out.files = append(out.files, records{file: sl})
 			total += sl.Len
 			remaining = max(remaining-sl.Len, 0)
 			minOne = false
-			records[i] = true
+			hasRecords[i] = true
 		case err == nil:
 			sl.Release()
 		case errors.Is(err, segment.ErrOffsetOutOfRange):
@@ -362,9 +356,11 @@ func (s *Server) fetchOnce(ctx context.Context, c *conn, req *kmsg.FetchRequest,
 			rp := &rps[r.i]
 			switch err := r.err; {
 			case err == nil && len(r.data) > 0:
-				rp.RecordBatches = r.data
+				// Written as they are, not copied into the encoded response.
+				rp.RecordBatches = c.placeholder(len(out.files))
+				out.files = append(out.files, records{mem: r.data})
 				total += int64(len(r.data))
-				records[r.i] = true
+				hasRecords[r.i] = true
 			case err == nil:
 			case ctx.Err() != nil:
 				ready = true // the connection or the broker is going away
@@ -387,7 +383,7 @@ func (s *Server) fetchOnce(ctx context.Context, c *conn, req *kmsg.FetchRequest,
 	topicAt := map[sessionKey]int{} // topic (partition zeroed) -> index in resp.Topics
 	for i := range targets {
 		t, rp := &targets[i], rps[i]
-		if !full && t.sp != nil && !records[i] && rp.ErrorCode == 0 &&
+		if !full && t.sp != nil && !hasRecords[i] && rp.ErrorCode == 0 &&
 			rp.HighWatermark == t.sentHW && rp.LogStartOffset == t.sentLogStart {
 			continue // incremental: nothing new for this partition
 		}

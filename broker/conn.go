@@ -40,11 +40,39 @@ type pending struct {
 	noResponse bool
 }
 
-// outgoing is a response ready to encode. files holds the segment byte ranges
-// whose placeholders the response's Records fields carry, in encoding order.
+// outgoing is a response ready to encode. files holds the record bytes whose
+// placeholders the response's Records fields carry, in encoding order.
 type outgoing struct {
 	resp  kmsg.Response
-	files []segment.Slice
+	files []records
+}
+
+// records is the value of one Records field written apart from the encoded
+// response: a segment file range, sent with sendfile, or bytes read from the
+// tier (chunks shared read-only with the reader's cache), written as they are.
+type records struct {
+	file segment.Slice
+	mem  []byte
+}
+
+func (r records) len() int64 {
+	if r.mem != nil {
+		return int64(len(r.mem))
+	}
+	return r.file.Len
+}
+
+// release gives back a file range's reference.
+func (r records) release() {
+	if r.mem == nil {
+		r.file.Release()
+	}
+}
+
+func releaseAll(files []records) {
+	for _, f := range files {
+		f.release()
+	}
 }
 
 // conn is one client connection. Its reader goroutine decodes requests and runs
@@ -246,9 +274,7 @@ func (c *conn) writeLoop() {
 		}
 		var err error
 		buf, err = c.writeResponse(buf[:0], p.req, out)
-		for _, f := range out.files {
-			f.Release()
-		}
+		releaseAll(out.files)
 		if err != nil {
 			if !isClosedErr(err) {
 				c.log.Debug("write failed", "err", err)
@@ -257,9 +283,7 @@ func (c *conn) writeLoop() {
 			// Drain so the reader never blocks on a full queue.
 			for p := range c.queue {
 				if p.complete != nil {
-					for _, f := range p.complete(c.ctx).files {
-						f.Release()
-					}
+					releaseAll(p.complete(c.ctx).files)
 				}
 			}
 			return
@@ -269,7 +293,8 @@ func (c *conn) writeLoop() {
 }
 
 // writeResponse encodes out and writes it. Records placeholders are replaced
-// by the segment byte ranges in out.files, sent with sendfile where possible.
+// by out.files: file ranges sent with sendfile where possible, bytes in memory
+// written with the encoded pieces around them (writev).
 func (c *conn) writeResponse(buf []byte, req *request, out outgoing) ([]byte, error) {
 	resp := out.resp
 	resp.SetVersion(req.version)
@@ -292,7 +317,7 @@ func (c *conn) writeResponse(buf []byte, req *request, out outgoing) ([]byte, er
 	return buf, c.writePieces(pieces)
 }
 
-// piece is a run of encoded bytes or a file range.
+// piece is a run of bytes or a file range.
 type piece struct {
 	b    []byte
 	file *segment.Slice
@@ -311,7 +336,7 @@ func (c *conn) placeholder(i int) []byte {
 // splice cuts the encoded response at each placeholder (in whatever order
 // the encoding put them) and rewrites the length prefix in front of it for the
 // real byte count.
-func (c *conn) splice(buf []byte, files []segment.Slice, flexible bool) ([]piece, error) {
+func (c *conn) splice(buf []byte, files []records, flexible bool) ([]piece, error) {
 	pieces := make([]piece, 0, 3*len(files)+2)
 	var (
 		rest  = buf[4:]
@@ -331,7 +356,7 @@ func (c *conn) splice(buf []byte, files []segment.Slice, flexible bool) ([]piece
 			return nil, fmt.Errorf("internal: records placeholder %d out of range", i)
 		}
 		head := rest[:at]
-		n := files[i].Len
+		n := files[i].len()
 		var prefix []byte
 		if flexible {
 			// compact bytes: uvarint(len+1); the placeholder's was one byte.
@@ -347,7 +372,12 @@ func (c *conn) splice(buf []byte, files []segment.Slice, flexible bool) ([]piece
 			head = head[:len(head)-4]
 			prefix = binary.BigEndian.AppendUint32(nil, uint32(n))
 		}
-		pieces = append(pieces, piece{b: head}, piece{b: prefix}, piece{file: &files[i]})
+		pieces = append(pieces, piece{b: head}, piece{b: prefix})
+		if files[i].mem != nil {
+			pieces = append(pieces, piece{b: files[i].mem})
+		} else {
+			pieces = append(pieces, piece{file: &files[i].file})
+		}
 		total += int64(len(head)+len(prefix)) + n
 		rest = rest[at+markerLen:]
 		found++
