@@ -60,6 +60,8 @@ type serveFlags struct {
 	autoRebalance  bool
 	imbalanceCheck time.Duration
 	tierInterval   time.Duration
+	tierTimeout    time.Duration
+	tierGrace      time.Duration
 	tierCompress   string
 	tierCache      int64
 	remoteWait     time.Duration
@@ -85,6 +87,8 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.StringVar(&f.tier, "tier", "", "object storage leaders upload sealed segments to: file:///path or s3://bucket/prefix?endpoint=...&region=... (S3 credentials from the AWS environment/config chain). Empty: no tiering. Topics opt out with remote.storage.enable=false; local disk keeps local.retention.*")
 	fs.StringVar(&f.tierCompress, "tier-compression", "auto", "none, zstd or auto: with zstd, uploaded .log objects become independently decompressible zstd frames with a frame index (ranged reads still work); auto does so for each segment whose bytes are mostly in uncompressed batches and uploads the others as they are")
 	fs.DurationVar(&f.tierInterval, "tier-upload-interval", d.TierUploadInterval, "how often a leader looks for sealed segments to upload to --tier")
+	fs.DurationVar(&f.tierTimeout, "tier-upload-timeout", d.TierUpload.UploadTimeout, "bound of the object writes of one segment upload; a slower upload is abandoned and tried again")
+	fs.DurationVar(&f.tierGrace, "tier-orphan-grace", d.TierUpload.DeleteGrace, "how long the record of an abandoned upload is kept before its objects are deleted once more (catching writes that landed late); must exceed --tier-upload-timeout")
 	fs.Int64Var(&f.tierCache, "tier-cache-bytes", d.TierCacheBytes, "bound of the on-disk cache of chunks read from --tier, in <data-dir>/tier-cache")
 	fs.DurationVar(&f.remoteWait, "remote-fetch-max-wait", d.RemoteFetchMaxWait, "remote.fetch.max.wait.ms as a duration: how long a fetch waits for its reads from --tier before answering without them")
 	fs.Int64Var(&f.localRetMs, "log-local-retention-ms", d.LocalRetentionMs, "log.local.retention.ms: default local.retention.ms of tiered topics (-2: their retention.ms)")
@@ -151,6 +155,10 @@ func serve(args []string) error {
 	bcfg.ControlledShutdownTimeout = f.shutdownWait
 	bcfg.AutoLeaderRebalance = f.autoRebalance
 	bcfg.TierUploadInterval = f.tierInterval
+	if f.tierTimeout <= 0 || f.tierGrace <= f.tierTimeout {
+		return fmt.Errorf("--tier-upload-timeout %v and --tier-orphan-grace %v: want 0 < upload timeout < orphan grace", f.tierTimeout, f.tierGrace)
+	}
+	bcfg.TierUpload.UploadTimeout, bcfg.TierUpload.DeleteGrace = f.tierTimeout, f.tierGrace
 	bcfg.TierCacheBytes = f.tierCache
 	bcfg.RemoteFetchMaxWait = f.remoteWait
 	bcfg.LocalRetentionMs, bcfg.LocalRetentionBytes = f.localRetMs, f.localRetBytes
