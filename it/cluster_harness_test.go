@@ -645,47 +645,58 @@ func (c *Cluster) CompareReplicas(topic string, partitions int32) {
 		c.t.Fatal(err)
 	}
 	for p := range partitions {
-		hw := hws[p]
-		var ref []byte
-		var refNode int32
+		logs := map[int32][]batchSpan{}
 		for _, node := range v.Parts[p].Replicas {
 			dir := filepath.Join(c.Node(node).Dir, fmt.Sprintf("%s-%d", topic, p))
-			batches, err := readReplicaLog(dir)
-			if err != nil {
+			if logs[node], err = readReplicaLog(dir); err != nil {
 				c.t.Fatalf("reading replica %d of %s[%d]: %v", node, topic, p, err)
 			}
-			var buf bytes.Buffer
-			next := int64(0)
-			for _, b := range batches {
-				if b.last >= hw {
-					break
-				}
-				if b.base != next {
-					c.t.Fatalf("replica %d of %s[%d]: batch at offset %d follows offset %d: gap or overlap below the high watermark %d",
-						node, topic, p, b.base, next-1, hw)
-				}
-				buf.Write(b.raw)
-				next = b.last + 1
-			}
-			if next != hw {
-				c.t.Fatalf("replica %d of %s[%d]: whole batches end at offset %d, want the high watermark %d",
-					node, topic, p, next, hw)
-			}
-			if ref == nil {
-				ref, refNode = buf.Bytes(), node
+		}
+		c.compareBatches(topic, p, v.Parts[p].Replicas, logs, 0, hws[p])
+	}
+}
+
+// compareBatches requires the batches of every replica in logs covering
+// [lo, hw) to run on without gap or overlap from lo to hw and to be the same
+// bytes on every replica.
+func (c *Cluster) compareBatches(topic string, p int32, replicas []int32, logs map[int32][]batchSpan, lo, hw int64) {
+	c.t.Helper()
+	var ref []byte
+	var refNode int32
+	for _, node := range replicas {
+		var buf []byte
+		next := lo
+		for _, b := range logs[node] {
+			if b.base < lo {
 				continue
 			}
-			if !bytes.Equal(ref, buf.Bytes()) {
-				i := 0
-				for i < min(len(ref), buf.Len()) && ref[i] == buf.Bytes()[i] {
-					i++
-				}
-				c.t.Fatalf("%s[%d]: replicas %d and %d differ below the high watermark %d (%d and %d bytes, first difference at byte %d)",
-					topic, p, refNode, node, hw, len(ref), buf.Len(), i)
+			if b.last >= hw {
+				break
 			}
+			if b.base != next {
+				c.t.Fatalf("replica %d of %s[%d]: batch at offset %d follows offset %d: gap, overlap or batch boundaries differing from the replicas' common start %d (high watermark %d)",
+					node, topic, p, b.base, next-1, lo, hw)
+			}
+			buf = append(buf, b.raw...)
+			next = b.last + 1
 		}
-		c.t.Logf("%s[%d]: %d replicas identical below the high watermark %d (%d bytes)", topic, p, len(v.Parts[p].Replicas), hw, len(ref))
+		if next != hw {
+			c.t.Fatalf("replica %d of %s[%d]: whole batches from %d end at offset %d, want the high watermark %d", node, topic, p, lo, next, hw)
+		}
+		if ref == nil {
+			ref, refNode = buf, node
+			continue
+		}
+		if !bytes.Equal(ref, buf) {
+			i := 0
+			for i < min(len(ref), len(buf)) && ref[i] == buf[i] {
+				i++
+			}
+			c.t.Fatalf("%s[%d]: replicas %d and %d differ in [%d, %d) (%d and %d bytes, first difference at byte %d)",
+				topic, p, refNode, node, lo, hw, len(ref), len(buf), i)
+		}
 	}
+	c.t.Logf("%s[%d]: %d replicas identical in [%d, %d) (%d bytes)", topic, p, len(replicas), lo, hw, len(ref))
 }
 
 // KillAndWait kills b with SIGKILL and waits for the process to be gone.

@@ -561,37 +561,7 @@ func (c *Cluster) compareTieredReplicas(topic string, partitions int32) {
 			c.t.Logf("%s[%d]: no offsets below the high watermark %d held by every replica (local log starts up to %d)", topic, p, hw, lo)
 			continue
 		}
-		var ref []byte
-		var refNode int32
-		for _, node := range v.Parts[p].Replicas {
-			var buf []byte
-			next := lo
-			for _, b := range logs[node] {
-				if b.base < lo {
-					continue
-				}
-				if b.last >= hw {
-					break
-				}
-				if b.base != next {
-					c.t.Fatalf("replica %d of %s[%d]: batch at offset %d follows offset %d: gap, overlap or batch boundaries differing from the replica starting at %d (high watermark %d)",
-						node, topic, p, b.base, next-1, lo, hw)
-				}
-				buf = append(buf, b.raw...)
-				next = b.last + 1
-			}
-			if next != hw {
-				c.t.Fatalf("replica %d of %s[%d]: whole batches from %d end at offset %d, want the high watermark %d", node, topic, p, lo, next, hw)
-			}
-			if ref == nil {
-				ref, refNode = buf, node
-				continue
-			}
-			if string(ref) != string(buf) {
-				c.t.Fatalf("%s[%d]: replicas %d and %d differ in [%d, %d) (%d and %d bytes)", topic, p, refNode, node, lo, hw, len(ref), len(buf))
-			}
-		}
-		c.t.Logf("%s[%d]: %d replicas identical in [%d, %d) (%d bytes)", topic, p, len(v.Parts[p].Replicas), lo, hw, len(ref))
+		c.compareBatches(topic, p, v.Parts[p].Replicas, logs, lo, hw)
 	}
 }
 

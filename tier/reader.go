@@ -841,7 +841,7 @@ func (o *remoteObject) hint(next int64) (int64, bool) {
 func (o *remoteObject) passedByAll(i int) bool {
 	o.hintMu.Lock()
 	defer o.hintMu.Unlock()
-	any := false
+	some := false
 	for _, h := range o.hints {
 		if h.pos <= 0 {
 			continue
@@ -849,9 +849,9 @@ func (o *remoteObject) passedByAll(i int) bool {
 		if h.pos < o.size && o.chunkOf(h.pos) <= i {
 			return false
 		}
-		any = true
+		some = true
 	}
-	return any
+	return some
 }
 
 // setHint records that a read from offset from ended at pos, where the batch at next

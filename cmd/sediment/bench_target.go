@@ -120,9 +120,17 @@ type sedimentTarget struct {
 func (t *sedimentTarget) name() string { return "sediment" }
 
 func (t *sedimentTarget) start(ctx context.Context, dir string) (*instance, error) {
+	in, _, err := startSingleBroker(ctx, t.bin, dir, t.partitions, t.extra, childEnv())
+	return in, err
+}
+
+// startSingleBroker starts `serve` of bin as node 1 with its own etcd member on
+// loopback ports, data in dir/data, log in dir/sediment.log, plus extra flags
+// and env, and returns once it answers Kafka requests, with its HTTP address.
+func startSingleBroker(ctx context.Context, bin, dir string, partitions int, extra, env []string) (*instance, string, error) {
 	addrs, err := freeAddrs(4)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	kafka, httpAddr, metaClient, metaPeer := addrs[0], addrs[1], addrs[2], addrs[3]
 	args := []string{
@@ -133,17 +141,17 @@ func (t *sedimentTarget) start(ctx context.Context, dir string) (*instance, erro
 		"--http", httpAddr,
 		"--meta-client-listen", metaClient,
 		"--meta-peer-listen", metaPeer,
-		"--num-partitions", strconv.Itoa(t.partitions),
+		"--num-partitions", strconv.Itoa(partitions),
 	}
-	c, err := startChild("sediment", t.bin, append(args, t.extra...), filepath.Join(dir, "sediment.log"))
+	c, err := startChildEnv("sediment", bin, append(args, extra...), filepath.Join(dir, "sediment.log"), env)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	in := &instance{bootstrap: []string{kafka}, procs: []*child{c}}
 	if err := waitKafka(ctx, in, startLimit); err != nil {
-		return nil, errors.Join(err, in.stop())
+		return nil, "", errors.Join(err, in.stop())
 	}
-	return in, nil
+	return in, httpAddr, nil
 }
 
 // kfakeTarget is franz-go's in-memory fake cluster with one broker, run by

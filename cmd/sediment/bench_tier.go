@@ -419,35 +419,14 @@ func createTopicWith(ctx context.Context, seeds []string, w workloadConfig, conf
 // tierURL is empty, --tier, with env as its environment. It returns the
 // instance and the broker's HTTP address (metrics, pprof).
 func startTierBroker(ctx context.Context, cfg tierConfig, dir, tierURL string, env []string) (*instance, string, error) {
-	addrs, err := freeAddrs(4)
-	if err != nil {
-		return nil, "", err
-	}
-	kafka, httpAddr, metaClient, metaPeer := addrs[0], addrs[1], addrs[2], addrs[3]
-	args := []string{
-		"serve",
-		"--node-id", "1",
-		"--data-dir", filepath.Join(dir, "data"),
-		"--listen", kafka,
-		"--http", httpAddr,
-		"--meta-client-listen", metaClient,
-		"--meta-peer-listen", metaPeer,
-		"--num-partitions", strconv.Itoa(cfg.partitions),
+	flags := []string{
 		"--log-retention-check-interval", tierRetentionCheck,
 		"--tier-upload-interval", tierUploadInterval,
 	}
 	if tierURL != "" {
-		args = append(args, "--tier", tierURL)
+		flags = append(flags, "--tier", tierURL)
 	}
-	c, err := startChildEnv("sediment", cfg.sedimentBin, append(args, cfg.serveFlags...), filepath.Join(dir, "sediment.log"), env)
-	if err != nil {
-		return nil, "", err
-	}
-	in := &instance{bootstrap: []string{kafka}, procs: []*child{c}}
-	if err := waitKafka(ctx, in, startLimit); err != nil {
-		return nil, "", errors.Join(err, in.stop())
-	}
-	return in, httpAddr, nil
+	return startSingleBroker(ctx, cfg.sedimentBin, dir, cfg.partitions, append(flags, cfg.serveFlags...), env)
 }
 
 // tierBrokerEnv is childEnv without the user's AWS settings (a profile, a
