@@ -37,7 +37,7 @@ import (
 // and acts as controller whenever elected.
 func (s *Server) runController(ctx context.Context, reg *meta.Registration) {
 	for ctx.Err() == nil {
-		el, err := s.store.NewElection(s.cfg.NodeID, reg.Lease())
+		el, err := s.store.NewElection(s.cfg.NodeID, reg)
 		if err != nil {
 			s.log.Error("controller election unavailable", "err", err)
 			if !sleepCtx(ctx, time.Second) {

@@ -14,8 +14,6 @@ import (
 	"errors"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/sedimentio/sediment/meta"
 	"github.com/sedimentio/sediment/segment"
 	"github.com/sedimentio/sediment/tier"
@@ -243,10 +241,10 @@ type tierMeta struct {
 	epoch int32
 }
 
-func (m *tierMeta) fence() (clientv3.Cmp, error) {
+func (m *tierMeta) fence() (meta.Fence, error) {
 	st, ok := m.s.cache.Partition(m.id, m.p)
 	if !ok || st.Leader != m.s.cfg.NodeID || st.LeaderEpoch != m.epoch {
-		return clientv3.Cmp{}, tier.ErrFenced
+		return meta.Fence{}, tier.ErrFenced
 	}
 	return m.s.store.PartitionUnchanged(m.id, m.p, st.Revision), nil
 }

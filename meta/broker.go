@@ -113,9 +113,10 @@ func (s *Store) revoke(id clientv3.LeaseID) error {
 	return nil
 }
 
-// Lease returns the lease brokers/<id> is bound to; other keys that must vanish with this
-// broker (e.g. a controller election campaign) can be bound to it too.
-func (r *Registration) Lease() clientv3.LeaseID { return r.lease }
+// Lease returns the id of the lease brokers/<id> is bound to: the broker epoch, and what
+// RevokeBrokerLease takes. A controller candidacy is bound to the same lease through
+// Store.NewElection.
+func (r *Registration) Lease() int64 { return int64(r.lease) }
 
 // Done is closed when the lease stops being kept alive: the registration's context is done,
 // Close was called, or the lease was lost. After a loss the broker is no longer registered.

@@ -18,17 +18,20 @@ cluster id, created once by whichever broker gets there first, and everything el
 under /sediment/<cluster-id>/v1/:
 
 	brokers/<id>               BrokerInfo, bound to the broker's lease (membership)
-	controller                 reserved: controller election (concurrency.Election)
+	controller/<lease-id>      controller candidates (Election, bound to the broker's lease)
 	topics/<name>              Topic: id, replica assignment, config overrides
 	partitions/<topic-id>/<p>  PartitionState: leader, leader epoch, ISR, partition epoch
 	config/cluster/<name>      cluster-wide dynamic broker configs
 	producer-ids               next unallocated idempotent-producer id
-	acls/..., users/<name>, tier/<topic-id>/<p>/...   reserved
+	tier/<topic-id>/<p>/...    RemoteSegmentRecord: one upload of a sealed segment
+	acls/..., users/<name>     reserved
 
 Values are JSON objects with a version field "v". Every state change is an etcd txn that
 compares the key's ModRevision with the revision the writer read (Topic.Revision,
 PartitionState.Revision), so a deposed leader or controller can never overwrite newer state:
-it gets ErrConflict, re-reads and decides again.
+it gets ErrConflict, re-reads and decides again. Writes may carry more conditions as Fence
+values (Store.PartitionUnchanged, Election.Guard), checked in the same transaction; a Fence is
+opaque, so no caller of this package handles etcd types.
 
 # Cache
 

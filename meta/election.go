@@ -21,9 +21,9 @@ type Election struct {
 	nodeID int32
 }
 
-// NewElection prepares a candidacy over an existing lease (Registration.Lease).
-func (s *Store) NewElection(nodeID int32, lease clientv3.LeaseID) (*Election, error) {
-	sess, err := concurrency.NewSession(s.cli, concurrency.WithLease(lease))
+// NewElection prepares a candidacy bound to reg's lease.
+func (s *Store) NewElection(nodeID int32, reg *Registration) (*Election, error) {
+	sess, err := concurrency.NewSession(s.cli, concurrency.WithLease(reg.lease))
 	if err != nil {
 		return nil, fmt.Errorf("meta: election session: %w", err)
 	}
@@ -38,10 +38,10 @@ func (e *Election) Campaign(ctx context.Context) error {
 	return nil
 }
 
-// Guard is a transaction condition that holds only while this broker is
-// still the elected controller; every controller write carries it.
-func (e *Election) Guard() clientv3.Cmp {
-	return clientv3.Compare(clientv3.CreateRevision(e.el.Key()), "=", e.el.Rev())
+// Guard is a fence that holds only while this broker is still the elected
+// controller; every controller write carries it.
+func (e *Election) Guard() Fence {
+	return fenceOf(clientv3.Compare(clientv3.CreateRevision(e.el.Key()), "=", e.el.Rev()))
 }
 
 // Epoch identifies this term of controllership (its key's create revision).

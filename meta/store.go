@@ -141,7 +141,7 @@ func (s *Store) UpdateTopic(ctx context.Context, t Topic, newParts map[int32]Par
 
 // UpdateTopicIf is UpdateTopic with more conditions in the same transaction,
 // e.g. PartitionUnchanged for each partition state it rewrites.
-func (s *Store) UpdateTopicIf(ctx context.Context, t Topic, newParts map[int32]PartitionState, guards ...clientv3.Cmp) (int64, error) {
+func (s *Store) UpdateTopicIf(ctx context.Context, t Topic, newParts map[int32]PartitionState, fences ...Fence) (int64, error) {
 	if err := checkTopic(t); err != nil {
 		return 0, err
 	}
@@ -159,7 +159,7 @@ func (s *Store) UpdateTopicIf(ctx context.Context, t Topic, newParts map[int32]P
 		ops = append(ops, clientv3.OpPut(s.partitionKey(t.ID, p), encode(partitionValue{V: valueVersion, PartitionState: newParts[p]})))
 	}
 	resp, err := s.cli.Txn(ctx).
-		If(append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", t.Revision)}, guards...)...).
+		If(conds(clientv3.Compare(clientv3.ModRevision(key), "=", t.Revision), fences)...).
 		Then(ops...).
 		Else(clientv3.OpGet(key, clientv3.WithCountOnly())).
 		Commit()
@@ -175,10 +175,10 @@ func (s *Store) UpdateTopicIf(ctx context.Context, t Topic, newParts map[int32]P
 	return resp.Header.Revision, nil
 }
 
-// PartitionUnchanged is a transaction condition: partitions/<id>/<p> still
-// has ModRevision rev.
-func (s *Store) PartitionUnchanged(id TopicID, p int32, rev int64) clientv3.Cmp {
-	return clientv3.Compare(clientv3.ModRevision(s.partitionKey(id, p)), "=", rev)
+// PartitionUnchanged is a fence that holds while partitions/<id>/<p> still
+// has ModRevision rev (PartitionState.Revision as read).
+func (s *Store) PartitionUnchanged(id TopicID, p int32, rev int64) Fence {
+	return fenceOf(clientv3.Compare(clientv3.ModRevision(s.partitionKey(id, p)), "=", rev))
 }
 
 // UpdatePartition writes st to partitions/<id>/<p> if the key still has
@@ -190,13 +190,13 @@ func (s *Store) UpdatePartition(ctx context.Context, id TopicID, p int32, st Par
 
 // UpdatePartitionIf is UpdatePartition with more conditions in the same
 // transaction, e.g. Election.Guard so that only the sitting controller writes.
-func (s *Store) UpdatePartitionIf(ctx context.Context, id TopicID, p int32, st PartitionState, guards ...clientv3.Cmp) (int64, error) {
+func (s *Store) UpdatePartitionIf(ctx context.Context, id TopicID, p int32, st PartitionState, fences ...Fence) (int64, error) {
 	if st.Revision <= 0 {
 		return 0, fmt.Errorf("%w: partition %s/%d has no revision; read it before updating", ErrInvalid, id, p)
 	}
 	key := s.partitionKey(id, p)
 	resp, err := s.cli.Txn(ctx).
-		If(append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", st.Revision)}, guards...)...).
+		If(conds(clientv3.Compare(clientv3.ModRevision(key), "=", st.Revision), fences)...).
 		Then(clientv3.OpPut(key, encode(partitionValue{V: valueVersion, PartitionState: st}))).
 		Commit()
 	if err != nil {

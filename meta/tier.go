@@ -121,7 +121,7 @@ func sameUpload(a, b RemoteSegmentRecord) bool {
 // It returns the new revision. Errors: ErrInvalid (bad record or transition), ErrConflict
 // (the key changed, exists or is gone), ErrFenced with ErrConflict (a fence failed).
 // DeletedAtMs must be 0 except in DELETE_FINISHED, where the writer stamps it.
-func (s *Store) PutRemoteSegment(ctx context.Context, rec RemoteSegmentRecord, fence ...clientv3.Cmp) (int64, error) {
+func (s *Store) PutRemoteSegment(ctx context.Context, rec RemoteSegmentRecord, fence ...Fence) (int64, error) {
 	if err := checkRemoteSegment(rec); err != nil {
 		return 0, err
 	}
@@ -152,7 +152,7 @@ func (s *Store) PutRemoteSegment(ctx context.Context, rec RemoteSegmentRecord, f
 		cond = clientv3.Compare(clientv3.ModRevision(key), "=", rec.Revision)
 	}
 	resp, err := s.cli.Txn(ctx).
-		If(append([]clientv3.Cmp{cond}, fence...)...).
+		If(conds(cond, fence)...).
 		Then(clientv3.OpPut(key, encode(remoteSegmentValue{V: valueVersion, RemoteSegmentRecord: rec}))).
 		Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).
 		Commit()
@@ -236,7 +236,7 @@ func compareInt64(a, b int64) int {
 // DeleteRemoteSegment removes the record of a DELETE_FINISHED upload (its objects are gone),
 // compare-and-swap on rec.Revision and under the fence conditions. Errors as for
 // PutRemoteSegment; a record in any other state is refused with ErrInvalid.
-func (s *Store) DeleteRemoteSegment(ctx context.Context, rec RemoteSegmentRecord, fence ...clientv3.Cmp) error {
+func (s *Store) DeleteRemoteSegment(ctx context.Context, rec RemoteSegmentRecord, fence ...Fence) error {
 	if err := checkRemoteSegment(rec); err != nil {
 		return err
 	}
@@ -255,7 +255,7 @@ func (s *Store) DeleteRemoteSegment(ctx context.Context, rec RemoteSegmentRecord
 		return fmt.Errorf("%w: %s is %s, not %s", ErrInvalid, key, cur.State, RemoteDeleteFinished)
 	}
 	resp, err := s.cli.Txn(ctx).
-		If(append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rec.Revision)}, fence...)...).
+		If(conds(clientv3.Compare(clientv3.ModRevision(key), "=", rec.Revision), fence)...).
 		Then(clientv3.OpDelete(key)).
 		Else(clientv3.OpGet(key, clientv3.WithKeysOnly())).
 		Commit()

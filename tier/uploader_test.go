@@ -24,7 +24,6 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/client_golang/prometheus"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/sedimentio/sediment/meta"
 	"github.com/sedimentio/sediment/segment"
@@ -72,7 +71,7 @@ func fenceErr(err error) error {
 	return err
 }
 
-func (a *metaAdapter) fence() clientv3.Cmp { return a.s.PartitionUnchanged(a.id, a.p, a.fenceRev) }
+func (a *metaAdapter) fence() meta.Fence { return a.s.PartitionUnchanged(a.id, a.p, a.fenceRev) }
 
 func (a *metaAdapter) List(ctx context.Context) ([]tier.StoredSegment, error) {
 	recs, err := a.s.RemoteSegments(ctx, a.id, a.p)
