@@ -7,7 +7,7 @@ import (
 	"log"
 	"os"
 
-	"github.com/sedimentio/sediment/tier"
+	"github.com/sedimentio/sediment/tier/tierurl"
 )
 
 // Example stores a sealed segment in a file-backed store, reads a range of
@@ -20,7 +20,7 @@ func Example() {
 	defer os.RemoveAll(dir)
 
 	ctx := context.Background()
-	store, err := tier.Open(ctx, "file://"+dir, nil)
+	store, err := tierurl.Open(ctx, "file://"+dir, nil)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -2,9 +2,11 @@ package tier
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
-
-	"github.com/sedimentio/sediment/tier/internal/object"
+	"strings"
+	"unicode/utf8"
 )
 
 // ObjectStore is where sealed segments go. Implementations are safe for
@@ -48,19 +50,23 @@ type ObjectStore interface {
 
 // ErrNotExist is wrapped by the errors every backend returns for a missing
 // key, so errors.Is(err, ErrNotExist) works whatever the backend.
-var ErrNotExist = object.ErrNotExist
+var ErrNotExist = errors.New("tier: object does not exist")
 
 // ErrInvalidKey is wrapped by the errors returned for keys that fail
 // [CheckKey].
-var ErrInvalidKey = object.ErrInvalidKey
+var ErrInvalidKey = errors.New("tier: invalid key")
 
 // MaxKeyLen is the longest key in bytes, S3's limit.
-const MaxKeyLen = object.MaxKeyLen
+const MaxKeyLen = 1024
+
+// maxSegmentLen is the longest path segment in bytes, the usual filesystem
+// limit on a file name.
+const maxSegmentLen = 255
 
 // TempPrefix starts the names of backends' temporary files. Keys whose
 // segments start with it are rejected, so a temporary file can never be
 // mistaken for, or collide with, an object.
-const TempPrefix = object.TempPrefix
+const TempPrefix = ".tmp-"
 
 // CheckKey reports whether key is a valid object key, and if not, why.
 //
@@ -69,4 +75,44 @@ const TempPrefix = object.TempPrefix
 // backslash or NUL, valid UTF-8, at most [MaxKeyLen] bytes and 255 bytes per
 // segment. The rules are the same for every backend, so a key valid for one is
 // valid for all, and a key can never name a path outside a file store's root.
-func CheckKey(key string) error { return object.CheckKey(key) }
+func CheckKey(key string) error {
+	bad := func(why string) error {
+		return fmt.Errorf("%w %q: %s", ErrInvalidKey, key, why)
+	}
+	switch {
+	case key == "":
+		return bad("empty")
+	case len(key) > MaxKeyLen:
+		return bad(fmt.Sprintf("longer than %d bytes", MaxKeyLen))
+	case !utf8.ValidString(key):
+		return bad("not valid UTF-8")
+	case strings.ContainsAny(key, "\\\x00"):
+		return bad("contains a backslash or NUL byte")
+	case key[0] == '/':
+		return bad("absolute (starts with '/')")
+	}
+	for seg := range strings.SplitSeq(key, "/") {
+		switch {
+		case seg == "":
+			return bad("empty path segment")
+		case seg == "." || seg == "..":
+			return bad(fmt.Sprintf("%q path segment", seg))
+		case strings.HasPrefix(seg, TempPrefix):
+			return bad(fmt.Sprintf("segment starts with the reserved %q", TempPrefix))
+		case len(seg) > maxSegmentLen:
+			return bad(fmt.Sprintf("path segment longer than %d bytes", maxSegmentLen))
+		}
+	}
+	return nil
+}
+
+// CheckRead validates the arguments of ReadAt shared by every backend.
+func CheckRead(key string, off int64) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	if off < 0 {
+		return fmt.Errorf("tier: read %q: negative offset %d", key, off)
+	}
+	return nil
+}

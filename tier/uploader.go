@@ -112,8 +112,9 @@ func (c UploaderConfig) Validate() error {
 	if c.Partition < 0 || c.LeaderEpoch < 0 {
 		return fmt.Errorf("tier: uploader config: partition %d, leader epoch %d", c.Partition, c.LeaderEpoch)
 	}
+	// One rule, one message naming both flags: the grace is what makes the timeout safe.
 	if c.UploadTimeout <= 0 || c.DeleteGrace <= c.UploadTimeout {
-		return fmt.Errorf("tier: uploader config: upload timeout %v, delete grace %v: want 0 < upload timeout < delete grace",
+		return fmt.Errorf("tier: uploader config: upload timeout %v (--tier-upload-timeout) and orphan grace %v (--tier-orphan-grace): want 0 < upload timeout < orphan grace",
 			c.UploadTimeout, c.DeleteGrace)
 	}
 	switch c.Compression {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -97,6 +98,41 @@ func TestUploaderConfigValidate(t *testing.T) {
 		mod(&c)
 		if c.Validate() == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// TestUploaderConfigTimeouts: the orphan grace must exceed a positive upload timeout (an
+// object landing late under a cleaned-up record must still meet the second deletion,
+// REMOTE.md "Orphan objects"), and the refusal names the serve flags that set them.
+func TestUploaderConfigTimeouts(t *testing.T) {
+	const m = time.Minute
+	tests := []struct {
+		timeout, grace time.Duration
+		ok             bool
+	}{
+		{DefaultUploadTimeout, DefaultDeleteGrace, true},
+		{time.Nanosecond, 2 * time.Nanosecond, true},
+		{15 * m, 15*m + time.Nanosecond, true},
+		{15 * m, 15 * m, false},
+		{60 * m, 30 * m, false},
+		{0, 30 * m, false},
+		{-m, 30 * m, false},
+		{15 * m, 0, false},
+		{15 * m, -m, false},
+		{0, 0, false},
+	}
+	for _, tc := range tests {
+		c := DefaultUploaderConfig()
+		c.TopicID[0] = 1
+		c.UploadTimeout, c.DeleteGrace = tc.timeout, tc.grace
+		err := c.Validate()
+		if (err == nil) != tc.ok {
+			t.Errorf("timeout %v, grace %v: Validate() = %v, want ok %v", tc.timeout, tc.grace, err, tc.ok)
+			continue
+		}
+		if err != nil && (!strings.Contains(err.Error(), "--tier-upload-timeout") || !strings.Contains(err.Error(), "--tier-orphan-grace")) {
+			t.Errorf("timeout %v, grace %v: %v: want both flags named", tc.timeout, tc.grace, err)
 		}
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/sedimentio/sediment/meta"
 	"github.com/sedimentio/sediment/segment"
 	"github.com/sedimentio/sediment/tier"
+	"github.com/sedimentio/sediment/tier/tierurl"
 )
 
 type serveFlags struct {
@@ -155,9 +156,6 @@ func serve(args []string) error {
 	bcfg.ControlledShutdownTimeout = f.shutdownWait
 	bcfg.AutoLeaderRebalance = f.autoRebalance
 	bcfg.TierUploadInterval = f.tierInterval
-	if f.tierTimeout <= 0 || f.tierGrace <= f.tierTimeout {
-		return fmt.Errorf("--tier-upload-timeout %v and --tier-orphan-grace %v: want 0 < upload timeout < orphan grace", f.tierTimeout, f.tierGrace)
-	}
 	bcfg.TierUpload.UploadTimeout, bcfg.TierUpload.DeleteGrace = f.tierTimeout, f.tierGrace
 	bcfg.TierCacheBytes = f.tierCache
 	bcfg.RemoteFetchMaxWait = f.remoteWait
@@ -256,7 +254,7 @@ func run(ctx context.Context, logger *slog.Logger, bcfg broker.Config, mcfg meta
 
 	var tierStore tier.ObjectStore
 	if tierURL != "" {
-		if tierStore, err = tier.Open(startCtx, tierURL, logger.With("component", "tier")); err != nil {
+		if tierStore, err = tierurl.Open(startCtx, tierURL, logger.With("component", "tier")); err != nil {
 			return fmt.Errorf("--tier: %w", err)
 		}
 		logger.Info("tiering on: leaders upload sealed segments below the high watermark", "tier", tierURL)

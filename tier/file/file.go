@@ -12,7 +12,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/sedimentio/sediment/tier/internal/object"
+	"github.com/sedimentio/sediment/tier"
 )
 
 // Store is an object store rooted at a local directory. It is safe for
@@ -20,6 +20,8 @@ import (
 type Store struct {
 	root string
 }
+
+var _ tier.ObjectStore = (*Store)(nil)
 
 // New returns a Store rooted at dir, creating it if needed.
 func New(dir string) (*Store, error) {
@@ -45,18 +47,18 @@ func (s *Store) path(key string) string {
 	return filepath.Join(s.root, filepath.FromSlash(key))
 }
 
-// notExist wraps a "no such file" error so that it matches object.ErrNotExist
+// notExist wraps a "no such file" error so that it matches tier.ErrNotExist
 // while keeping the original error in the chain.
 func notExist(op, key string, err error) error {
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-		return fmt.Errorf("tier/file: %s %q: %w: %w", op, key, object.ErrNotExist, err)
+		return fmt.Errorf("tier/file: %s %q: %w: %w", op, key, tier.ErrNotExist, err)
 	}
 	return fmt.Errorf("tier/file: %s %q: %w", op, key, err)
 }
 
 // Put implements tier.ObjectStore.
 func (s *Store) Put(ctx context.Context, key string, r io.ReaderAt, size int64) error {
-	if err := object.CheckKey(key); err != nil {
+	if err := tier.CheckKey(key); err != nil {
 		return err
 	}
 	if size < 0 {
@@ -116,7 +118,7 @@ func (s *Store) createTemp(dir, base string) (*os.File, error) {
 			}
 			return nil, err
 		}
-		f, err := os.CreateTemp(dir, object.TempPrefix+base+"-*")
+		f, err := os.CreateTemp(dir, tier.TempPrefix+base+"-*")
 		if err == nil {
 			return f, nil
 		}
@@ -182,7 +184,7 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 
 // ReadAt implements tier.ObjectStore.
 func (s *Store) ReadAt(ctx context.Context, key string, p []byte, off int64) error {
-	if err := object.CheckRead(key, off); err != nil {
+	if err := tier.CheckRead(key, off); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -206,7 +208,7 @@ func (s *Store) ReadAt(ctx context.Context, key string, p []byte, off int64) err
 	case err == io.EOF:
 		return io.ErrUnexpectedEOF
 	case errors.Is(err, syscall.EISDIR):
-		return fmt.Errorf("tier/file: read %q: %w: is a directory", key, object.ErrNotExist)
+		return fmt.Errorf("tier/file: read %q: %w: is a directory", key, tier.ErrNotExist)
 	default:
 		return fmt.Errorf("tier/file: read %q: %w", key, err)
 	}
@@ -218,14 +220,14 @@ func (s *Store) checkRegular(f *os.File, key string) error {
 		return fmt.Errorf("tier/file: read %q: %w", key, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("tier/file: read %q: %w: not a regular file", key, object.ErrNotExist)
+		return fmt.Errorf("tier/file: read %q: %w: not a regular file", key, tier.ErrNotExist)
 	}
 	return nil
 }
 
 // Stat implements tier.ObjectStore.
 func (s *Store) Stat(ctx context.Context, key string) (int64, error) {
-	if err := object.CheckKey(key); err != nil {
+	if err := tier.CheckKey(key); err != nil {
 		return 0, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -236,7 +238,7 @@ func (s *Store) Stat(ctx context.Context, key string) (int64, error) {
 		return 0, notExist("stat", key, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return 0, fmt.Errorf("tier/file: stat %q: %w: not a regular file", key, object.ErrNotExist)
+		return 0, fmt.Errorf("tier/file: stat %q: %w: not a regular file", key, tier.ErrNotExist)
 	}
 	return fi.Size(), nil
 }
@@ -244,7 +246,7 @@ func (s *Store) Stat(ctx context.Context, key string) (int64, error) {
 // Delete implements tier.ObjectStore. It also removes the directories the
 // deletion leaves empty, up to the root.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := object.CheckKey(key); err != nil {
+	if err := tier.CheckKey(key); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -280,7 +282,7 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(key string, siz
 	dirKey := ""
 	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
 		dirKey = prefix[:i]
-		if object.CheckKey(dirKey) != nil {
+		if tier.CheckKey(dirKey) != nil {
 			// No valid key lives under an invalid directory (empty
 			// segment, "..", absolute...).
 			return nil
@@ -327,7 +329,7 @@ func (s *Store) walk(ctx context.Context, dir, dirKey, prefix string, fn func(st
 	es := make([]entry, 0, len(entries))
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, object.TempPrefix) {
+		if strings.HasPrefix(name, tier.TempPrefix) {
 			continue
 		}
 		isDir := e.IsDir()
@@ -357,7 +359,7 @@ func (s *Store) walk(ctx context.Context, dir, dirKey, prefix string, fn func(st
 			}
 			continue
 		}
-		if !strings.HasPrefix(key, prefix) || object.CheckKey(key) != nil {
+		if !strings.HasPrefix(key, prefix) || tier.CheckKey(key) != nil {
 			continue
 		}
 		fi, err := os.Stat(filepath.Join(dir, e.name))
@@ -375,4 +377,4 @@ func (s *Store) walk(ctx context.Context, dir, dirKey, prefix string, fn func(st
 }
 
 // IsNotExist implements tier.ObjectStore.
-func (s *Store) IsNotExist(err error) bool { return errors.Is(err, object.ErrNotExist) }
+func (s *Store) IsNotExist(err error) bool { return errors.Is(err, tier.ErrNotExist) }

@@ -11,8 +11,6 @@ import (
 	"github.com/sedimentio/sediment/tier/tiertest"
 )
 
-var _ tier.ObjectStore = (*file.Store)(nil)
-
 func TestConformance(t *testing.T) {
 	tiertest.Run(t, func(t *testing.T) tier.ObjectStore {
 		s, err := file.New(filepath.Join(t.TempDir(), "tier"))

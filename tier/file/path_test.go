@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sedimentio/sediment/tier/internal/object"
+	"github.com/sedimentio/sediment/tier"
 )
 
 // FuzzPath checks the key-to-path mapping. Invariants: never panics; every
@@ -17,7 +17,7 @@ func FuzzPath(f *testing.F) {
 	}
 	s := &Store{root: "/srv/tier"}
 	f.Fuzz(func(t *testing.T, key string) {
-		if object.CheckKey(key) != nil {
+		if tier.CheckKey(key) != nil {
 			return
 		}
 		p := s.path(key)

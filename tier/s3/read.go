@@ -11,12 +11,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/sedimentio/sediment/tier/internal/object"
+	"github.com/sedimentio/sediment/tier"
 )
 
 // ReadAt implements tier.ObjectStore with one ranged GET.
 func (s *Store) ReadAt(ctx context.Context, key string, p []byte, off int64) error {
-	if err := object.CheckRead(key, off); err != nil {
+	if err := tier.CheckRead(key, off); err != nil {
 		return err
 	}
 	if len(p) == 0 {
@@ -106,7 +106,7 @@ func parseContentRange(v string) (first, last, total int64, err error) {
 
 // Stat implements tier.ObjectStore with HEAD.
 func (s *Store) Stat(ctx context.Context, key string) (int64, error) {
-	if err := object.CheckKey(key); err != nil {
+	if err := tier.CheckKey(key); err != nil {
 		return 0, err
 	}
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
@@ -149,7 +149,7 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(key string, siz
 	dir, last := "", prefix
 	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
 		dir, last = prefix[:i+1], prefix[i+1:]
-		if object.CheckKey(prefix[:i]) != nil {
+		if tier.CheckKey(prefix[:i]) != nil {
 			return nil
 		}
 	}
@@ -174,7 +174,7 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(key string, siz
 			if !ok {
 				return fmt.Errorf("tier/s3: list %q: server returned key %q outside prefix %q", prefix, full, s.prefix)
 			}
-			if !strings.HasPrefix(key, prefix) || object.CheckKey(key) != nil {
+			if !strings.HasPrefix(key, prefix) || tier.CheckKey(key) != nil {
 				continue // written by something else; not addressable here
 			}
 			if err := fn(key, aws.ToInt64(o.Size)); err != nil {
@@ -188,7 +188,7 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(key string, siz
 // Delete implements tier.ObjectStore. S3 answers a DELETE of a missing key
 // with 204 already; a 404 is tolerated for stores that differ.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := object.CheckKey(key); err != nil {
+	if err := tier.CheckKey(key); err != nil {
 		return err
 	}
 	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{

@@ -20,7 +20,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
 
-	"github.com/sedimentio/sediment/tier/internal/object"
+	"github.com/sedimentio/sediment/tier"
 )
 
 // MinPartSize is S3's smallest multipart part (except the last).
@@ -95,7 +95,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("tier/s3: PartConcurrency %d < 1", c.PartConcurrency)
 	}
 	if c.Prefix != "" {
-		if err := object.CheckKey(c.Prefix); err != nil {
+		if err := tier.CheckKey(c.Prefix); err != nil {
 			return fmt.Errorf("tier/s3: prefix: %w", err)
 		}
 	}
@@ -121,6 +121,8 @@ type Store struct {
 	partConc int
 	logger   *slog.Logger
 }
+
+var _ tier.ObjectStore = (*Store)(nil)
 
 // New returns a Store for cfg. It sends no request: a missing bucket or bad
 // credentials show up on the first operation.
@@ -219,13 +221,13 @@ func (s *Store) Prefix() string { return s.prefix }
 func (s *Store) objectKey(key string) *string { return aws.String(s.prefix + key) }
 
 // IsNotExist implements tier.ObjectStore.
-func (s *Store) IsNotExist(err error) bool { return errors.Is(err, object.ErrNotExist) }
+func (s *Store) IsNotExist(err error) bool { return errors.Is(err, tier.ErrNotExist) }
 
 // wrap turns an SDK error into a Store error that names the operation and key,
-// matching object.ErrNotExist for a missing key.
+// matching tier.ErrNotExist for a missing key.
 func (s *Store) wrap(op, key string, err error) error {
 	if isNotFound(err) {
-		return fmt.Errorf("tier/s3: %s %q: %w: %w", op, key, object.ErrNotExist, err)
+		return fmt.Errorf("tier/s3: %s %q: %w: %w", op, key, tier.ErrNotExist, err)
 	}
 	return fmt.Errorf("tier/s3: %s %q: %w", op, key, err)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/sedimentio/sediment/tier"
 	tiers3 "github.com/sedimentio/sediment/tier/s3"
 	"github.com/sedimentio/sediment/tier/tiertest"
+	"github.com/sedimentio/sediment/tier/tierurl"
 )
 
 var _ tier.ObjectStore = (*tiers3.Store)(nil)
@@ -309,14 +310,14 @@ func TestS3(t *testing.T) {
 		}
 	})
 
-	// Open reads credentials from the AWS environment.
+	// tierurl.Open reads credentials from the AWS environment.
 	t.Run("Open", func(t *testing.T) {
 		b := srv.bucket(t)
 		t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
 		t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
 		t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
 		t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-		st, err := tier.Open(t.Context(), "s3://"+b+"/opened/prefix?endpoint="+url.QueryEscape(srv.Endpoint), nil)
+		st, err := tierurl.Open(t.Context(), "s3://"+b+"/opened/prefix?endpoint="+url.QueryEscape(srv.Endpoint), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,13 +11,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/sedimentio/sediment/tier/internal/object"
+	"github.com/sedimentio/sediment/tier"
 )
 
 // Put implements tier.ObjectStore: one PutObject up to the part size, a
 // multipart upload above it.
 func (s *Store) Put(ctx context.Context, key string, r io.ReaderAt, size int64) error {
-	if err := object.CheckKey(key); err != nil {
+	if err := tier.CheckKey(key); err != nil {
 		return err
 	}
 	if size < 0 {

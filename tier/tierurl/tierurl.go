@@ -1,4 +1,4 @@
-package tier
+package tierurl
 
 import (
 	"context"
@@ -9,20 +9,16 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sedimentio/sediment/tier"
 	"github.com/sedimentio/sediment/tier/file"
 	"github.com/sedimentio/sediment/tier/s3"
-)
-
-var (
-	_ ObjectStore = (*file.Store)(nil)
-	_ ObjectStore = (*s3.Store)(nil)
 )
 
 // Open returns the object store a --tier URL names:
 //
 //	file:///abs/path            a local directory (created if missing)
 //	file:rel/path               a directory relative to the working directory
-//	s3://bucket[/prefix][?endpoint=URL&region=R&path-style=true|false]
+//	s3://bucket[/prefix][?endpoint=URL&region=R&path-style=true|false&create-bucket=true|false]
 //
 // file://host/path is rejected (except host "localhost"): it reads like a
 // relative path but RFC 8089 makes "host" a machine name.
@@ -36,8 +32,10 @@ var (
 // from the standard AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
 // AWS_PROFILE and ~/.aws, SSO, web identity, container and instance roles).
 // Open sends no request, so a missing bucket or bad credentials surface on
-// the first operation.
-func Open(ctx context.Context, rawURL string, logger *slog.Logger) (ObjectStore, error) {
+// the first operation, unless create-bucket=true (for a fresh development
+// MinIO), which creates a missing bucket at once. logger (nil: discard) goes
+// to the s3 backend.
+func Open(ctx context.Context, rawURL string, logger *slog.Logger) (tier.ObjectStore, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -57,7 +55,7 @@ func Open(ctx context.Context, rawURL string, logger *slog.Logger) (ObjectStore,
 	}
 }
 
-func openFile(u *url.URL) (ObjectStore, error) {
+func openFile(u *url.URL) (tier.ObjectStore, error) {
 	if len(u.Query()) > 0 || u.Fragment != "" {
 		return nil, fmt.Errorf("tier: file URL %q: takes no query or fragment", u.Redacted())
 	}
@@ -83,7 +81,7 @@ func openFile(u *url.URL) (ObjectStore, error) {
 	return st, nil
 }
 
-func openS3(ctx context.Context, u *url.URL, logger *slog.Logger) (ObjectStore, error) {
+func openS3(ctx context.Context, u *url.URL, logger *slog.Logger) (tier.ObjectStore, error) {
 	if u.Opaque != "" || u.Host == "" {
 		return nil, fmt.Errorf("tier: s3 URL %q: no bucket: want s3://bucket[/prefix]", u.Redacted())
 	}

@@ -1,4 +1,4 @@
-package tier_test
+package tierurl_test
 
 import (
 	"os"
@@ -6,14 +6,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sedimentio/sediment/tier"
 	"github.com/sedimentio/sediment/tier/file"
 	tiers3 "github.com/sedimentio/sediment/tier/s3"
+	"github.com/sedimentio/sediment/tier/tierurl"
 )
 
 func TestOpenFile(t *testing.T) {
 	dir := t.TempDir()
-	st, err := tier.Open(t.Context(), "file://"+dir+"/tier", nil)
+	st, err := tierurl.Open(t.Context(), "file://"+dir+"/tier", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,14 +25,14 @@ func TestOpenFile(t *testing.T) {
 	}
 
 	t.Chdir(dir)
-	st, err = tier.Open(t.Context(), "file:rel/tier", nil)
+	st, err = tierurl.Open(t.Context(), "file:rel/tier", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := st.(*file.Store).Root(); got != filepath.Join(dir, "rel", "tier") {
 		t.Errorf("file:rel/tier root = %s", got)
 	}
-	if _, err := tier.Open(t.Context(), "file://localhost"+dir+"/lh", nil); err != nil {
+	if _, err := tierurl.Open(t.Context(), "file://localhost"+dir+"/lh", nil); err != nil {
 		t.Errorf("file://localhost/...: %v", err)
 	}
 }
@@ -53,7 +53,7 @@ func TestOpenS3(t *testing.T) {
 		{"s3://bkt/a/b/?region=eu-west-1", "bkt", "a/b/"},
 		{"s3://bkt/a?region=eu-west-1&create-bucket=false", "bkt", "a/"},
 	} {
-		st, err := tier.Open(t.Context(), tc.url, nil)
+		st, err := tierurl.Open(t.Context(), tc.url, nil)
 		if err != nil {
 			t.Errorf("Open(%q): %v", tc.url, err)
 			continue
@@ -63,7 +63,7 @@ func TestOpenS3(t *testing.T) {
 			t.Errorf("Open(%q): bucket %q prefix %q", tc.url, s.Bucket(), s.Prefix())
 		}
 	}
-	if _, err := tier.Open(t.Context(), "s3://bkt/p", nil); err == nil || !strings.Contains(err.Error(), "region") {
+	if _, err := tierurl.Open(t.Context(), "s3://bkt/p", nil); err == nil || !strings.Contains(err.Error(), "region") {
 		t.Errorf("Open without region or endpoint = %v; want a region error", err)
 	}
 }
@@ -88,7 +88,7 @@ func TestOpenErrors(t *testing.T) {
 		{"s3://bkt/p?region=a&region=b", "given 2 times"},
 		{"%zz", "bad URL"},
 	} {
-		_, err := tier.Open(t.Context(), tc.url, nil)
+		_, err := tierurl.Open(t.Context(), tc.url, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Open(%q) = %v; want an error containing %q", tc.url, err, tc.want)
 		}
