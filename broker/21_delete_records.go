@@ -10,7 +10,6 @@ import (
 
 func handleDeleteRecords(c *conn, r *request) (*pending, error) {
 	req := r.kreq.(*kmsg.DeleteRecordsRequest)
-	s := c.srv
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
 	for _, rt := range req.Topics {
 		st := kmsg.NewDeleteRecordsResponseTopic()
@@ -19,27 +18,12 @@ func handleDeleteRecords(c *conn, r *request) (*pending, error) {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
-			p, code := s.leaderFor(rt.Topic, rp.Partition)
-			switch {
-			case p == nil:
-				sp.ErrorCode = code
-			default:
-				off := rp.Offset
-				hw := p.hw.Load()
-				if off == -1 {
-					off = hw
-				}
-				if off < 0 || off > hw {
-					sp.ErrorCode = kerr.OffsetOutOfRange.Code
-					break
-				}
-				low, err := p.log.DeleteRecordsBefore(off)
-				if err != nil {
-					c.log.Error("delete records failed", "partition", p.String(), "offset", off, "err", err)
-					sp.ErrorCode = kerr.KafkaStorageError.Code
-					break
-				}
-				sp.LowWatermark = low
+			p, err := c.srv.parts.Leader(rt.Topic, rp.Partition, -1)
+			if err == nil {
+				sp.LowWatermark, err = p.DeleteRecordsBefore(rp.Offset)
+			}
+			if sp.ErrorCode = errorCode(err); sp.ErrorCode == kerr.KafkaStorageError.Code {
+				c.log.Error("delete records failed", "topic", rt.Topic, "partition", rp.Partition, "offset", rp.Offset, "err", err)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

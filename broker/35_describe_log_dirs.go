@@ -42,21 +42,21 @@ func handleDescribeLogDirs(c *conn, r *request) (*pending, error) {
 		return false
 	}
 	byTopic := map[string]int{}
-	for _, p := range s.parts.all() {
-		if !want(p.topic, p.index) {
+	for _, p := range s.parts.All() {
+		if !want(p.Topic(), p.Index()) {
 			continue
 		}
-		i, ok := byTopic[p.topic]
+		i, ok := byTopic[p.Topic()]
 		if !ok {
 			t := kmsg.NewDescribeLogDirsResponseDirTopic()
-			t.Topic = p.topic
+			t.Topic = p.Topic()
 			d.Topics = append(d.Topics, t)
 			i = len(d.Topics) - 1
-			byTopic[p.topic] = i
+			byTopic[p.Topic()] = i
 		}
 		dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
-		dp.Partition = p.index
-		dp.Size = p.log.Size()
+		dp.Partition = p.Index()
+		dp.Size = p.Size()
 		d.Topics[i].Partitions = append(d.Topics[i].Partitions, dp)
 	}
 	resp.Dirs = append(resp.Dirs, d)

@@ -181,7 +181,7 @@ func (s *Server) syncMeta(ctx context.Context, rev int64) error {
 	if err := s.cache.WaitRevision(ctx, rev); err != nil {
 		return err
 	}
-	return s.parts.reconcile()
+	return s.parts.Reconcile()
 }
 
 func validateAssignment(assign [][]int32, brokers []meta.BrokerInfo) error {

@@ -374,7 +374,7 @@ func TestTopicAdmin(t *testing.T) {
 	if _, ok := b.srv.cache.Topic("adm"); ok {
 		t.Fatal("topic still present after delete")
 	}
-	if p := b.srv.parts.get("adm", 0); p != nil {
+	if p := b.srv.parts.Get("adm", 0); p != nil {
 		t.Fatal("local partition still open after delete")
 	}
 }

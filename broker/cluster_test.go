@@ -103,9 +103,9 @@ func TestReplicatedFailover(t *testing.T) {
 	for p := int32(0); p < 2; p++ {
 		var ref []byte
 		for _, b := range rest {
-			part := b.srv.parts.get("rep", p)
-			hw := part.hw.Load()
-			sl, err := part.log.Read(0, 1<<30, hw, true)
+			part := b.srv.parts.Get("rep", p)
+			hw := part.HighWatermark()
+			sl, err := part.Log().Read(0, 1<<30, hw, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -141,7 +141,7 @@ func TestNotEnoughReplicas(t *testing.T) {
 	}
 	waitFor(t, "every broker to know the topic", 10*time.Second, func() bool {
 		for _, b := range bs {
-			if b.srv.parts.get("nee", 0) == nil {
+			if b.srv.parts.Get("nee", 0) == nil {
 				return false
 			}
 		}
@@ -165,7 +165,7 @@ func TestNotEnoughReplicas(t *testing.T) {
 	// Wait for the ISR to shrink to the leader alone.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		st, _ := lb.srv.cache.Partition(lb.srv.parts.get("nee", 0).id, 0)
+		st, _ := lb.srv.cache.Partition(lb.srv.parts.Get("nee", 0).TopicID(), 0)
 		if len(st.ISR) == 1 {
 			break
 		}
@@ -231,7 +231,7 @@ func TestReassignmentAndPreferredElection(t *testing.T) {
 	adm := kadm.NewClient(cl)
 	createAssigned(t, cl, "mv", []int32{1, 2})
 	waitFor(t, "the replicas to open", 10*time.Second, func() bool {
-		return bs[0].srv.parts.get("mv", 0) != nil && bs[1].srv.parts.get("mv", 0) != nil
+		return bs[0].srv.parts.Get("mv", 0) != nil && bs[1].srv.parts.Get("mv", 0) != nil
 	})
 	var n int
 	produce := func(k int) {
@@ -266,7 +266,7 @@ func TestReassignmentAndPreferredElection(t *testing.T) {
 	if len(lr["mv"]) != 0 {
 		t.Fatalf("reassignment still listed: %+v", lr)
 	}
-	waitFor(t, "broker 1 to drop its replica", 10*time.Second, func() bool { return bs[0].srv.parts.get("mv", 0) == nil })
+	waitFor(t, "broker 1 to drop its replica", 10*time.Second, func() bool { return bs[0].srv.parts.Get("mv", 0) == nil })
 	produce(50)
 	c := bs[0].client(kgo.SeedBrokers(bootstrap(bs)...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"mv": {0: kgo.NewOffset().AtStart()}}))
 	for got := 0; got < n; {
@@ -291,7 +291,7 @@ func TestReassignmentAndPreferredElection(t *testing.T) {
 		t.Fatalf("preferred election with the preferred leader in place: %v", e)
 	}
 	// Move leadership to 3 by hand, then ask for the preferred replica back.
-	id := bs[1].srv.parts.get("mv", 0).id
+	id := bs[1].srv.parts.Get("mv", 0).TopicID()
 	st, _ := bs[1].srv.cache.Partition(id, 0)
 	st.Leader, st.LeaderEpoch, st.PartitionEpoch = 3, st.LeaderEpoch+1, st.PartitionEpoch+1
 	if _, err := bs[1].srv.store.UpdatePartition(ctx, id, 0, st); err != nil {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/sedimentio/sediment/broker/partition"
 	"github.com/sedimentio/sediment/segment"
 	"github.com/sedimentio/sediment/tier"
 )
@@ -96,7 +97,7 @@ func DefaultConfig() Config {
 		RetentionCheckInterval:       5 * time.Minute,
 		ShutdownTimeout:              10 * time.Second,
 		SessionTTL:                   9 * time.Second,
-		TierUpload:                   defaultTierUpload(),
+		TierUpload:                   partition.DefaultConfig().TierUpload,
 		TierUploadInterval:           5 * time.Second,
 		RemoteFetchMaxWait:           500 * time.Millisecond,
 		TierCacheBytes:               1 << 30,
@@ -138,25 +139,11 @@ func (c Config) Validate() error {
 	if c.LocalRetentionMs < -2 || c.LocalRetentionBytes < -2 {
 		return fmt.Errorf("broker: log.local.retention.ms %d / log.local.retention.bytes %d: -2 (as retention.*), -1 (unlimited) or >= 0", c.LocalRetentionMs, c.LocalRetentionBytes)
 	}
-	if c.TierCacheBytes < 0 {
-		return fmt.Errorf("broker: tier cache bytes %d is negative", c.TierCacheBytes)
-	}
 	if c.RemoteFetchMaxWait <= 0 {
 		return fmt.Errorf("broker: remote.fetch.max.wait.ms %v must be positive", c.RemoteFetchMaxWait)
 	}
-	if c.TierUploadInterval <= 0 {
-		return fmt.Errorf("broker: tier upload interval %v must be positive", c.TierUploadInterval)
-	}
-	probe := c.TierUpload
-	probe.TopicID = [16]byte{1}
-	if err := probe.Validate(); err != nil {
-		return fmt.Errorf("broker: %w", err)
-	}
 	if c.SessionTTL < time.Second {
 		return fmt.Errorf("broker: broker.session.timeout.ms %v must be at least 1s", c.SessionTTL)
-	}
-	if c.ReplicaLagTimeMax <= 0 {
-		return fmt.Errorf("broker: replica.lag.time.max.ms %v must be positive", c.ReplicaLagTimeMax)
 	}
 	if c.InterBrokerListener == "" {
 		return errors.New("broker: inter-broker listener name is empty")
@@ -167,11 +154,11 @@ func (c Config) Validate() error {
 	if c.MaxInflightPerConn < 1 {
 		return fmt.Errorf("broker: max in-flight requests per connection %d must be at least 1", c.MaxInflightPerConn)
 	}
-	if c.RetentionCheckInterval <= 0 {
-		return fmt.Errorf("broker: log.retention.check.interval.ms %v must be positive", c.RetentionCheckInterval)
-	}
 	if err := c.Log.Validate(); err != nil {
 		return fmt.Errorf("broker: log defaults: %w", err)
+	}
+	if err := c.partitionConfig().Validate(); err != nil {
+		return fmt.Errorf("broker: %w", err)
 	}
 	return nil
 }
@@ -183,10 +170,15 @@ func (c Config) advertised() string {
 	return c.Listen
 }
 
-// defaultTierUpload is the uploader's defaults with auto compression: zstd
-// frames for segments of uncompressed batches.
-func defaultTierUpload() tier.UploaderConfig {
-	c := tier.DefaultUploaderConfig()
-	c.Compression = tier.CompressionAuto
-	return c
+// partitionConfig is the partition layer's share of the configuration.
+func (c Config) partitionConfig() partition.Config {
+	pc := partition.DefaultConfig()
+	pc.NodeID = c.NodeID
+	pc.DataDir = c.DataDir
+	pc.ReplicaLagTimeMax = c.ReplicaLagTimeMax
+	pc.RetentionCheckInterval = c.RetentionCheckInterval
+	pc.TierUpload = c.TierUpload
+	pc.TierUploadInterval = c.TierUploadInterval
+	pc.TierCacheBytes = c.TierCacheBytes
+	return pc
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sedimentio/sediment/broker/partition"
+	"github.com/sedimentio/sediment/meta"
 	"github.com/sedimentio/sediment/segment"
 )
 
@@ -48,7 +50,7 @@ var topicConfigs = []topicConfig{
 	{
 		name: "remote.storage.enable", broker: "remote.log.storage.system.enable", typ: kmsg.ConfigTypeBoolean,
 		doc: "Upload sealed segments to the broker's --tier object store. The default when a tier is configured.",
-		def: func(s *Server) string { return strconv.FormatBool(s.tierStore != nil) },
+		def: func(s *Server) string { return strconv.FormatBool(s.tiering) },
 		apply: func(_ *segment.Config, v string) error {
 			if v != "true" && v != "false" {
 				return fmt.Errorf("remote.storage.enable %q must be true or false", v)
@@ -232,7 +234,7 @@ func (s *Server) logConfig(overrides map[string]string) (segment.Config, error) 
 // validateTopicConfigs checks a full override set as CreateTopics and
 // AlterConfigs receive it; the error text goes back to the client.
 func (s *Server) validateTopicConfigs(overrides map[string]string) error {
-	if overrides["remote.storage.enable"] == "true" && s.tierStore == nil {
+	if overrides["remote.storage.enable"] == "true" && !s.tiering {
 		return fmt.Errorf("remote.storage.enable=true needs a broker started with --tier")
 	}
 	_, err := s.logConfig(overrides)
@@ -241,7 +243,7 @@ func (s *Server) validateTopicConfigs(overrides map[string]string) error {
 
 // tiered reports whether a topic's segments go to the object store.
 func (s *Server) tiered(configs map[string]string) bool {
-	if s.tierStore == nil {
+	if !s.tiering {
 		return false
 	}
 	v, ok := configs["remote.storage.enable"]
@@ -266,6 +268,22 @@ func (s *Server) localRetention(configs map[string]string, cfg segment.Config) (
 		bytes = lbytes
 	}
 	return ms, bytes
+}
+
+// topicSettings resolves a topic's configs for the partition layer.
+func (s *Server) topicSettings(t meta.Topic) (partition.TopicSettings, error) {
+	cfg, err := s.logConfig(t.Configs)
+	if err != nil {
+		return partition.TopicSettings{}, err
+	}
+	ts := partition.TopicSettings{Log: cfg, MinInsyncReplicas: int32(s.cfg.MinInsyncReplicas), Tiered: s.tiered(t.Configs)}
+	if v, ok := t.Configs["min.insync.replicas"]; ok {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			ts.MinInsyncReplicas = int32(n)
+		}
+	}
+	ts.LocalRetention, ts.LocalRetentionBytes = s.localRetention(t.Configs, cfg)
+	return ts, nil
 }
 
 func parseInt(v string, lo, hi int64) (int64, error) {

@@ -1,6 +1,9 @@
 // Package broker is Sediment's Kafka edge: listeners, connections, request
-// dispatch (one file per API key, named after it, e.g. 00_produce.go), and the
-// partition manager that opens the local logs this broker hosts.
+// dispatch (one file per API key, named after it, e.g. 00_produce.go) and the
+// controller. Below it, broker/partition is the partition layer (append,
+// commit waits, reads, ISR, tiering glue): API handlers decode the request,
+// call the partition layer, and encode its answer, mapping its sentinel
+// errors to Kafka error codes in one place (errors.go).
 //
 // Requests are decoded and responses encoded by franz-go's kmsg; nothing here
 // hand-writes the protocol. A connection has one reader and one writer
@@ -14,15 +17,18 @@
 // connections those ranges go out with sendfile(2) and never pass through user
 // space.
 //
-// Cluster roles. Every local replica (partitions.go) is leader, follower or
-// offline, as its partition state in etcd says; the partition manager
-// follows the metadata cache and switches roles. A leader tracks its
-// followers with a repl.Leader (positions, high watermark, ISR proposals it
-// writes to etcd with a compare-and-swap); a follower is replicated by the
-// repl.Manager's fetchers. One broker at a time is the controller
-// (controller.go), elected through etcd: it moves leadership away from brokers
-// that are gone or shutting down and finishes reassignments. Brokers never
-// send the controller RPCs; everything goes through etcd.
+// Cluster roles. Every local replica is leader, follower or offline, as its
+// partition state in etcd says; the partition layer follows the metadata
+// cache and switches roles (see broker/partition). One broker at a time is
+// the controller (controller.go), elected through etcd: it moves leadership
+// away from brokers that are gone or shutting down and finishes
+// reassignments. Brokers never send the controller RPCs; everything goes
+// through etcd.
+//
+// Lock order in this package: Server.regMu and Server.mu are each taken
+// alone; a fetch session's mu is taken alone (the cache's mu only around
+// lookups). The partition layer's locks (broker/partition/manager.go) are
+// never held while calling back into this package.
 //
 // Kafka error codes (kerr) appear only in this package: lower layers return
 // sentinel errors which the API files map.

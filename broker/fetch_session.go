@@ -4,6 +4,9 @@ import (
 	"math"
 	"sync"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/sedimentio/sediment/meta"
 )
 
@@ -121,4 +124,86 @@ func (fs *fetchSession) forgetLocked(k sessionKey) {
 			break
 		}
 	}
+}
+
+// openSession finds, creates or closes the request's session (KIP-227) and
+// says whether this is a full fetch; a non-zero code fails the request.
+func (c *conn) openSession(req *kmsg.FetchRequest) (session *fetchSession, full bool, code int16) {
+	switch {
+	case req.Version < 7 || (req.SessionID == 0 && req.SessionEpoch == -1):
+		return nil, true, 0 // sessionless full fetch
+	case req.SessionID == 0 && req.SessionEpoch == 0:
+		return c.fetchSessions.create(), true, 0
+	case req.SessionEpoch == -1:
+		c.fetchSessions.remove(req.SessionID)
+		return nil, true, 0
+	case req.SessionID == 0:
+		return nil, false, kerr.InvalidFetchSessionEpoch.Code
+	}
+	if session = c.fetchSessions.get(req.SessionID); session == nil {
+		return nil, false, kerr.FetchSessionIDNotFound.Code
+	}
+	return session, false, 0
+}
+
+// fetchTargets lists the partitions a fetch reads: the request's, or with a
+// session the session's after applying the request's changes to it.
+func (c *conn) fetchTargets(req *kmsg.FetchRequest) (targets []fetchTarget, session *fetchSession, full bool, code int16) {
+	session, full, code = c.openSession(req)
+	if code != 0 {
+		return nil, nil, false, code
+	}
+	keyOf := func(topic string, id [16]byte, p int32) sessionKey {
+		if req.Version >= 13 {
+			return sessionKey{id: meta.TopicID(id), part: p}
+		}
+		return sessionKey{topic: topic, part: p}
+	}
+	var (
+		parts     []sessionPart
+		lastEpoch = map[sessionKey]int32{}
+	)
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			k := keyOf(t.Topic, t.TopicID, p.Partition)
+			parts = append(parts, sessionPart{key: k, fetchOffset: p.FetchOffset, maxBytes: p.PartitionMaxBytes, leaderEpoch: p.CurrentLeaderEpoch})
+			if req.Version >= 12 {
+				lastEpoch[k] = p.LastFetchedEpoch
+			}
+		}
+	}
+	target := func(sp sessionPart, in *sessionPart) fetchTarget {
+		e, ok := lastEpoch[sp.key]
+		if !ok {
+			e = -1
+		}
+		return fetchTarget{sessionPart: sp, sp: in, lastFetchedEpoch: e}
+	}
+	if session == nil {
+		for _, sp := range parts {
+			targets = append(targets, target(sp, nil))
+		}
+		return targets, nil, full, 0
+	}
+	session.mu.Lock()
+	defer session.mu.Unlock()
+	if !full {
+		if req.SessionEpoch != session.epoch {
+			return nil, nil, false, kerr.InvalidFetchSessionEpoch.Code
+		}
+		for _, t := range req.ForgottenTopics {
+			for _, p := range t.Partitions {
+				session.forgetLocked(keyOf(t.Topic, t.TopicID, p))
+			}
+		}
+	}
+	session.epoch = nextEpoch(req.SessionEpoch)
+	for _, sp := range parts {
+		session.upsertLocked(sp)
+	}
+	for _, k := range session.order {
+		sp := session.parts[k]
+		targets = append(targets, target(*sp, sp))
+	}
+	return targets, session, full, 0
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -16,8 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sedimentio/sediment/broker/partition"
 	"github.com/sedimentio/sediment/meta"
-	"github.com/sedimentio/sediment/repl"
 	"github.com/sedimentio/sediment/tier"
 )
 
@@ -42,17 +41,9 @@ type Server struct {
 	apiList []api // in table order, for ApiVersions
 	metrics *metrics
 	bodies  bufPool
-	parts   *partitionManager
+	parts   *partition.Manager
 	pids    *producerIDs
-
-	repl *repl.Manager
-
-	tierStore    tier.ObjectStore // nil: tiering off
-	tierReader   *tier.Reader
-	tierMetrics  *tier.UploaderMetrics
-	tierStalled  prometheus.Gauge
-	stalled      atomic.Bool  // mirrors tierStalled for /readyz
-	stalledParts atomic.Int32 // partitions whose uploads are failing
+	tiering bool // an object store is configured
 
 	ln           net.Listener
 	ready        chan struct{}
@@ -91,34 +82,12 @@ func New(cfg Config, d Deps) (*Server, error) {
 		conns:    make(map[*conn]struct{}),
 	}
 	s.apis, s.apiList = buildAPIs(apiTable())
-	s.tierStore = d.Tier
-	s.tierStalled = prometheus.NewGauge(prometheus.GaugeOpts{
-		Namespace: "sediment", Subsystem: "tier", Name: "upload_stalled",
-		Help: "1 while uploading sealed segments to the object store fails and is being retried.",
-	})
-	d.Registerer.MustRegister(s.tierStalled)
-	if d.Tier != nil {
-		m, err := tier.NewUploaderMetrics(d.Registerer)
-		if err != nil {
-			return nil, err
-		}
-		s.tierMetrics = m
-		rcfg := tier.DefaultReaderConfig(filepath.Join(cfg.DataDir, "tier-cache"))
-		rcfg.CacheBytes = cfg.TierCacheBytes
-		if s.tierReader, err = tier.NewReader(d.Tier, rcfg, d.Logger.With("component", "tier"), d.Registerer); err != nil {
-			return nil, err
-		}
-	}
-	rcfg := repl.DefaultConfig()
-	rcfg.NodeID = cfg.NodeID
-	rcfg.ClientID = fmt.Sprintf("sediment-replica-%d", cfg.NodeID)
-	rm, err := repl.NewManager(rcfg, s.resolveBroker, d.Logger.With("component", "repl"), d.Registerer)
-	if err != nil {
-		return nil, err
-	}
-	s.repl = rm
+	s.tiering = d.Tier != nil
 	s.pids = newProducerIDs(d.Store)
-	pm, err := newPartitionManager(s)
+	pm, err := partition.New(cfg.partitionConfig(), partition.Deps{
+		Logger: d.Logger, Registerer: d.Registerer, Store: d.Store, Cache: d.Cache, Tier: d.Tier,
+		Resolve: s.resolveBroker, Settings: s.topicSettings,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -133,29 +102,7 @@ func (s *Server) Addr() net.Addr {
 }
 
 // TieringStalled reports whether uploads to the object store are failing.
-func (s *Server) TieringStalled() bool {
-	return s.tierStore != nil && s.stalled.Load()
-}
-
-// setStalled records whether p's uploads are failing. Tiering is stalled
-// while any partition's are: an idle partition's quiet success says nothing
-// about the store.
-func (s *Server) setStalled(p *partition, v bool) {
-	if p.stalled.Swap(v) == v {
-		return
-	}
-	d := int32(-1)
-	if v {
-		d = 1
-	}
-	n := s.stalledParts.Add(d)
-	s.stalled.Store(n > 0)
-	if n > 0 {
-		s.tierStalled.Set(1)
-	} else {
-		s.tierStalled.Set(0)
-	}
-}
+func (s *Server) TieringStalled() bool { return s.parts.TieringStalled() }
 
 // Ready is closed once the listener accepts connections.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
@@ -166,23 +113,19 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 func (s *Server) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
-		s.parts.close()
+		s.parts.Close()
 		return fmt.Errorf("broker: listen on %s: %w", s.cfg.Listen, err)
 	}
 	s.ln = ln
 	close(s.ready)
 	s.log.Info("kafka listener started", "addr", ln.Addr().String(), "advertised", s.cfg.advertised(), "node_id", s.cfg.NodeID)
 
-	var wg sync.WaitGroup
+	var bgWG, connWG sync.WaitGroup
 	bg, stopBG := context.WithCancel(context.Background())
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.parts.run(bg)
-	}()
+	bgWG.Go(func() { s.parts.Run(bg) })
 
 	acceptErr := make(chan error, 1)
-	go func() { acceptErr <- s.accept(ln, &wg) }()
+	go func() { acceptErr <- s.accept(ln, &connWG) }()
 
 	// Membership and the controller campaign, until shutdown begins.
 	member, stopMember := context.WithCancel(context.Background())
@@ -217,7 +160,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.mu.Unlock()
 	drained := make(chan struct{})
 	go func() {
-		s.waitConns()
+		connWG.Wait()
 		close(drained)
 	}()
 	select {
@@ -232,11 +175,8 @@ func (s *Server) Run(ctx context.Context) error {
 		<-drained
 	}
 	stopBG()
-	wg.Wait()
-	if s.tierReader != nil {
-		s.tierReader.Close()
-	}
-	if err := s.parts.close(); err != nil {
+	bgWG.Wait()
+	if err := s.parts.Close(); err != nil {
 		s.log.Error("closing logs", "err", err)
 		if runErr == nil {
 			runErr = err
@@ -390,20 +330,6 @@ func (s *Server) resolveBroker(id int32) (string, bool) {
 	return net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), true
 }
 
-func (s *Server) waitConns() {
-	for {
-		s.mu.Lock()
-		n := len(s.conns)
-		s.mu.Unlock()
-		if n == 0 {
-			return
-		}
-		select {
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-}
-
 func (s *Server) accept(ln net.Listener, wg *sync.WaitGroup) error {
 	var delay time.Duration
 	for {
@@ -417,7 +343,13 @@ func (s *Server) accept(ln net.Listener, wg *sync.WaitGroup) error {
 				// Temporary (e.g. out of file descriptors): back off.
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				s.log.Warn("accept failed; retrying", "err", err, "delay", delay)
-				time.Sleep(delay)
+				t := time.NewTimer(delay)
+				select {
+				case <-t.C:
+				case <-s.stopping:
+					t.Stop()
+					return nil
+				}
 				continue
 			}
 			return fmt.Errorf("broker: accept: %w", err)

@@ -82,10 +82,10 @@ func produceN(t *testing.T, b *testBroker, topic string, partitions int32, n int
 func waitTiered(t *testing.T, b *testBroker, topic string, partitions int32) {
 	t.Helper()
 	for i := range partitions {
-		p := b.srv.parts.get(topic, i)
+		p := b.srv.parts.Get(topic, i)
 		waitFor(t, "history to move to the tier", 30*time.Second, func() bool {
-			segs := p.log.Segments()
-			return len(segs) == 1 && p.log.LogStartOffset() > 0 && p.remoteStart.Load() == 0 && p.remoteSegs.Load() != nil
+			segs := p.Log().Segments()
+			return len(segs) == 1 && p.Log().LogStartOffset() > 0 && p.RemoteStart() == 0
 		})
 	}
 }
@@ -319,7 +319,7 @@ func TestTimestampsAndEpochsFromTier(t *testing.T) {
 	var b *testBroker
 	waitFor(t, "a leader", 20*time.Second, func() bool {
 		for _, x := range bs {
-			if p := x.srv.parts.get("ts", 0); p != nil && p.leader.Load() != nil {
+			if p := x.srv.parts.Get("ts", 0); p != nil && p.IsLeader() {
 				b = x
 				return true
 			}
@@ -329,7 +329,7 @@ func TestTimestampsAndEpochsFromTier(t *testing.T) {
 	base := time.Now().Add(-time.Hour).Truncate(time.Second)
 	at := func(i int) time.Time { return base.Add(time.Duration(i) * time.Second) }
 	produceN(t, b, "ts", 1, 100, at)
-	firstEpoch := b.srv.parts.get("ts", 0).leaderEpoch.Load()
+	firstEpoch := b.srv.parts.Get("ts", 0).LeaderEpoch()
 	waitFor(t, "both brokers in the ISR", 30*time.Second, func() bool {
 		st, ok := b.srv.cache.Partition(topicID(t, b, "ts"), 0)
 		return ok && len(st.ISR) == 2
@@ -343,10 +343,10 @@ func TestTimestampsAndEpochsFromTier(t *testing.T) {
 	b.stop()
 	b = other
 	waitFor(t, "the other broker to lead", 30*time.Second, func() bool {
-		p := b.srv.parts.get("ts", 0)
-		return p != nil && p.leader.Load() != nil
+		p := b.srv.parts.Get("ts", 0)
+		return p != nil && p.IsLeader()
 	})
-	secondEpoch := b.srv.parts.get("ts", 0).leaderEpoch.Load()
+	secondEpoch := b.srv.parts.Get("ts", 0).LeaderEpoch()
 	if secondEpoch <= firstEpoch {
 		t.Fatalf("leader epoch %d after the failover, %d before", secondEpoch, firstEpoch)
 	}
@@ -358,8 +358,8 @@ func TestTimestampsAndEpochsFromTier(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitTiered(t, b, "ts", 1)
-	p := b.srv.parts.get("ts", 0)
-	localStart := p.log.LogStartOffset()
+	p := b.srv.parts.Get("ts", 0)
+	localStart := p.Log().LogStartOffset()
 	if localStart <= 100 {
 		t.Fatalf("local log start %d: the test needs both epochs' history in the tier only", localStart)
 	}

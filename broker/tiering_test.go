@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sedimentio/sediment/broker/partition"
 	"github.com/sedimentio/sediment/meta"
 	"github.com/sedimentio/sediment/tier"
 	"github.com/sedimentio/sediment/tier/file"
@@ -47,9 +48,9 @@ func testLeaderUploads(t *testing.T, compression string) {
 			t.Fatal(err)
 		}
 	}
-	p := b.srv.parts.get("tiered", 0)
+	p := b.srv.parts.Get("tiered", 0)
 	var sealed int
-	for _, s := range p.log.Segments() {
+	for _, s := range p.Log().Segments() {
 		if s.Sealed {
 			sealed++
 		}
@@ -58,7 +59,7 @@ func testLeaderUploads(t *testing.T, compression string) {
 		t.Fatalf("only %d sealed segments: the test needs rolls", sealed)
 	}
 	waitFor(t, "uploads", 20*time.Second, func() bool {
-		recs, err := b.srv.store.RemoteSegments(ctx, p.id, 0)
+		recs, err := b.srv.store.RemoteSegments(ctx, p.TopicID(), 0)
 		if err != nil {
 			return false
 		}
@@ -72,7 +73,7 @@ func testLeaderUploads(t *testing.T, compression string) {
 			return false
 		}
 		// The manifest is rewritten after the records reach COPY_FINISHED.
-		m, err := tier.ReadManifest(ctx, store, tier.TopicIDText(p.id), 0)
+		m, err := tier.ReadManifest(ctx, store, tier.TopicIDText(p.TopicID()), 0)
 		return err == nil && len(m.Segments) == sealed
 	})
 	recs := finishedRecords(t, b, p)
@@ -83,10 +84,10 @@ func testLeaderUploads(t *testing.T, compression string) {
 		}
 		end = r.EndOffset
 	}
-	if active := p.log.Segments()[len(p.log.Segments())-1]; end+1 != active.BaseOffset {
+	if active := p.Log().Segments()[len(p.Log().Segments())-1]; end+1 != active.BaseOffset {
 		t.Fatalf("remote end %d; the active segment starts at %d", end, active.BaseOffset)
 	}
-	m, err := tier.ReadManifest(context.Background(), store, tier.TopicIDText(p.id), 0)
+	m, err := tier.ReadManifest(context.Background(), store, tier.TopicIDText(p.TopicID()), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,9 +111,9 @@ func testLeaderUploads(t *testing.T, compression string) {
 	if _, err := b.admin().AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "local.retention.bytes", Value: &zero}}, "tiered"); err != nil {
 		t.Fatal(err)
 	}
-	activeBase := p.log.Segments()[len(p.log.Segments())-1].BaseOffset
+	activeBase := p.Log().Segments()[len(p.Log().Segments())-1].BaseOffset
 	waitFor(t, "local segments below the uploaded end to go", 10*time.Second, func() bool {
-		return p.log.LogStartOffset() == activeBase && len(p.log.Segments()) == 1
+		return p.Log().LogStartOffset() == activeBase && len(p.Log().Segments()) == 1
 	})
 	if recs := finishedRecords(t, b, p); len(recs) != sealed {
 		t.Fatalf("local retention touched the tier: %d remote segments, want %d", len(recs), sealed)
@@ -146,9 +147,9 @@ func testLeaderUploads(t *testing.T, compression string) {
 
 // finishedRecords lists p's COPY_FINISHED records (a cleaned-up upload's
 // DELETE_FINISHED record may wait out its grace period beside them).
-func finishedRecords(t *testing.T, b *testBroker, p *partition) []meta.RemoteSegmentRecord {
+func finishedRecords(t *testing.T, b *testBroker, p *partition.Partition) []meta.RemoteSegmentRecord {
 	t.Helper()
-	recs, err := b.srv.store.RemoteSegments(context.Background(), p.id, p.index)
+	recs, err := b.srv.store.RemoteSegments(context.Background(), p.TopicID(), p.Index())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,8 +198,8 @@ func TestTieringStallsAndDrains(t *testing.T) {
 		}
 	}
 	waitFor(t, "tiering reported stalled", 10*time.Second, b.srv.TieringStalled)
-	p := b.srv.parts.get("stall", 0)
-	if recs, _ := b.srv.store.RemoteSegments(ctx, p.id, 0); len(recs) > 0 && recs[0].State == string(tier.CopyFinished) {
+	p := b.srv.parts.Get("stall", 0)
+	if recs, _ := b.srv.store.RemoteSegments(ctx, p.TopicID(), 0); len(recs) > 0 && recs[0].State == string(tier.CopyFinished) {
 		t.Fatal("a segment was marked uploaded while the store was down")
 	}
 	store.down.Store(false)
@@ -206,12 +207,12 @@ func TestTieringStallsAndDrains(t *testing.T) {
 		if b.srv.TieringStalled() {
 			return false
 		}
-		recs, err := b.srv.store.RemoteSegments(ctx, p.id, 0)
+		recs, err := b.srv.store.RemoteSegments(ctx, p.TopicID(), 0)
 		if err != nil || len(recs) == 0 {
 			return false
 		}
 		sealed := 0
-		for _, s := range p.log.Segments() {
+		for _, s := range p.Log().Segments() {
 			if s.Sealed {
 				sealed++
 			}
@@ -248,10 +249,10 @@ func TestRemoteRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p := b.srv.parts.get("expiring", 0)
+	p := b.srv.parts.Get("expiring", 0)
 	waitFor(t, "expired segments to leave the tier and the disk", 20*time.Second, func() bool {
-		recs, err := b.srv.store.RemoteSegments(ctx, p.id, 0)
-		return err == nil && len(recs) == 0 && len(p.log.Segments()) == 1 && p.remoteEnd.Load() > 0
+		recs, err := b.srv.store.RemoteSegments(ctx, p.TopicID(), 0)
+		return err == nil && len(recs) == 0 && len(p.Log().Segments()) == 1 && p.RemoteEnd() > 0
 	})
 	var objects []string
 	store.List(ctx, "", func(k string, _ int64) error {
@@ -267,7 +268,7 @@ func TestRemoteRetention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o, _ := so.Lookup("expiring", 0); o.Offset != p.log.LogStartOffset() || o.Offset == 0 {
-		t.Fatalf("earliest offset %d after retention; local log start %d", o.Offset, p.log.LogStartOffset())
+	if o, _ := so.Lookup("expiring", 0); o.Offset != p.Log().LogStartOffset() || o.Offset == 0 {
+		t.Fatalf("earliest offset %d after retention; local log start %d", o.Offset, p.Log().LogStartOffset())
 	}
 }

@@ -1,8 +1,8 @@
-package broker
+package partition
 
-// Answers that reach below the local log start into the tier: ListOffsets by
-// timestamp and OffsetForLeaderEpoch (KIP-405). The tier holds finished
-// copies listed in p.remoteSegs; copies of a deposed leader and of its
+// Answers that reach below the local log start into the tier (KIP-405):
+// fetches, ListOffsets by timestamp and OffsetForLeaderEpoch. The tier holds
+// finished copies listed in remoteSegs; copies of a deposed leader and of its
 // successor may overlap (their segment boundaries differ), so walks keep the
 // lowest offset not yet covered.
 
@@ -15,14 +15,52 @@ import (
 	"github.com/sedimentio/sediment/tier"
 )
 
+// ReadRemote serves a fetch below the local log start from the tier (after
+// Read said InTier). Errors: segment.ErrOffsetOutOfRange or tier.ErrNotExist
+// when remote retention deleted the offset meanwhile, ctx's error, and the
+// tier's read errors.
+func (p *Partition) ReadRemote(ctx context.Context, offset int64, maxBytes int, minOne bool) ([]byte, error) {
+	if p.m.tierReader == nil {
+		return nil, segment.ErrOffsetOutOfRange
+	}
+	seg, ok := p.remoteSegmentFor(offset)
+	if !ok {
+		return nil, segment.ErrOffsetOutOfRange
+	}
+	var next *tier.RemoteSegment
+	if n, ok := p.remoteSegmentFor(seg.EndOffset + 1); ok {
+		next = &n // a catching-up consumer reads on into it
+	}
+	return p.m.tierReader.ReadThen(ctx, seg, next, offset, maxBytes, minOne)
+}
+
+// remoteSegmentFor picks the finished copy holding offset: of overlapping
+// copies the one reaching furthest.
+func (p *Partition) remoteSegmentFor(offset int64) (tier.RemoteSegment, bool) {
+	segs := p.remoteSegs.Load()
+	if segs == nil {
+		return tier.RemoteSegment{}, false
+	}
+	var (
+		best  tier.RemoteSegment
+		found bool
+	)
+	for _, s := range *segs {
+		if s.BaseOffset <= offset && offset <= s.EndOffset && (!found || s.EndOffset > best.EndOffset) {
+			best, found = s, true
+		}
+	}
+	return best, found
+}
+
 // remoteBelowLocal returns the finished copies holding offsets in
-// [logStart, local log start), ordered by base offset.
-func (p *partition) remoteBelowLocal() []tier.RemoteSegment {
+// [LogStart, local log start), ordered by base offset.
+func (p *Partition) remoteBelowLocal() []tier.RemoteSegment {
 	segs := p.remoteSegs.Load()
 	if segs == nil {
 		return nil
 	}
-	localStart, start := p.log.LogStartOffset(), p.logStart()
+	localStart, start := p.log.LogStartOffset(), p.LogStart()
 	var out []tier.RemoteSegment
 	for _, s := range *segs {
 		if s.EndOffset >= start && s.BaseOffset < localStart {
@@ -38,9 +76,9 @@ func (p *partition) remoteBelowLocal() []tier.RemoteSegment {
 
 // offsetForTimestamp is ListOffsets by timestamp over the whole log: the
 // tier below the local log start first, then the local log.
-func (s *Server) offsetForTimestamp(ctx context.Context, p *partition, ts int64) (int64, int64, bool, error) {
-	if s.tierReader != nil {
-		next, localStart := p.logStart(), p.log.LogStartOffset()
+func (p *Partition) offsetForTimestamp(ctx context.Context, ts int64) (int64, int64, bool, error) {
+	if r := p.m.tierReader; r != nil {
+		next, localStart := p.LogStart(), p.log.LogStartOffset()
 		for _, seg := range p.remoteBelowLocal() {
 			if seg.EndOffset < next {
 				continue // covered by an overlapping copy already searched
@@ -48,7 +86,7 @@ func (s *Server) offsetForTimestamp(ctx context.Context, p *partition, ts int64)
 			if next >= localStart {
 				break
 			}
-			off, fts, ok, err := s.tierReader.OffsetForTimestamp(ctx, seg, ts, next)
+			off, fts, ok, err := r.OffsetForTimestamp(ctx, seg, ts, next)
 			if err != nil || (ok && off < localStart) {
 				return off, fts, ok, err
 			}
@@ -63,7 +101,7 @@ func (s *Server) offsetForTimestamp(ctx context.Context, p *partition, ts int64)
 // tier for the offsets below the local log start (local retention trims the
 // local cache, and a broker that started on an empty directory never had
 // those entries).
-func (p *partition) endOffsetForEpoch(epoch int32) (int32, int64) {
+func (p *Partition) endOffsetForEpoch(epoch int32) (int32, int64) {
 	local := p.log.LeaderEpochs()
 	remote := p.remoteBelowLocal()
 	if len(remote) == 0 || (len(local) > 0 && epoch >= local[0].Epoch) {

@@ -1,0 +1,156 @@
+package partition
+
+import "context"
+
+// Acks is a produce's required acknowledgements, as Kafka numbers them.
+type Acks int16
+
+const (
+	AcksNone   Acks = 0  // no response: nothing to wait for
+	AcksLeader Acks = 1  // durable on the leader per the flush policy
+	AcksAll    Acks = -1 // committed: below the high watermark (the ISR has it)
+)
+
+// AppendResult is where an append went.
+type AppendResult struct {
+	FirstOffset, LastOffset int64
+	LogAppendTime           int64 // -1 unless the topic uses LogAppendTime
+	LogStartOffset          int64
+	// LeaderEpoch is the term the batches were appended in; WaitCommitted
+	// fails if the term ends first.
+	LeaderEpoch int32
+	// Duplicate is set when an idempotent producer's retry matched batches
+	// already in the log; the offsets are theirs and nothing was appended.
+	Duplicate bool
+}
+
+// AppendLeader appends record batches (v2, validated and given offsets by
+// the log, stored verbatim) as the leader, and starts making them durable
+// and replicated. It does not wait: Wait does, for the acks asked for.
+//
+// With AcksAll it refuses (ErrNotEnoughReplicas) while the ISR is below
+// min.insync.replicas. Without leadership it returns ErrNotLeader. Both leave
+// the result's LogStartOffset -1. Errors of the log (segment.ErrCorruptBatch,
+// ErrRecordTooLarge, ErrOutOfOrderSequence, ...) come back with the log start
+// offset in the result.
+func (p *Partition) AppendLeader(records []byte, acks Acks) (AppendResult, error) {
+	l := p.leader()
+	if l == nil {
+		return AppendResult{LogStartOffset: -1}, ErrNotLeader
+	}
+	if acks == AcksAll && len(l.ISR()) < int(p.minISR.Load()) {
+		return AppendResult{LogStartOffset: -1}, ErrNotEnoughReplicas
+	}
+	res, err := p.log.AppendLeader(records, l.Epoch())
+	if err != nil {
+		return AppendResult{LogStartOffset: p.log.LogStartOffset()}, err
+	}
+	// Followers fetch it now; the flusher starts syncing at once, in
+	// parallel with every other partition's; durable-as-written (flush to
+	// the OS) may advance the high watermark already.
+	p.appended()
+	p.updateHW()
+	p.requestFlush()
+	return AppendResult{
+		FirstOffset:    res.FirstOffset,
+		LastOffset:     res.LastOffset,
+		LogAppendTime:  res.LogAppendTime,
+		LogStartOffset: res.LogStartOffset,
+		LeaderEpoch:    l.Epoch(),
+		Duplicate:      res.Duplicate,
+	}, nil
+}
+
+// Wait blocks until an append is acknowledged as acks asks: AcksAll waits
+// for WaitCommitted, AcksLeader for WaitDurable, AcksNone returns at once.
+func (p *Partition) Wait(ctx context.Context, res AppendResult, acks Acks) error {
+	switch acks {
+	case AcksAll:
+		return p.WaitCommitted(ctx, res.LastOffset+1, res.LeaderEpoch)
+	case AcksLeader:
+		return p.WaitDurable(ctx, res.LastOffset+1)
+	default:
+		return nil
+	}
+}
+
+// WaitDurable blocks until every offset below next is durable on this
+// broker per the topic's flush policy.
+func (p *Partition) WaitDurable(ctx context.Context, next int64) error {
+	return p.log.WaitDurable(ctx, next)
+}
+
+// WaitCommitted blocks until the high watermark reaches next (acks=all, and
+// coordinators acknowledging their writes). It fails with ErrNotLeader when
+// this broker stops leading in epoch, with ErrNotEnoughReplicasAfterAppend
+// when the ISR shrinks below min.insync.replicas, with the log's error when a
+// sync failed, with ErrClosed when the partition goes away, and with ctx's
+// error.
+func (p *Partition) WaitCommitted(ctx context.Context, next int64, epoch int32) error {
+	for {
+		p.mu.Lock()
+		ch := p.hwCh
+		p.mu.Unlock()
+		if p.hw.Load() >= next {
+			return nil
+		}
+		if err := p.syncErr.Load(); err != nil {
+			return *err
+		}
+		l := p.leader()
+		if l == nil || l.Epoch() != epoch {
+			return ErrNotLeader
+		}
+		if len(l.ISR()) < int(p.minISR.Load()) {
+			return ErrNotEnoughReplicasAfterAppend
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.done:
+			return ErrClosed
+		}
+	}
+}
+
+// requestFlush asks the flusher to make the tail durable. Requests coalesce:
+// one sync covers every append made before it starts (group commit).
+func (p *Partition) requestFlush() {
+	select {
+	case p.flushReq <- struct{}{}:
+	default:
+	}
+}
+
+// flushLoop is the partition's flusher, owned by the Manager. It syncs on
+// request and lets the high watermark follow what became durable.
+func (p *Partition) flushLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.done:
+			return
+		case <-p.flushReq:
+			end := p.log.LogEndOffset()
+			if end < p.log.LogStartOffset() || p.log.DurableOffset() >= end {
+				p.updateHW()
+				continue
+			}
+			err := p.log.WaitDurable(ctx, end)
+			if err == nil {
+				p.updateHW()
+				continue
+			}
+			if ctx.Err() == nil {
+				// The log refuses further writes after a failed sync; fail
+				// the waiters now rather than letting them time out.
+				p.syncErr.CompareAndSwap(nil, &err)
+				p.mu.Lock()
+				p.broadcastLocked()
+				p.mu.Unlock()
+			}
+		}
+	}
+}

@@ -1,0 +1,95 @@
+package partition
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/sedimentio/sediment/meta"
+)
+
+// maybeChangeISR writes the ISR Kafka's rules call for, as leader, with a
+// compare-and-swap that also requires this broker's leadership term to be
+// the current one: a deposed leader cannot overwrite newer state. It runs on
+// the pool under the term's context, so a slow etcd write holds up neither
+// other partitions nor the end of the term.
+func (m *Manager) maybeChangeISR(p *Partition) {
+	t := p.term.Load()
+	if t == nil {
+		return
+	}
+	l := t.leader
+	next, changed := l.ProposeISR(p.hw.Load(), func(id int32) bool {
+		b, ok := m.cache.Broker(id)
+		return ok && !b.ShuttingDown
+	})
+	if !changed {
+		return
+	}
+	st, ok := m.cache.Partition(p.id, p.index)
+	if !ok || st.Leader != m.cfg.NodeID || st.LeaderEpoch != l.Epoch() {
+		return
+	}
+	old := st.ISR
+	st.ISR = next
+	st.PartitionEpoch++
+	ctx, cancel := context.WithTimeout(t.ctx, 5*time.Second)
+	defer cancel()
+	rev, err := m.store.UpdatePartition(ctx, p.id, p.index, st)
+	if err != nil {
+		if !errors.Is(err, meta.ErrConflict) && t.ctx.Err() == nil {
+			m.log.Warn("writing ISR change failed; will retry", "partition", p.String(), "err", err)
+		}
+		return
+	}
+	m.log.Info("ISR changed", "partition", p.String(), "from", old, "to", next, "leader_epoch", st.LeaderEpoch)
+	if tp, ok := m.cache.TopicByID(p.id); ok && int(p.index) < len(tp.Partitions) {
+		l.SetMembership(tp.Partitions[p.index], next)
+	}
+	p.updateHW()
+	p.roleChanged()
+	_ = m.cache.WaitRevision(ctx, rev)
+}
+
+func isrCheckInterval(lag time.Duration) time.Duration {
+	return max(min(lag/4, time.Second), 50*time.Millisecond)
+}
+
+// retain applies retention to p (on the pool) and logs what it deleted.
+func (m *Manager) retain(p *Partition) {
+	n, err := m.applyRetention(p)
+	switch {
+	case err != nil && m.ctx.Err() == nil:
+		m.log.Error("retention failed", "partition", p.String(), "err", err)
+	case n > 0:
+		m.log.Info("retention deleted segments", "partition", p.String(), "segments", n,
+			"log_start_offset", p.log.LogStartOffset())
+	}
+}
+
+// applyRetention deletes old local segments: by retention.* for a local
+// topic; for a tiered one by local.retention.* and only segments whose copy
+// to the tier finished (the tier keeps them for retention.*).
+func (m *Manager) applyRetention(p *Partition) (int, error) {
+	t, ok := m.cache.TopicByID(p.id)
+	if !ok {
+		return p.log.ApplyRetention()
+	}
+	s, err := m.settings(t)
+	if err != nil {
+		return 0, err
+	}
+	if !s.Tiered {
+		return p.log.ApplyRetention()
+	}
+	if !p.IsLeader() {
+		// A follower learns what the leader uploaded from etcd.
+		ctx, cancel := context.WithTimeout(m.ctx, 10*time.Second)
+		err := m.refreshRemoteBounds(ctx, p)
+		cancel()
+		if err != nil {
+			return 0, err
+		}
+	}
+	return p.log.ApplyLocalRetention(s.LocalRetention, s.LocalRetentionBytes, p.remoteEnd.Load())
+}
