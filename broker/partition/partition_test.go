@@ -1,0 +1,325 @@
+package partition
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/sedimentio/sediment/meta"
+	"github.com/sedimentio/sediment/segment"
+	"github.com/sedimentio/sediment/segment/segmenttest"
+)
+
+// env is one broker's partition layer over a real embedded etcd member.
+type env struct {
+	t     *testing.T
+	store *meta.Store
+	cache *meta.Cache
+	m     *Manager
+	dir   string
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// newEnv starts etcd and a Manager for broker 1. settings, when not nil,
+// replaces the default resolution of topic configs.
+func newEnv(t *testing.T, settings func(meta.Topic) (TopicSettings, error)) *env {
+	t.Helper()
+	dir := t.TempDir()
+	mcfg := meta.DefaultConfig()
+	mcfg.Dir = filepath.Join(dir, "meta")
+	mcfg.ClientListen, mcfg.PeerListen = freeAddr(t), freeAddr(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	logger := slog.New(slog.DiscardHandler)
+	node, err := meta.Start(ctx, mcfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Close() })
+	store, err := meta.OpenStore(ctx, node.Client(), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, err := store.StartCache(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cache.Close)
+	if settings == nil {
+		settings = func(meta.Topic) (TopicSettings, error) {
+			return TopicSettings{Log: segment.DefaultConfig(), MinInsyncReplicas: 1}, nil
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.DataDir = filepath.Join(dir, "data")
+	cfg.ReplicaLagTimeMax = time.Second
+	m, err := New(cfg, Deps{Logger: logger, Store: store, Cache: cache, Settings: settings,
+		Resolve: func(int32) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		<-done
+		if err := m.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return &env{t: t, store: store, cache: cache, m: m, dir: cfg.DataDir}
+}
+
+// createTopic writes a topic whose partitions are all led by broker 1 in
+// epoch, with replicas and isr as given, and waits until it leads them.
+func (e *env) createTopic(name string, parts int, replicas, isr []int32, epoch int32) meta.Topic {
+	e.t.Helper()
+	t := meta.Topic{Name: name, ID: meta.NewTopicID()}
+	var states []meta.PartitionState
+	for range parts {
+		t.Partitions = append(t.Partitions, replicas)
+		states = append(states, meta.PartitionState{Leader: 1, LeaderEpoch: epoch, ISR: isr})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rev, err := e.store.CreateTopic(ctx, t, states)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.cache.WaitRevision(ctx, rev); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.m.Reconcile(); err != nil {
+		e.t.Fatal(err)
+	}
+	for i := range parts {
+		if _, err := e.m.Leader(name, int32(i), -1); err != nil {
+			e.t.Fatalf("partition %d: %v", i, err)
+		}
+	}
+	t, _ = e.cache.Topic(name)
+	return t
+}
+
+func TestAppendCommitRead(t *testing.T) {
+	e := newEnv(t, nil)
+	e.createTopic("t", 2, []int32{1}, []int32{1}, 0)
+	p, err := e.m.Leader("t", 1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var want [][]byte
+	for i, acks := range []Acks{AcksAll, AcksLeader, AcksAll} {
+		b := segmenttest.Plain("a", "b")
+		res, err := p.AppendLeader(b, acks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.FirstOffset != int64(2*i) || res.LastOffset != int64(2*i+1) || res.LeaderEpoch != 0 {
+			t.Fatalf("append %d: %+v", i, res)
+		}
+		if err := p.Wait(ctx, res, acks); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, b)
+	}
+	if hw := p.HighWatermark(); hw != 6 {
+		t.Fatalf("high watermark %d, want 6", hw)
+	}
+	res, err := p.Read(ctx, 0, ReadOptions{MaxBytes: 1 << 20, Replica: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := res.Records.ReadAll()
+	res.Records.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(bytes.Join(want, nil)) || res.HighWatermark != 6 || res.LogStart != 0 || res.InTier {
+		t.Fatalf("read %d bytes (want %d), result %+v", len(got), len(bytes.Join(want, nil)), res)
+	}
+	// The leader rewrote base offsets and leader epochs, which the CRC does
+	// not cover; from the CRC on every batch is as appended.
+	for i, b := range want {
+		g := got[:len(b)]
+		got = got[len(b):]
+		if !bytes.Equal(g[17:], b[17:]) {
+			t.Fatalf("batch %d differs from what was appended", i)
+		}
+	}
+	for _, tc := range []struct {
+		ts   int64
+		want int64
+	}{{TimestampLatest, 6}, {TimestampEarliest, 0}, {TimestampEarliestLocal, 0}, {TimestampLatestTiered, -1}} {
+		o, err := p.ListOffset(ctx, tc.ts)
+		if err != nil || o.Offset != tc.want {
+			t.Errorf("ListOffset(%d) = %+v, %v; want %d", tc.ts, o, err, tc.want)
+		}
+	}
+	if _, err := p.ListOffset(ctx, -7); !errors.Is(err, ErrInvalidTimestamp) {
+		t.Errorf("ListOffset(-7): %v", err)
+	}
+	if e, end := p.EndOffsetForEpoch(ctx, 0); e != 0 || end != 6 {
+		t.Errorf("EndOffsetForEpoch(0) = %d, %d; want 0, 6", e, end)
+	}
+	if _, err := p.DeleteRecordsBefore(7); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Errorf("DeleteRecordsBefore beyond the high watermark: %v", err)
+	}
+	if low, err := p.DeleteRecordsBefore(-1); err != nil || low != 6 {
+		t.Errorf("DeleteRecordsBefore(-1) = %d, %v; want 6", low, err)
+	}
+	if _, err := p.Read(ctx, 0, ReadOptions{MaxBytes: 1 << 20, Replica: -1}); !errors.Is(err, segment.ErrOffsetOutOfRange) {
+		t.Errorf("read below the log start: %v", err)
+	}
+	// The other partition is untouched.
+	if q, _ := e.m.Leader("t", 0, -1); q.LogEnd() != 0 {
+		t.Errorf("partition 0 log end %d", q.LogEnd())
+	}
+}
+
+func TestLeaderLookup(t *testing.T) {
+	e := newEnv(t, nil)
+	e.createTopic("t", 1, []int32{1}, []int32{1}, 3)
+	for _, tc := range []struct {
+		topic string
+		part  int32
+		epoch int32
+		want  error
+	}{
+		{"t", 0, -1, nil},
+		{"t", 0, 3, nil},
+		{"t", 0, 2, ErrFencedLeaderEpoch},
+		{"t", 0, 4, ErrUnknownLeaderEpoch},
+		{"t", 1, -1, ErrUnknownTopicOrPartition},
+		{"t", -1, -1, ErrUnknownTopicOrPartition},
+		{"nope", 0, -1, ErrUnknownTopicOrPartition},
+	} {
+		p, err := e.m.Leader(tc.topic, tc.part, tc.epoch)
+		if !errors.Is(err, tc.want) || (err == nil) != (p != nil) {
+			t.Errorf("Leader(%q, %d, %d) = %v, %v; want %v", tc.topic, tc.part, tc.epoch, p, err, tc.want)
+		}
+	}
+}
+
+// An ISR below min.insync.replicas refuses acks=all before appending; a
+// commit waiting when the term ends fails with ErrNotLeader.
+func TestCommitNeedsTheISRAndTheTerm(t *testing.T) {
+	e := newEnv(t, func(t meta.Topic) (TopicSettings, error) {
+		return TopicSettings{Log: segment.DefaultConfig(), MinInsyncReplicas: 2}, nil
+	})
+	// Broker 2 is assigned and in the ISR but never fetches.
+	topic := e.createTopic("t", 1, []int32{1, 2}, []int32{1, 2}, 0)
+	p, _ := e.m.Leader("t", 0, -1)
+	res, err := p.AppendLeader(segmenttest.Plain("x"), AcksAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- p.Wait(context.Background(), res, AcksAll) }()
+	select {
+	case err := <-waitErr:
+		t.Fatalf("committed without the follower: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	// acks=1 does not wait for the follower.
+	r1, err := p.AppendLeader(segmenttest.Plain("y"), AcksLeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(context.Background(), r1, AcksLeader); err != nil {
+		t.Fatal(err)
+	}
+	// A new term (broker 2 leads in epoch 1) ends the wait.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, _ := e.cache.Partition(topic.ID, 0)
+	st.Leader, st.LeaderEpoch = 2, 1
+	rev, err := e.store.UpdatePartition(ctx, topic.ID, 0, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cache.WaitRevision(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-waitErr:
+		if !errors.Is(err, ErrNotLeader) {
+			t.Fatalf("wait after losing the term: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("wait outlived the term")
+	}
+	if _, err := p.AppendLeader(segmenttest.Plain("z"), AcksLeader); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("append as follower: %v", err)
+	}
+	if _, err := e.m.Leader("t", 0, 1); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("Leader as follower: %v", err)
+	}
+}
+
+func TestNotEnoughReplicasBeforeAppend(t *testing.T) {
+	e := newEnv(t, func(t meta.Topic) (TopicSettings, error) {
+		return TopicSettings{Log: segment.DefaultConfig(), MinInsyncReplicas: 2}, nil
+	})
+	e.createTopic("t", 1, []int32{1, 2}, []int32{1}, 0)
+	p, _ := e.m.Leader("t", 0, -1)
+	if res, err := p.AppendLeader(segmenttest.Plain("x"), AcksAll); !errors.Is(err, ErrNotEnoughReplicas) || res.LogStartOffset != -1 {
+		t.Fatalf("acks=all with the ISR below min.insync.replicas: %+v, %v", res, err)
+	}
+	if p.LogEnd() != 0 {
+		t.Fatalf("refused append reached the log: log end %d", p.LogEnd())
+	}
+	if _, err := p.AppendLeader(segmenttest.Plain("x"), AcksLeader); err != nil {
+		t.Fatalf("acks=1: %v", err)
+	}
+}
+
+// Removing a topic closes its partitions: waiters fail, the logs go.
+func TestDeletedTopicRemovesLogs(t *testing.T) {
+	e := newEnv(t, nil)
+	e.createTopic("gone", 1, []int32{1}, []int32{1}, 0)
+	p, _ := e.m.Leader("gone", 0, -1)
+	if _, err := p.AppendLeader(segmenttest.Plain("x"), AcksAll); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rev, err := e.store.DeleteTopic(ctx, "gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cache.WaitRevision(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	if e.m.Get("gone", 0) != nil || len(e.m.All()) != 0 {
+		t.Fatal("partition still hosted after its topic was deleted")
+	}
+	if err := p.WaitCommitted(ctx, 100, 0); !errors.Is(err, ErrClosed) && !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("wait on a removed partition: %v", err)
+	}
+	if _, err := e.m.Leader("gone", 0, -1); !errors.Is(err, ErrUnknownTopicOrPartition) {
+		t.Fatalf("Leader of a deleted topic: %v", err)
+	}
+}
