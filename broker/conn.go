@@ -421,11 +421,13 @@ func (c *conn) writePieces(pieces []piece) error {
 	return flush()
 }
 
-// sendSlice writes a file range to the connection: sendfile(2) on TCP,
-// a bounded copy otherwise.
+// sendSlice writes a file range to the connection: sendfile(2) from an OS file
+// (a syscall.Conn) to TCP, a bounded copy through ReadAt otherwise (TLS, or a
+// segment on an in-memory filesystem in tests).
 func sendSlice(nc net.Conn, s *segment.Slice) error {
 	tc, ok := nc.(*net.TCPConn)
-	if !ok {
+	sf, fok := s.File.(syscall.Conn)
+	if !ok || !fok {
 		_, err := io.Copy(nc, io.NewSectionReader(s.File, s.Pos, s.Len))
 		return err
 	}
@@ -433,7 +435,7 @@ func sendSlice(nc net.Conn, s *segment.Slice) error {
 	if err != nil {
 		return err
 	}
-	src, err := s.File.SyscallConn()
+	src, err := sf.SyscallConn()
 	if err != nil {
 		return err
 	}

@@ -319,15 +319,15 @@ func (l *Log) rollLocked(newBase int64) error {
 	}
 	old.idxMu.Lock()
 	old.finalTimeEntryLocked()
-	err := old.writeIndexesLocked(true)
+	err := old.writeIndexesLocked(l.fs, true)
 	old.idxMu.Unlock()
 	if err != nil {
 		return err
 	}
-	if err := fdatasync(old.log); err != nil {
+	if err := old.log.Datasync(); err != nil {
 		return l.failLocked(fmt.Errorf("sync %s: %w", old.path, err))
 	}
-	if err := l.producers.writeSnapshot(l.dir, newBase); err != nil {
+	if err := l.producers.writeSnapshot(l.fs, l.dir, newBase); err != nil {
 		return err
 	}
 	s, err := l.createSegmentLocked(newBase)

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"math"
 	"time"
+
+	"github.com/sedimentio/sediment/segment/vfs"
 )
 
 // FlushPolicy says when appended data is made durable.
@@ -95,4 +97,7 @@ func (c Config) Validate() error {
 type Options struct {
 	Logger *slog.Logger     // nil = discard
 	Now    func() time.Time // nil = time.Now; the clock behind segment.ms, retention.ms and LogAppendTime
+	// FS is the filesystem the log lives in; nil = vfs.OS{}. Tests pass a *vfs.MemFS to
+	// simulate power loss.
+	FS vfs.FS
 }

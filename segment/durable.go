@@ -74,7 +74,7 @@ func (l *Log) syncTokenHeld() (int64, error) {
 		return end, nil
 	}
 	l.syncs.Add(1)
-	if err := fdatasync(s.log); err != nil {
+	if err := s.log.Datasync(); err != nil {
 		l.mu.Lock()
 		err = l.failLocked(err)
 		l.mu.Unlock()

@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/sedimentio/sediment/segment/vfs"
 )
 
 const epochCheckpointName = "leader-epoch-checkpoint"
@@ -23,6 +25,7 @@ type epochEntry struct {
 // strictly increasing in both epoch and start offset, persisted to leader-epoch-checkpoint
 // on every change. Guarded by Log.mu.
 type epochCache struct {
+	fs      vfs.FS
 	path    string
 	entries []epochEntry
 }
@@ -134,16 +137,16 @@ func (c *epochCache) encode() []byte {
 }
 
 func (c *epochCache) write() error {
-	return writeFileAtomic(c.path, c.encode(), true)
+	return vfs.WriteFileAtomic(c.fs, c.path, c.encode(), true)
 }
 
 var errCheckpoint = errors.New("segment: corrupt checkpoint")
 
 // loadEpochCache reads dir's leader-epoch-checkpoint; a missing file is an empty cache.
-func loadEpochCache(dir string) (*epochCache, error) {
-	c := &epochCache{path: filepath.Join(dir, epochCheckpointName)}
-	b, err := os.ReadFile(c.path)
-	if errors.Is(err, os.ErrNotExist) {
+func loadEpochCache(fsys vfs.FS, dir string) (*epochCache, error) {
+	c := &epochCache{fs: fsys, path: filepath.Join(dir, epochCheckpointName)}
+	b, err := vfs.ReadFile(fsys, c.path)
+	if errors.Is(err, fs.ErrNotExist) {
 		return c, nil
 	}
 	if err != nil {

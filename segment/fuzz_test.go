@@ -8,13 +8,32 @@ import (
 	"testing"
 
 	"github.com/sedimentio/sediment/segment/segmenttest"
+	"github.com/sedimentio/sediment/segment/vfs"
 )
 
-// noSync turns fsync off for the rest of a fuzz target (see syncDisabled).
-func noSync(f *testing.F) {
-	syncDisabled.Store(true)
-	f.Cleanup(func() { syncDisabled.Store(false) })
+// noSyncFS is the OS filesystem with syncs turned off, so that fuzz targets can run
+// thousands of Open/Close cycles a second.
+type noSyncFS struct{ vfs.OS }
+
+type noSyncFile struct{ vfs.File }
+
+func (noSyncFile) Datasync() error { return nil }
+
+func noSyncOpen(f vfs.File, err error) (vfs.File, error) {
+	if err != nil {
+		return nil, err
+	}
+	return noSyncFile{f}, nil
 }
+
+func (fs noSyncFS) Create(name string) (vfs.File, error) { return noSyncOpen(fs.OS.Create(name)) }
+func (fs noSyncFS) Open(name string) (vfs.File, error)   { return noSyncOpen(fs.OS.Open(name)) }
+func (fs noSyncFS) OpenReadWrite(name string) (vfs.File, error) {
+	return noSyncOpen(fs.OS.OpenReadWrite(name))
+}
+func (noSyncFS) SyncDir(string) error { return nil }
+
+var fuzzOpts = Options{FS: noSyncFS{}}
 
 func seedBatches() [][]byte {
 	return [][]byte{
@@ -76,12 +95,11 @@ func FuzzParseBatch(f *testing.F) {
 // and a log whose sealed segment's .index and .timeindex are replaced by the bytes opens
 // (rebuilding what is corrupt) and still reads back every record in order.
 func FuzzIndex(f *testing.F) {
-	noSync(f)
 	tmpl := f.TempDir()
 	cfg := DefaultConfig()
 	cfg.IndexIntervalBytes = 40
 	cfg.SegmentBytes = 1200
-	l, err := Open(tmpl, cfg, Options{})
+	l, err := Open(tmpl, cfg, fuzzOpts)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -125,7 +143,7 @@ func FuzzIndex(f *testing.F) {
 		copyDir(t, tmpl, dir)
 		os.WriteFile(filepath.Join(dir, filepath.Base(first.IndexPath)), idx, 0o644)
 		os.WriteFile(filepath.Join(dir, filepath.Base(first.TimeIndexPath)), tidx, 0o644)
-		l, err := Open(dir, cfg, Options{})
+		l, err := Open(dir, cfg, fuzzOpts)
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
@@ -155,7 +173,6 @@ func FuzzIndex(f *testing.F) {
 // with Read; appending works at the recovered end; and re-opening, after a clean Close or
 // after an unclean stop, gives the same log end offset.
 func FuzzRecover(f *testing.F) {
-	noSync(f)
 	var valid []byte
 	for i, b := range seedBatches() {
 		b = append([]byte(nil), b...)
@@ -175,7 +192,7 @@ func FuzzRecover(f *testing.F) {
 		}
 		cfg := DefaultConfig()
 		cfg.IndexIntervalBytes = 32
-		l, err := Open(dir, cfg, Options{})
+		l, err := Open(dir, cfg, fuzzOpts)
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
@@ -219,12 +236,12 @@ func FuzzRecover(f *testing.F) {
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
 		}
-		l2, err := Open(dir, cfg, Options{})
+		l2, err := Open(dir, cfg, fuzzOpts)
 		if err != nil || l2.LogEndOffset() != leo {
 			t.Fatalf("clean reopen: leo %d want %d, %v", l2.LogEndOffset(), leo, err)
 		}
 		l2.abandon()
-		l3, err := Open(dir, cfg, Options{})
+		l3, err := Open(dir, cfg, fuzzOpts)
 		if err != nil || l3.LogEndOffset() != leo {
 			t.Fatalf("unclean reopen: leo %d want %d, %v", l3.LogEndOffset(), leo, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -172,4 +173,9 @@ func values(n int, prefix string) []string {
 		vs[i] = fmt.Sprintf("%s-%d", prefix, i)
 	}
 	return vs
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

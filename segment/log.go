@@ -3,12 +3,14 @@ package segment
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sedimentio/sediment/segment/vfs"
 )
 
 // Log is the durable log of one partition: a directory of segments in Kafka's format.
@@ -23,6 +25,7 @@ import (
 // A Log owns no goroutines.
 type Log struct {
 	dir    string
+	fs     vfs.FS
 	logger *slog.Logger
 	now    func() time.Time
 	cfg    atomic.Pointer[Config]
@@ -170,7 +173,7 @@ func (l *Log) Close() error { return l.close(true) }
 // Delete closes the log and removes its directory.
 func (l *Log) Delete() error {
 	err := l.close(false)
-	if rerr := os.RemoveAll(l.dir); rerr != nil {
+	if rerr := l.fs.RemoveAll(l.dir); rerr != nil {
 		err = errors.Join(err, rerr)
 	}
 	return err
@@ -204,29 +207,26 @@ func (l *Log) flushForCloseLocked() error {
 	s := l.active
 	s.idxMu.Lock()
 	s.finalTimeEntryLocked()
-	err := s.writeIndexesLocked(true)
+	err := s.writeIndexesLocked(l.fs, true)
 	s.idxMu.Unlock()
 	if err != nil {
 		return err
 	}
-	if err := fdatasync(s.log); err != nil {
+	if err := s.log.Datasync(); err != nil {
 		return fmt.Errorf("segment: sync %s: %w", s.path, err)
 	}
 	leo := l.leo.Load()
 	l.durable.Store(leo)
-	if err := l.producers.writeSnapshot(l.dir, leo); err != nil {
+	if err := l.producers.writeSnapshot(l.fs, l.dir, leo); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(l.dir, cleanMarkerName), []byte("0\n"), true); err != nil {
-		return err
-	}
-	return nil
+	return vfs.WriteFileAtomic(l.fs, filepath.Join(l.dir, cleanMarkerName), []byte("0\n"), true)
 }
 
 // createSegmentLocked creates empty files for a segment at base (truncating stale files of
 // a previous incarnation) and makes their directory entries durable.
 func (l *Log) createSegmentLocked(base int64) (*segment, error) {
-	f, err := os.OpenFile(fileName(l.dir, base, logSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := l.fs.Create(fileName(l.dir, base, logSuffix))
 	if err != nil {
 		return nil, fmt.Errorf("segment: create segment: %w", err)
 	}
@@ -235,12 +235,12 @@ func (l *Log) createSegmentLocked(base int64) (*segment, error) {
 	s.ring = new(tailRing)
 	s.rollBase = l.now()
 	for _, p := range []string{s.indexPath(), s.timeIndexPath()} {
-		if err := os.WriteFile(p, nil, 0o644); err != nil {
+		if err := vfs.WriteFile(l.fs, p, nil); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("segment: create index: %w", err)
 		}
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := l.syncDir(); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -251,7 +251,7 @@ func (l *Log) createSegmentLocked(base int64) (*segment, error) {
 func (l *Log) removeSegmentFiles(s *segment) error {
 	var errs []error
 	for _, p := range []string{s.path, s.indexPath(), s.timeIndexPath()} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := l.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}

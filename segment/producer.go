@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
-	"os"
+
+	"github.com/sedimentio/sediment/segment/vfs"
 )
 
 // maxProducerBatches is how many recent batches per producer are remembered for duplicate
@@ -249,12 +250,15 @@ func decodeSnapshot(b []byte) (offset int64, ps *producerState, err error) {
 	return offset, ps, nil
 }
 
-func (ps *producerState) writeSnapshot(dir string, offset int64) error {
-	return writeFileAtomic(fileName(dir, offset, snapshotSuffix), ps.encode(offset), false)
+// writeSnapshot writes the snapshot file atomically but does not sync the directory: a roll
+// syncs it right after, creating the next segment, and a lost snapshot only means a longer
+// replay.
+func (ps *producerState) writeSnapshot(fsys vfs.FS, dir string, offset int64) error {
+	return vfs.WriteFileAtomic(fsys, fileName(dir, offset, snapshotSuffix), ps.encode(offset), false)
 }
 
-func readSnapshot(path string, want int64) (*producerState, error) {
-	b, err := os.ReadFile(path)
+func readSnapshot(fsys vfs.FS, path string, want int64) (*producerState, error) {
+	b, err := vfs.ReadFile(fsys, path)
 	if err != nil {
 		return nil, err
 	}

@@ -3,15 +3,17 @@ package segment
 import (
 	"fmt"
 	"io"
-	"os"
+
+	"github.com/sedimentio/sediment/segment/vfs"
 )
 
-// Slice is a byte range of whole batches in one segment's .log file, for sendfile.
+// Slice is a byte range of whole batches in one segment's .log file, for sendfile: with
+// the OS filesystem File is a syscall.Conn.
 // The segment's file stays open until Release, even if retention or truncation removes
 // the segment meanwhile (a truncation may shorten the file under it). Call Release exactly
 // once; the zero Slice (nothing to read) needs no Release but tolerates one.
 type Slice struct {
-	File     *os.File
+	File     vfs.File
 	Pos, Len int64
 	seg      *segment
 }

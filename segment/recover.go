@@ -4,13 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/sedimentio/sediment/segment/vfs"
 )
 
 // Open opens (creating if needed) the partition log in dir and recovers it.
@@ -37,7 +39,10 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, logger: opts.Logger, now: opts.Now, syncSem: make(chan struct{}, 1), producers: newProducerState()}
+	l := &Log{dir: dir, fs: opts.FS, logger: opts.Logger, now: opts.Now, syncSem: make(chan struct{}, 1), producers: newProducerState()}
+	if l.fs == nil {
+		l.fs = vfs.OS{}
+	}
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
 	}
@@ -45,7 +50,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		l.now = time.Now
 	}
 	l.cfg.Store(&cfg)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := l.fs.MkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("segment: open %s: %w", dir, err)
 	}
 	if err := l.load(); err != nil {
@@ -64,17 +69,17 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 }
 
 func (l *Log) load() error {
-	entries, err := os.ReadDir(l.dir)
+	entries, err := l.fs.ReadDir(l.dir)
 	if err != nil {
 		return fmt.Errorf("segment: open %s: %w", l.dir, err)
 	}
-	clean := fileExists(filepath.Join(l.dir, cleanMarkerName))
+	clean := l.exists(cleanMarkerName)
 	var bases, snaps []int64
 	indexFiles := map[int64][]string{}
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasSuffix(name, tmpSuffix) {
-			os.Remove(filepath.Join(l.dir, name)) // an interrupted atomic write
+			l.fs.Remove(filepath.Join(l.dir, name)) // an interrupted atomic write
 			continue
 		}
 		if b, ok := parseFileName(name, logSuffix); ok {
@@ -91,23 +96,23 @@ func (l *Log) load() error {
 	for b, names := range indexFiles {
 		if i := sort.Search(len(bases), func(i int) bool { return bases[i] >= b }); i == len(bases) || bases[i] != b {
 			for _, n := range names {
-				os.Remove(filepath.Join(l.dir, n)) // index without a log
+				l.fs.Remove(filepath.Join(l.dir, n)) // index without a log
 			}
 		}
 	}
 
-	l.epochs, err = loadEpochCache(l.dir)
+	l.epochs, err = loadEpochCache(l.fs, l.dir)
 	if err != nil {
 		l.logger.Warn("segment: ignoring leader epoch checkpoint", "dir", l.dir, "err", err)
 	}
-	ckptStart, err := readLogStart(l.dir)
+	ckptStart, err := l.readLogStart()
 	if err != nil {
 		l.logger.Warn("segment: ignoring log start offset checkpoint", "dir", l.dir, "err", err)
 		ckptStart = -1
 	}
 
 	for i, base := range bases {
-		f, err := os.OpenFile(fileName(l.dir, base, logSuffix), os.O_RDWR, 0)
+		f, err := l.fs.OpenReadWrite(fileName(l.dir, base, logSuffix))
 		if err != nil {
 			return fmt.Errorf("segment: open segment: %w", err)
 		}
@@ -174,13 +179,13 @@ func (l *Log) load() error {
 	if err := l.loadProducersLocked(snaps); err != nil {
 		return err
 	}
-	if err := os.Remove(filepath.Join(l.dir, cleanMarkerName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := l.fs.Remove(filepath.Join(l.dir, cleanMarkerName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("segment: remove clean-shutdown marker: %w", err)
 	}
-	if err := fdatasync(l.active.log); err != nil {
+	if err := l.active.log.Datasync(); err != nil {
 		return fmt.Errorf("segment: sync %s: %w", l.active.path, err)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := l.syncDir(); err != nil {
 		return err
 	}
 	l.durable.Store(leo)
@@ -201,14 +206,14 @@ func (l *Log) loadSegment(s *segment) error {
 	if size > math.MaxInt32 {
 		return fmt.Errorf("%w: %d bytes", errNeedRecovery, size)
 	}
-	idxPos, ok, err := lastIndexEntryPos(s.indexPath(), size)
+	idxPos, ok, err := lastIndexEntryPos(l.fs, s.indexPath(), size)
 	if err != nil {
 		return err
 	}
 	if !ok {
 		idxPos = 0
 	}
-	maxTs, maxTsRel, err := lastTimeIndexEntry(s.timeIndexPath())
+	maxTs, maxTsRel, err := lastTimeIndexEntry(l.fs, s.timeIndexPath())
 	if err != nil {
 		return err
 	}
@@ -248,8 +253,8 @@ func (l *Log) loadSegment(s *segment) error {
 
 // lastIndexEntryPos returns the position of the last offset index entry, sanity-checking
 // the file's size and that the position lies inside the log.
-func lastIndexEntryPos(path string, logSize int64) (int64, bool, error) {
-	f, err := os.Open(path)
+func lastIndexEntryPos(fsys vfs.FS, path string, logSize int64) (int64, bool, error) {
+	f, err := fsys.Open(path)
 	if err != nil {
 		return 0, false, fmt.Errorf("%w: %w", errNeedRecovery, err)
 	}
@@ -276,8 +281,8 @@ func lastIndexEntryPos(path string, logSize int64) (int64, bool, error) {
 	return int64(pos), true, nil
 }
 
-func lastTimeIndexEntry(path string) (ts int64, rel uint32, err error) {
-	f, err := os.Open(path)
+func lastTimeIndexEntry(fsys vfs.FS, path string) (ts int64, rel uint32, err error) {
+	f, err := fsys.Open(path)
 	if err != nil {
 		return -1, 0, fmt.Errorf("%w: %w", errNeedRecovery, err)
 	}
@@ -351,7 +356,7 @@ func (l *Log) recoverSegment(s *segment, active bool) error {
 		if err := s.log.Truncate(valid); err != nil {
 			return fmt.Errorf("segment: truncate %s: %w", s.path, err)
 		}
-		if err := fdatasync(s.log); err != nil {
+		if err := s.log.Datasync(); err != nil {
 			return fmt.Errorf("segment: sync %s: %w", s.path, err)
 		}
 	}
@@ -366,7 +371,7 @@ func (l *Log) recoverSegment(s *segment, active bool) error {
 			return err
 		}
 	}
-	return s.writeIndexesLocked(true)
+	return s.writeIndexesLocked(l.fs, true)
 }
 
 // loadProducersLocked rebuilds producer state: the latest readable snapshot at or below
@@ -381,16 +386,16 @@ func (l *Log) loadProducersLocked(snaps []int64) error {
 	for _, off := range snaps {
 		path := fileName(l.dir, off, snapshotSuffix)
 		if off > leo || off < first {
-			os.Remove(path)
+			l.fs.Remove(path)
 			continue
 		}
 		if from >= 0 {
 			continue
 		}
-		ps, err := readSnapshot(path, off)
+		ps, err := readSnapshot(l.fs, path, off)
 		if err != nil {
 			l.logger.Warn("segment: ignoring producer snapshot", "path", path, "err", err)
-			os.Remove(path)
+			l.fs.Remove(path)
 			continue
 		}
 		l.producers, from = ps, off

@@ -3,7 +3,6 @@ package segment
 import (
 	"fmt"
 	"math"
-	"os"
 	"time"
 )
 
@@ -115,7 +114,7 @@ func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 	if offset <= start {
 		return start, nil
 	}
-	if err := writeLogStart(l.dir, offset); err != nil {
+	if err := l.writeLogStart(offset); err != nil {
 		return start, err
 	}
 	l.logStart.Store(offset)
@@ -151,7 +150,7 @@ func (l *Log) deleteOldestLocked(n int) error {
 	}
 	dead, rest := segs[:n], append([]*segment(nil), segs[n:]...)
 	if first := rest[0].base; first > l.logStart.Load() {
-		if err := writeLogStart(l.dir, first); err != nil {
+		if err := l.writeLogStart(first); err != nil {
 			return err
 		}
 		l.logStart.Store(first)
@@ -169,9 +168,9 @@ func (l *Log) deleteOldestLocked(n int) error {
 		}
 		s.release()
 	}
-	for _, off := range listSnapshots(l.dir) {
+	for _, off := range l.listSnapshots() {
 		if off < rest[0].base {
-			os.Remove(fileName(l.dir, off, snapshotSuffix))
+			l.fs.Remove(fileName(l.dir, off, snapshotSuffix))
 		}
 	}
 	return firstErr

@@ -7,12 +7,13 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sedimentio/sediment/segment/vfs"
 )
 
 // File name suffixes; names are the segment's base offset as %020d (Kafka's).
@@ -21,7 +22,7 @@ const (
 	indexSuffix     = ".index"
 	timeIndexSuffix = ".timeindex"
 	snapshotSuffix  = ".snapshot"
-	tmpSuffix       = ".tmp"
+	tmpSuffix       = vfs.TmpSuffix
 )
 
 func fileName(dir string, base int64, suffix string) string {
@@ -134,7 +135,7 @@ func (r *tailRing) truncate(size int64) {
 type segment struct {
 	base int64
 	path string // .log path
-	log  *os.File
+	log  vfs.File
 
 	refs atomic.Int64 // the Log's reference plus one per outstanding Slice; 0 closes log
 	size atomic.Int64 // bytes of whole batches in the file, published after each write
@@ -157,7 +158,7 @@ type segment struct {
 	closeErr  error
 }
 
-func newSegment(dir string, base int64, f *os.File) *segment {
+func newSegment(dir string, base int64, f vfs.File) *segment {
 	s := &segment{base: base, path: fileName(dir, base, logSuffix), log: f, maxTs: -1, maxTsOffset: -1}
 	s.refs.Store(1)
 	s.next.Store(base)
@@ -232,15 +233,15 @@ func (s *segment) addBatchLocked(h *BatchHeader, pos int64, indexInterval int64,
 
 // writeIndexesLocked writes the in-memory indexes to their files (whole rewrite when they
 // shrank, else append) and optionally syncs them. idxMu held.
-func (s *segment) writeIndexesLocked(sync bool) error {
-	if err := writeIndexFile(s.indexPath(), s.oidx.b, &s.oidx.written, sync); err != nil {
+func (s *segment) writeIndexesLocked(fsys vfs.FS, sync bool) error {
+	if err := writeIndexFile(fsys, s.indexPath(), s.oidx.b, &s.oidx.written, sync); err != nil {
 		return err
 	}
-	return writeIndexFile(s.timeIndexPath(), s.tidx.b, &s.tidx.written, sync)
+	return writeIndexFile(fsys, s.timeIndexPath(), s.tidx.b, &s.tidx.written, sync)
 }
 
-func writeIndexFile(path string, b []byte, written *int, doSync bool) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+func writeIndexFile(fsys vfs.FS, path string, b []byte, written *int, doSync bool) error {
+	f, err := fsys.OpenReadWrite(path)
 	if err != nil {
 		return err
 	}
@@ -256,7 +257,7 @@ func writeIndexFile(path string, b []byte, written *int, doSync bool) error {
 		err = f.Truncate(int64(len(b)))
 	}
 	if err == nil && doSync {
-		err = fdatasync(f)
+		err = f.Datasync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -284,8 +285,8 @@ func (s *segment) loadIndexes(l *Log) error {
 	}
 	size := s.size.Load()
 	next := s.next.Load()
-	ob, oerr := os.ReadFile(s.indexPath())
-	tb, terr := os.ReadFile(s.timeIndexPath())
+	ob, oerr := vfs.ReadFile(l.fs, s.indexPath())
+	tb, terr := vfs.ReadFile(l.fs, s.timeIndexPath())
 	if oerr == nil {
 		oerr = checkOffsetIndex(ob, size)
 	}
@@ -337,7 +338,7 @@ func (s *segment) rebuildIndexesLocked(l *Log) error {
 	}
 	s.finalTimeEntryLocked()
 	s.idxLoaded = true
-	return s.writeIndexesLocked(true)
+	return s.writeIndexesLocked(l.fs, true)
 }
 
 // retryOnBadIndex runs op, and if it fails on corruption while the segment's indexes came
@@ -421,7 +422,7 @@ type scanner struct {
 	prev int64 // next offset after the previous batch, for monotonicity; -1 before the first
 }
 
-func newScanner(f *os.File, from, end int64) *scanner {
+func newScanner(f io.ReaderAt, from, end int64) *scanner {
 	return &scanner{
 		r:    bufio.NewReaderSize(io.NewSectionReader(f, from, end-from), 256<<10),
 		pos:  from,

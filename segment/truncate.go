@@ -3,7 +3,6 @@ package segment
 import (
 	"fmt"
 	"io"
-	"os"
 )
 
 // TruncateTo removes every batch with an offset >= offset (a follower truncating a
@@ -76,14 +75,14 @@ func (l *Log) TruncateTo(offset int64) error {
 	if err := target.log.Truncate(cut); err != nil {
 		return l.failLocked(fmt.Errorf("truncate %s: %w", target.path, err))
 	}
-	if err := fdatasync(target.log); err != nil {
+	if err := target.log.Datasync(); err != nil {
 		return l.failLocked(fmt.Errorf("sync %s: %w", target.path, err))
 	}
 	newEnd, err := l.reindexTailLocked(target, cut)
 	if err != nil {
 		return l.failLocked(err)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := l.syncDir(); err != nil {
 		return l.failLocked(err)
 	}
 	l.leo.Store(newEnd)
@@ -92,7 +91,7 @@ func (l *Log) TruncateTo(offset int64) error {
 	}
 	if l.logStart.Load() > newEnd {
 		l.logStart.Store(newEnd)
-		if err := writeLogStart(l.dir, newEnd); err != nil {
+		if err := l.writeLogStart(newEnd); err != nil {
 			return l.failLocked(err)
 		}
 	}
@@ -101,7 +100,7 @@ func (l *Log) TruncateTo(offset int64) error {
 			return l.failLocked(err)
 		}
 	}
-	if err := l.loadProducersLocked(listSnapshots(l.dir)); err != nil {
+	if err := l.loadProducersLocked(l.listSnapshots()); err != nil {
 		return l.failLocked(err)
 	}
 	return nil
@@ -184,7 +183,7 @@ func (l *Log) reindexTailLocked(s *segment, cut int64) (int64, error) {
 	s.size.Store(cut)
 	s.next.Store(next)
 	s.rollBase = l.now()
-	return next, s.writeIndexesLocked(true)
+	return next, s.writeIndexesLocked(l.fs, true)
 }
 
 // truncateFullyLocked deletes every segment and restarts the log empty at off. mu held.
@@ -195,8 +194,8 @@ func (l *Log) truncateFullyLocked(off int64) error {
 			return l.failLocked(err)
 		}
 	}
-	for _, snap := range listSnapshots(l.dir) {
-		os.Remove(fileName(l.dir, snap, snapshotSuffix))
+	for _, snap := range l.listSnapshots() {
+		l.fs.Remove(fileName(l.dir, snap, snapshotSuffix))
 	}
 	s, err := l.createSegmentLocked(off)
 	if err != nil {
@@ -210,7 +209,7 @@ func (l *Log) truncateFullyLocked(off int64) error {
 	l.durable.Store(off)
 	l.logStart.Store(off)
 	l.producers = newProducerState()
-	if err := writeLogStart(l.dir, off); err != nil {
+	if err := l.writeLogStart(off); err != nil {
 		return l.failLocked(err)
 	}
 	if len(l.epochs.entries) > 0 {
@@ -222,8 +221,8 @@ func (l *Log) truncateFullyLocked(off int64) error {
 	return nil
 }
 
-func listSnapshots(dir string) []int64 {
-	entries, _ := os.ReadDir(dir)
+func (l *Log) listSnapshots() []int64 {
+	entries, _ := l.fs.ReadDir(l.dir)
 	var out []int64
 	for _, e := range entries {
 		if b, ok := parseFileName(e.Name(), snapshotSuffix); ok {
