@@ -4,6 +4,7 @@
 GO       ?= go
 BIN      := $(CURDIR)/bin
 SEDIMENT := $(BIN)/sediment
+BENCH    := $(BIN)/sediment-bench
 FUZZTIME ?= 2000x
 PKGS     := ./...
 
@@ -45,9 +46,10 @@ minio:
 fuzz:
 	@./scripts/fuzz.sh $(FUZZTIME)
 
-## bench: Sediment against franz-go's kfake with the same franz-go workload
+## bench: Sediment against franz-go's kfake with the same franz-go workload (bin/sediment-bench; BENCH.md)
 bench: build minio
-	$(SEDIMENT) bench --sediment-bin $(SEDIMENT)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BENCH) ./cmd/sediment-bench
+	$(BENCH) --sediment-bin $(SEDIMENT)
 
 ## lint: formatting and vet
 lint:

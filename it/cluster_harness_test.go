@@ -21,8 +21,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +28,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sedimentio/sediment/it/harness"
 )
 
 // Cluster settings of the failover tests: short sessions and lag bounds keep
@@ -40,26 +40,24 @@ const (
 	clusterSettleTimeout  = 60 * time.Second
 )
 
-// Cluster is a set of brokers of one Sediment cluster. Brokers[i] has node id
-// i+1; the first `members` run the etcd quorum. Its methods are meant for the
-// test goroutine.
+// Cluster is a set of brokers of one Sediment cluster (a harness.Cluster
+// bound to a test). Brokers[i] has node id i+1; the first ones run the etcd
+// quorum. Its methods are meant for the test goroutine.
 type Cluster struct {
-	t         testing.TB
-	Brokers   []*Broker
-	members   int
-	endpoints string           // etcd client URLs of the members
-	common    []string         // serve flags every broker gets
-	paused    map[*Broker]bool // SIGSTOPped by the test
+	t       testing.TB
+	hc      *harness.Cluster
+	Brokers []*Broker
 }
 
 // StartCluster starts members brokers with an etcd member each, all at once
 // (an etcd quorum forms only when a majority is up), with RF=members,
 // min.insync.replicas=2, short sessions and lag bounds, and waits until every
-// one is registered. extra flags go to every broker (later flags win).
+// one is registered and every one's Metadata lists them all. extra flags go
+// to every broker (later flags win).
 func StartCluster(t testing.TB, members int, extra ...string) *Cluster {
 	t.Helper()
-	bin := sedimentBin(t)
 	common := append([]string{
+		"--log-level", "info",
 		"--default-replication-factor", strconv.Itoa(members),
 		"--min-insync-replicas", "2",
 		"--broker-session-timeout", clusterSessionTimeout.String(),
@@ -69,86 +67,36 @@ func StartCluster(t testing.TB, members int, extra ...string) *Cluster {
 	if os.Getenv("SEDIMENT_IT_DEBUG") != "" {
 		common = append(common, "--log-level", "debug")
 	}
-	for attempt := 1; ; attempt++ {
-		c := &Cluster{t: t, members: members, common: common, paused: map[*Broker]bool{}}
-		ports := freePorts(t, 4*members)
-		var peers, clients []string
-		for i := range members {
-			peers = append(peers, fmt.Sprintf("%d=http://%s", i+1, ports[4*i+3]))
-			clients = append(clients, "http://"+ports[4*i+2])
-		}
-		c.endpoints = strings.Join(clients, ",")
-		for i := range members {
-			flags := append([]string{"--node-id", strconv.Itoa(i + 1),
-				"--meta-initial-cluster", strings.Join(peers, ",")}, common...)
-			c.Brokers = append(c.Brokers, newClusterBroker(t, bin, i+1, ports[4*i:4*i+4], flags))
-		}
-		errs := make([]error, members)
-		var wg sync.WaitGroup
-		for i, b := range c.Brokers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[i] = b.startAndWait()
-			}()
-		}
-		wg.Wait()
-		err := errors.Join(errs...)
-		if err == nil {
-			t.Logf("cluster of %d brokers up: %s", members, strings.Join(c.Addrs(), ","))
-			return c
-		}
-		for _, b := range c.Brokers {
-			b.Kill()
-		}
-		if errors.Is(err, errPortConflict) && attempt < 3 {
-			t.Logf("cluster start attempt %d: %v; retrying on other ports", attempt, err)
-			continue
-		}
+	hc, err := harness.StartCluster(context.Background(), harness.ClusterConfig{
+		Bin:          sedimentBin(t),
+		Members:      members,
+		Dir:          t.TempDir(),
+		LogDir:       logDir(t),
+		Flags:        common,
+		StartTimeout: readyTimeout,
+	})
+	if err != nil {
 		t.Fatalf("starting a %d-broker cluster: %v", members, err)
 	}
-}
-
-// newClusterBroker prepares (does not start) broker node on ports
-// (Kafka, HTTP, etcd client, etcd peer) with a fresh data directory.
-func newClusterBroker(t testing.TB, bin string, node int, ports []string, flags []string) *Broker {
-	t.Helper()
-	logDir := t.TempDir()
-	if os.Getenv("SEDIMENT_IT_KEEP") != "" {
-		d, err := os.MkdirTemp("", "sediment-it-logs-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		logDir = d
+	c := &Cluster{t: t, hc: hc}
+	for _, hb := range hc.Brokers {
+		c.Brokers = append(c.Brokers, bind(t, hb))
 	}
-	logPath := filepath.Join(logDir, fmt.Sprintf("broker-%d.log", node))
-	lf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &Broker{t: t, bin: bin, extra: flags, logs: &syncBuffer{}, logFile: lf, LogPath: logPath,
-		Dir: filepath.Join(t.TempDir(), "data"), Addr: ports[0], HTTP: ports[1], etcdCl: ports[2], etcdPr: ports[3]}
-	t.Cleanup(b.cleanup)
-	return b
+	t.Logf("cluster of %d brokers up: %s", members, strings.Join(c.Addrs(), ","))
+	return c
 }
 
 // AddBroker starts one more broker that joins as an etcd client (no member).
 func (c *Cluster) AddBroker() *Broker {
 	c.t.Helper()
-	node := len(c.Brokers) + 1
-	flags := append([]string{"--node-id", strconv.Itoa(node), "--meta-endpoints", c.endpoints}, c.common...)
-	for attempt := 1; ; attempt++ {
-		b := newClusterBroker(c.t, sedimentBin(c.t), node, freePorts(c.t, 4), flags)
-		err := b.startAndWait()
-		if err == nil {
-			c.Brokers = append(c.Brokers, b)
-			return b
-		}
-		if errors.Is(err, errPortConflict) && attempt < 5 {
-			continue
-		}
-		c.t.Fatalf("starting broker %d: %v", node, err)
+	hb, err := c.hc.AddBroker(context.Background())
+	if hb != nil {
+		c.Brokers = append(c.Brokers, bind(c.t, hb))
 	}
+	if err != nil {
+		c.t.Fatalf("starting broker %d: %v", len(c.Brokers)+1, err)
+	}
+	return c.Brokers[len(c.Brokers)-1]
 }
 
 // Node is the broker with node id id.
@@ -161,24 +109,16 @@ func (c *Cluster) Node(id int32) *Broker {
 }
 
 // NodeID of b.
-func (c *Cluster) NodeID(b *Broker) int32 { return int32(slices.Index(c.Brokers, b) + 1) }
+func (c *Cluster) NodeID(b *Broker) int32 { return int32(b.NodeID) }
 
 // Addrs are the Kafka addresses of every broker, up or down.
-func (c *Cluster) Addrs() []string {
-	var out []string
-	for _, b := range c.Brokers {
-		out = append(out, b.Addr)
-	}
-	return out
-}
+func (c *Cluster) Addrs() []string { return c.hc.Addrs() }
 
 // serving are the brokers running and not paused.
 func (c *Cluster) serving() []*Broker {
 	var out []*Broker
-	for _, b := range c.Brokers {
-		if b.Running() && !c.paused[b] {
-			out = append(out, b)
-		}
+	for _, hb := range c.hc.Serving() {
+		out = append(out, c.Brokers[hb.NodeID-1])
 	}
 	return out
 }
@@ -187,15 +127,17 @@ func (c *Cluster) serving() []*Broker {
 // with its connections open, like a long GC pause or a hung VM.
 func (c *Cluster) Pause(b *Broker) {
 	c.t.Helper()
-	b.Signal(syscall.SIGSTOP)
-	c.paused[b] = true
+	if err := b.Broker.Pause(); err != nil {
+		c.t.Fatal(err)
+	}
 }
 
 // Resume continues a paused broker.
 func (c *Cluster) Resume(b *Broker) {
 	c.t.Helper()
-	b.Signal(syscall.SIGCONT)
-	delete(c.paused, b)
+	if err := b.Broker.Resume(); err != nil {
+		c.t.Fatal(err)
+	}
 }
 
 // Client is a franz-go client seeded with every broker, closed when the test
@@ -702,8 +644,7 @@ func (c *Cluster) compareBatches(topic string, p int32, replicas []int32, logs m
 // KillAndWait kills b with SIGKILL and waits for the process to be gone.
 func (c *Cluster) KillAndWait(b *Broker) {
 	c.t.Helper()
-	b.Signal(syscall.SIGKILL)
-	if _, err := b.Wait(10 * time.Second); err != nil {
+	if err := b.Broker.Kill(); err != nil {
 		c.t.Fatalf("kill -9 broker %d: %v", c.NodeID(b), err)
 	}
 }

@@ -152,7 +152,6 @@ watch:
 			}
 			if len(resp.Kvs) == 1 && strings.Contains(string(resp.Kvs[0].Value), `"state":"COPY_STARTED"`) {
 				c.KillAndWait(b)
-				delete(c.paused, b)
 				victimID, inflight = st.Leader, r
 				break watch
 			}
@@ -362,7 +361,9 @@ func TestTierMinIOOutage(t *testing.T) {
 
 	ackedAtStop := ld.ackCount()
 	stopped := time.Now()
-	env.MinIO.Stop()
+	if err := env.MinIO.Stop(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("MinIO stopped with %d uploads in the bucket and %d records acknowledged", len(ups0), ackedAtStop)
 	var (
 		samples, notReady, stalledOnes int
@@ -404,7 +405,9 @@ func TestTierMinIOOutage(t *testing.T) {
 		}
 		tieredAtRestart[p] = bb.LatestTiered
 	}
-	env.MinIO.Start()
+	if err := env.MinIO.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
 	restarted := time.Now()
 	t.Logf("MinIO down for %v: %d records acknowledged meanwhile (up to offsets %v); /readyz 503 in %d of %d samples (first after %v: %q), 200 again in %d samples after that; upload_stalled 1 in %d samples",
 		restarted.Sub(stopped).Round(time.Millisecond), ackedDuring, outageAcked, notReady, samples, firstNotReady.Round(time.Millisecond), lastBody, readyAfterStall, stalledOnes)
@@ -586,7 +589,7 @@ func TestTierWipedBrokerRejoins(t *testing.T) {
 	// interval (5 minutes) rather than the test's 500ms, so it learns what
 	// is in the tier as a leader would in production, not from a
 	// follower's frequent retention checks.
-	w.extra = append(w.extra, "--log-retention-check-interval", "5m")
+	w.AddFlags("--log-retention-check-interval", "5m")
 	w.Restart()
 	restarted := time.Now()
 	c.WaitISR(topic, partitions, 3, 2*time.Minute)

@@ -8,6 +8,7 @@ package it
 // records are large enough to roll small segments quickly.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,8 +36,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/sedimentio/sediment/it/harness"
 	"github.com/sedimentio/sediment/tier"
-	"github.com/sedimentio/sediment/tier/tiertest"
 )
 
 const (
@@ -50,7 +52,7 @@ const (
 // brokers read their S3 credentials from.
 type tierEnv struct {
 	t     testing.TB
-	MinIO *tiertest.MinIO
+	MinIO *harness.MinIO
 	s3    *s3.Client
 }
 
@@ -59,7 +61,7 @@ type tierEnv struct {
 // afterwards at it.
 func startTierEnv(t *testing.T) *tierEnv {
 	t.Helper()
-	m := tiertest.StartMinIO(t)
+	m := harness.MinIOForTest(t)
 	e := &tierEnv{t: t, MinIO: m, s3: s3.New(s3.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(m.Endpoint), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(m.AccessKey, m.SecretKey, ""),
@@ -338,6 +340,24 @@ type tierLoad struct {
 	clientLog *syncBuffer
 }
 
+// syncBuffer is a bytes.Buffer safe for concurrent writes and reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // firstAckAfter is, per partition, how long after since its first
 // acknowledgement later than since came (-1: none yet).
 func (ld *tierLoad) firstAckAfter(since time.Time) map[int32]time.Duration {
@@ -435,7 +455,7 @@ func (c *Cluster) etcdClient(t testing.TB, members ...int) *clientv3.Client {
 	t.Helper()
 	var eps []string
 	for _, i := range members {
-		eps = append(eps, "http://"+c.Brokers[i].etcdCl)
+		eps = append(eps, "http://"+c.Brokers[i].MetaClient)
 	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 3 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
@@ -472,9 +492,12 @@ func tierRecords(ctx context.Context, cli *clientv3.Client, topicID string) ([]e
 	return out, nil
 }
 
+// httpClient bounds each request of httpGet.
+var httpClient = &http.Client{Timeout: 2 * time.Second}
+
 // httpGet returns the status code and body of GET http://addr+path.
 func httpGet(addr, path string) (int, string, error) {
-	resp, err := healthClient.Get("http://" + addr + path)
+	resp, err := httpClient.Get("http://" + addr + path)
 	if err != nil {
 		return 0, "", err
 	}

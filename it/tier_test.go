@@ -15,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/sedimentio/sediment/tier/tiertest"
+	"github.com/sedimentio/sediment/it/harness"
 )
 
 // TestTieringMinIO: a broker with --tier on a real MinIO uploads sealed
@@ -23,7 +23,7 @@ import (
 // local disk per local.retention.bytes, and a consumer from offset 0 reads
 // every record back, compressed and uncompressed batches alike.
 func TestTieringMinIO(t *testing.T) {
-	m := tiertest.StartMinIO(t)
+	m := harness.MinIOForTest(t)
 	raw := s3.New(s3.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(m.Endpoint), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(m.AccessKey, m.SecretKey, ""),

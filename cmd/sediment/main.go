@@ -1,8 +1,9 @@
 // Command sediment runs a Sediment broker and its tools.
 //
 //	sediment serve [--config FILE] [flags]   run a broker
-//	sediment bench [flags]                   compare Sediment with kfake
-//	sediment help [command]
+//	sediment help
+//
+// The benchmark is a binary of its own, cmd/sediment-bench.
 package main
 
 import (
@@ -14,7 +15,6 @@ const usage = `sediment: a Kafka-compatible, storage-tiered message broker
 
 Usage:
   sediment serve [--config FILE] [flags]   run a broker (see 'sediment serve --help')
-  sediment bench [flags]                   benchmark against franz-go's kfake (see 'sediment bench --help')
   sediment help                            this text
 
 Every flag can also be set with SEDIMENT_<NAME>, e.g. --node-id as SEDIMENT_NODE_ID.
@@ -29,8 +29,6 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		err = serve(os.Args[2:])
-	case "bench":
-		err = bench(os.Args[2:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/sedimentio/sediment/it/harness"
 	"github.com/sedimentio/sediment/tier"
 	tiers3 "github.com/sedimentio/sediment/tier/s3"
 	"github.com/sedimentio/sediment/tier/tiertest"
@@ -31,13 +32,13 @@ var _ tier.ObjectStore = (*tiers3.Store)(nil)
 // server is one MinIO for a test and a raw SDK client on it: the second,
 // independent view the Store's results are checked against.
 type server struct {
-	*tiertest.MinIO
+	*harness.MinIO
 	raw     *s3.Client
 	buckets atomic.Int64
 }
 
 func startServer(t *testing.T) *server {
-	m := tiertest.StartMinIO(t)
+	m := harness.MinIOForTest(t)
 	raw := s3.New(s3.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(m.Endpoint),

@@ -202,11 +202,11 @@ func failover(ctx context.Context, in *instance, limit time.Duration, pool *valu
 	res.victim, res.controller = pd.Leader, md.Controller
 	victim := in.procs[pd.Leader-1] // procs are node ids 1..n in order
 
-	phase(fmt.Sprintf("killing broker %d (pid %d, leader of %s/0; controller is %d) with SIGKILL", res.victim, victim.pid(), w.topic, res.controller))
+	phase(fmt.Sprintf("killing broker %d (pid %d, leader of %s/0; controller is %d) with SIGKILL", res.victim, victim.PID(), w.topic, res.controller))
 	mu.Lock()
 	killedAt = time.Now()
 	mu.Unlock()
-	if err := victim.kill(); err != nil {
+	if err := victim.Kill(); err != nil {
 		return res, fmt.Errorf("killing broker %d: %w", res.victim, err)
 	}
 

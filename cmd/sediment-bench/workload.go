@@ -57,6 +57,31 @@ func runWorkload(ctx context.Context, seeds []string, w workloadConfig, pool *va
 		return res, fmt.Errorf("creating topic: %w", err)
 	}
 
+	prod, err := produceChecked(ctx, seeds, w, pool, phase)
+	if err != nil {
+		return res, err
+	}
+	res.produce, res.p50, res.p99 = prod.produce, prod.p50, prod.p99
+
+	phase(fmt.Sprintf("consuming %d records", w.records))
+	res.consume, err = consume(ctx, seeds, w, pool, prod.ends, phase)
+	if err != nil {
+		return res, fmt.Errorf("consume: %w", err)
+	}
+	return res, nil
+}
+
+// produced is what produceChecked measured.
+type produced struct {
+	produce  phaseResult
+	p50, p99 time.Duration // produce latency: Produce call to promise
+	ends     []int64       // end offset of each partition
+}
+
+// produceChecked is the workload's produce and end-offset check, on a
+// topic that exists.
+func produceChecked(ctx context.Context, seeds []string, w workloadConfig, pool *valuePool, phase func(string)) (produced, error) {
+	var res produced
 	phase(fmt.Sprintf("producing %d records", w.records))
 	prod, lat, perPartition, err := produce(ctx, seeds, w, pool, phase)
 	if err != nil {
@@ -67,15 +92,8 @@ func runWorkload(ctx context.Context, seeds []string, w workloadConfig, pool *va
 	res.p50, res.p99 = percentile(lat, 0.50), percentile(lat, 0.99)
 
 	phase("checking end offsets")
-	ends, err := endOffsets(ctx, seeds, w, perPartition)
-	if err != nil {
+	if res.ends, err = endOffsets(ctx, seeds, w, perPartition); err != nil {
 		return res, fmt.Errorf("after produce: %w", err)
-	}
-
-	phase(fmt.Sprintf("consuming %d records", w.records))
-	res.consume, err = consume(ctx, seeds, w, pool, ends, phase)
-	if err != nil {
-		return res, fmt.Errorf("consume: %w", err)
 	}
 	return res, nil
 }

@@ -3,49 +3,14 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 )
 
-// childSysProcAttr puts a child in its own process group, so a Ctrl-C in the
-// terminal reaches only the bench (which then stops the child in order), and
-// has the kernel kill it should the bench die without cleaning up.
-func childSysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-}
-
-// peakRSS is VmHWM, the peak resident set size, of a running process.
-func peakRSS(pid int) (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:")
-		if !ok {
-			continue
-		}
-		kb, ok := strings.CutSuffix(strings.TrimSpace(rest), " kB")
-		if !ok {
-			return 0, fmt.Errorf("unexpected VmHWM line %q", sc.Text())
-		}
-		n, err := strconv.ParseUint(strings.TrimSpace(kb), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("VmHWM: %w", err)
-		}
-		return n << 10, nil
-	}
-	return 0, errors.New("no VmHWM in /proc/<pid>/status")
-}
-
+// kernelRelease is the running kernel's version.
 func kernelRelease() string {
 	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
 	if err != nil {
@@ -54,6 +19,7 @@ func kernelRelease() string {
 	return strings.TrimSpace(string(b))
 }
 
+// cpuModel is the first CPU's model name from /proc/cpuinfo.
 func cpuModel() string {
 	b, err := os.ReadFile("/proc/cpuinfo")
 	if err != nil {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"runtime"
 	"testing"
 	"time"
 )
@@ -57,21 +55,6 @@ func TestTierMedians(t *testing.T) {
 	m := tierMedians([]tierResult{run(3, 1, 30), run(1, 3, 10), run(2, 2, 20)})
 	if m.catchUp.elapsed != 2 || m.raw.elapsed != 2 || m.onRSS != 20 || m.catchUp.bytes != 100 {
 		t.Errorf("medians = catch-up %v, raw %v, RSS %d, bytes %d; want 2, 2, 20, 100", m.catchUp.elapsed, m.raw.elapsed, m.onRSS, m.catchUp.bytes)
-	}
-}
-
-func TestProcCPU(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("procCPU reads /proc")
-	}
-	deadline := time.Now().Add(50 * time.Millisecond)
-	for time.Now().Before(deadline) {
-	}
-	if got := procCPU(os.Getpid()); got <= 0 || got > selfCPU()+time.Second {
-		t.Errorf("procCPU(self) = %v, getrusage says %v", got, selfCPU())
-	}
-	if got := procCPU(-1); got != 0 {
-		t.Errorf("procCPU(-1) = %v, want 0", got)
 	}
 }
 

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+)
+
+func benchMain(args []string) error {
+	var f benchFlags
+	fs := benchFlagSet(&f)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if f.kfakeServe != "" {
+		return kfakeServe(f.kfakeServe)
+	}
+	if err := f.validate(); err != nil {
+		return err
+	}
+
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("locating this binary: %w", err)
+	}
+	if f.sedimentBin == "" {
+		f.sedimentBin = filepath.Join(filepath.Dir(self), "sediment")
+	}
+	if f.sedimentBin, err = filepath.Abs(f.sedimentBin); err != nil {
+		return err
+	}
+	only, _ := parseOnly(f.only) // validated
+	if only["sediment"] || only["sediment-3"] || only[tierTargetName] {
+		if _, err := os.Stat(f.sedimentBin); err != nil {
+			return fmt.Errorf("--sediment-bin: %w (`make build` builds bin/sediment)", err)
+		}
+	}
+	tierCfg := tierConfig{
+		sedimentBin:  f.sedimentBin,
+		minioBin:     f.minioBin,
+		partitions:   f.partitions,
+		serveFlags:   f.serveFlags,
+		segmentBytes: int64(f.tierSegment),
+		wait:         f.tierWait,
+		rawChunk:     int64(f.tierRawChunk),
+		rawParallel:  f.tierRawParallel,
+	}
+	if only[tierTargetName] {
+		if tierCfg.minioBin == "" {
+			tierCfg.minioBin = defaultMinIOBin(f.sedimentBin)
+		}
+		if _, err := os.Stat(tierCfg.minioBin); err != nil {
+			return fmt.Errorf("%s needs a MinIO server binary: %w; build it with `make minio` (./bin/minio), pass --minio-bin, or leave %s out of --only", tierTargetName, err, tierTargetName)
+		}
+	}
+	var targets []benchTarget
+	if only["sediment"] {
+		targets = append(targets, &sedimentTarget{bin: f.sedimentBin, partitions: f.partitions, extra: f.serveFlags})
+	}
+	if only["kfake"] {
+		targets = append(targets, &kfakeTarget{bin: self})
+	}
+	cluster := &clusterTarget{bin: f.sedimentBin, brokers: 3, partitions: f.partitions, extra: f.serveFlags}
+	if only["sediment-3"] {
+		targets = append(targets, cluster)
+	}
+	doFailover := f.failover && only["sediment-3"]
+
+	// Ctrl-C and SIGTERM cancel the bench, whose deferred stops then end the
+	// children and remove the temporary directory. A second Ctrl-C kills the
+	// bench at once; the children then die by their parent-death signal.
+	sigCtx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+	go func() {
+		<-sigCtx.Done()
+		stopSignals()
+	}()
+	ctx, cancel := context.WithTimeout(sigCtx, f.timeout)
+	defer cancel()
+
+	root, err := os.MkdirTemp(f.workDir, "sediment-bench-")
+	if err != nil {
+		return err
+	}
+	if f.keep {
+		defer fmt.Fprintf(os.Stderr, "bench: kept %s\n", root)
+	} else {
+		defer os.RemoveAll(root)
+	}
+
+	w := workloadConfig{
+		topic:       "sediment-bench",
+		partitions:  f.partitions,
+		records:     f.records,
+		valueSize:   f.valueSize,
+		maxInflight: f.maxInflight,
+	}
+	printBenchHeader(os.Stdout, &f, w, root)
+	tierW := w
+	tierW.records = int(int64(f.tierBytes) / int64(f.valueSize))
+	if only[tierTargetName] {
+		printTierHeader(os.Stdout, tierCfg, tierW.records, tierW.valueSize)
+	}
+	pool := newValuePool(w.valueSize)
+
+	p := &progress{out: os.Stderr}
+	var runs [][]runResult
+	var failovers []time.Duration
+	var tiers []tierResult
+	for run := 1; run <= f.repeat; run++ {
+		var results []runResult
+		for _, t := range targets {
+			dir := filepath.Join(root, fmt.Sprintf("run%d-%s", run, t.name()))
+			res, err := benchOne(ctx, t, dir, w, pool, p)
+			if !f.keep {
+				os.RemoveAll(dir) // ~records*value-size of data per target: free it between runs
+			}
+			if err != nil {
+				return benchError(ctx, sigCtx, f.timeout, p, err)
+			}
+			results = append(results, res)
+		}
+		runs = append(runs, results)
+		title := "results"
+		if f.repeat > 1 {
+			title = fmt.Sprintf("run %d/%d", run, f.repeat)
+		}
+		if len(targets) > 0 {
+			printResults(os.Stdout, title, results)
+		}
+
+		if doFailover {
+			dir := filepath.Join(root, fmt.Sprintf("run%d-failover", run))
+			fo, err := runFailover(ctx, cluster, dir, f.failoverMax, pool, p)
+			if !f.keep {
+				os.RemoveAll(dir)
+			}
+			if err != nil {
+				fmt.Fprintf(os.Stdout, "failover: FAILED (see the error below)\n")
+				return benchError(ctx, sigCtx, f.timeout, p, err)
+			}
+			failovers = append(failovers, fo.elapsed)
+			fmt.Fprintln(os.Stdout, fo)
+		}
+
+		if only[tierTargetName] {
+			dir := filepath.Join(root, fmt.Sprintf("run%d-tier", run))
+			tr, err := runTier(ctx, tierCfg, dir, tierW, pool, p)
+			if !f.keep {
+				os.RemoveAll(dir)
+			}
+			if err != nil {
+				return benchError(ctx, sigCtx, f.timeout, p, err)
+			}
+			tiers = append(tiers, tr)
+			printTierResults(os.Stdout, title, tr, nil)
+		}
+	}
+	if f.repeat > 1 {
+		if len(targets) > 0 {
+			printResults(os.Stdout, fmt.Sprintf("median of %d runs", f.repeat), medians(runs))
+		}
+		if len(failovers) > 0 {
+			slices.Sort(failovers)
+			m := failovers[len(failovers)/2]
+			if len(failovers)%2 == 0 {
+				m = (failovers[len(failovers)/2-1] + m) / 2
+			}
+			fmt.Fprintf(os.Stdout, "failover: %.1fs median of %d (target < %s %s)\n", m.Seconds(), len(failovers), failoverTarget, verdict(m < failoverTarget))
+		}
+		if len(tiers) > 0 {
+			printTierResults(os.Stdout, fmt.Sprintf("median of %d runs", f.repeat), tierMedians(tiers), tiers)
+		}
+	}
+	return nil
+}
+
+// benchError names the phase a timeout or an interrupt hit, which the bare
+// context error would not.
+func benchError(ctx, sigCtx context.Context, timeout time.Duration, p *progress, err error) error {
+	switch {
+	case sigCtx.Err() != nil:
+		return fmt.Errorf("interrupted while %s", p.current())
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("timed out after --timeout %s while %s (last error: %w)", timeout, p.current(), err)
+	}
+	return err
+}
+
+// benchOne starts t, runs the workload against it and stops it, reading
+// its processes' peak RSS while they still run.
+func benchOne(ctx context.Context, t benchTarget, dir string, w workloadConfig, pool *valuePool, p *progress) (res runResult, err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return res, err
+	}
+	p.set(t.name(), "starting")
+	inst, err := t.start(ctx, dir)
+	if err != nil {
+		return res, fmt.Errorf("%s: start: %w", t.name(), err)
+	}
+	defer func() {
+		p.note(t.name(), "stopping") // keeps the phase a failure happened in
+		if stopErr := inst.stop(); stopErr != nil && err == nil {
+			err = fmt.Errorf("%s: stop: %w", t.name(), stopErr)
+		}
+		res.cpu = inst.cpuTime()
+	}()
+
+	w.replication = max(inst.replication, 1)
+	cpu0 := selfCPU()
+	wr, err := runWorkload(ctx, inst.bootstrap, w, pool, func(phase string) { p.set(t.name(), phase) })
+	clientCPU := selfCPU() - cpu0
+	if err != nil {
+		err = fmt.Errorf("%s: %w%s", t.name(), err, inst.exitNote())
+		if len(inst.procs) > 1 {
+			// Which broker explains a cluster's failure is rarely obvious.
+			err = fmt.Errorf("%w\n%v", err, inst.logTails())
+		}
+		return res, err
+	}
+	if err := inst.alive(); err != nil {
+		return res, fmt.Errorf("%s: %w", t.name(), err)
+	}
+	rss, rssSum, err := inst.peakRSS()
+	if err != nil {
+		return res, fmt.Errorf("%s: peak RSS: %w", t.name(), err)
+	}
+	return runResult{target: t.name(), workloadResult: wr, peakRSS: rss, rssSum: rssSum, procs: len(inst.procs), clientCPU: clientCPU}, nil
+}
+
+// progress reports phases on stderr, keeping stdout for the results, and
+// remembers the current phase for timeout messages. Safe for concurrent use.
+type progress struct {
+	mu     sync.Mutex // set is also called from workload reporters
+	out    io.Writer
+	target string
+	phase  string
+	start  time.Time
+}
+
+func (p *progress) set(target, phase string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.target, p.phase = target, phase
+	if p.start.IsZero() {
+		p.start = time.Now()
+	}
+	fmt.Fprintf(p.out, "bench: %6.1fs %s: %s\n", time.Since(p.start).Seconds(), target, phase)
+}
+
+// note prints like set but keeps the current phase.
+func (p *progress) note(target, msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.out, "bench: %6.1fs %s: %s\n", time.Since(p.start).Seconds(), target, msg)
+}
+
+func (p *progress) current() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.target == "" {
+		return "starting"
+	}
+	return p.target + ": " + p.phase
+}
