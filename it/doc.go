@@ -4,11 +4,20 @@
 // confluent-kafka-go (cgo builds only) and the kcat command — or with raw
 // frames over TCP.
 //
+// The processes themselves (brokers, clusters, MinIO: free ports, readiness,
+// logs, SIGTERM/SIGKILL/SIGSTOP, restarts, memory) are it/harness's, which
+// the benchmark (cmd/sediment-bench) uses too; harness_test.go binds them to
+// a test (StartBroker, StartCluster: a failure fails the test, the processes
+// are killed when it ends) and the other *_harness_test.go files add the
+// Kafka-level checks the tests share.
+//
 // The tests use $SEDIMENT_BIN when it is set (make test sets it); otherwise the
 // first test builds the binary once per test binary with CGO_ENABLED=0. Under
-// CI=true every tool a test needs (kcat, a C toolchain for confluent-kafka-go)
-// is required: a missing one fails the test instead of skipping it.
+// CI=true every tool a test needs (kcat, MinIO, a C toolchain for
+// confluent-kafka-go) is required: a missing one fails the test instead of
+// skipping it (harness.Missing).
 //
 // Set SEDIMENT_IT_KEEP=1 to keep each broker's log file (its path is logged)
-// after the test.
+// after the test, and SEDIMENT_IT_DEBUG=1 to run cluster brokers at debug
+// log level.
 package it
