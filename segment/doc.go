@@ -34,5 +34,12 @@
 // the Log refuses writes until it is reopened. Errors wrap the sentinels (ErrCorruptBatch,
 // ErrOutOfOrderSequence, ...) that the broker maps to Kafka error codes.
 //
+// Every file operation goes through Options.FS, the seam package vfs defines: the
+// operating system in production (fdatasync, and Slices whose File can be sendfile'd),
+// and in tests vfs.MemFS, which keeps only what was synced when it simulates a power loss.
+// The power-loss tests append from several producers and cut the power at random file
+// operations: with group commit no acknowledged batch is ever lost, with FlushOS some are,
+// and recovery always succeeds without serving a torn batch.
+//
 // Package segmenttest builds valid batches for tests.
 package segment

@@ -170,11 +170,14 @@ func (l *Log) failLocked(err error) error {
 // when the last Slice is released. Close is idempotent.
 func (l *Log) Close() error { return l.close(true) }
 
-// Delete closes the log and removes its directory.
+// Delete closes the log and removes its directory, durably (the parent directory is
+// synced, so a power loss does not bring the log back).
 func (l *Log) Delete() error {
 	err := l.close(false)
 	if rerr := l.fs.RemoveAll(l.dir); rerr != nil {
 		err = errors.Join(err, rerr)
+	} else if serr := l.fs.SyncDir(filepath.Dir(l.dir)); serr != nil {
+		err = errors.Join(err, fmt.Errorf("segment: sync directory %s: %w", filepath.Dir(l.dir), serr))
 	}
 	return err
 }

@@ -50,7 +50,11 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		l.now = time.Now
 	}
 	l.cfg.Store(&cfg)
-	if err := l.fs.MkdirAll(dir); err != nil {
+	// The directory's own entry must be durable too, or a power loss takes the whole log
+	// with it (KAFKA-3968). MkdirAllDurable syncs the parents of what it creates; load
+	// syncs the parent again when it starts an empty log, in case the directory came from
+	// someone else (the broker) unsynced.
+	if err := vfs.MkdirAllDurable(l.fs, dir); err != nil {
 		return nil, fmt.Errorf("segment: open %s: %w", dir, err)
 	}
 	if err := l.load(); err != nil {
@@ -151,6 +155,10 @@ func (l *Log) load() error {
 			return err
 		}
 		segs = []*segment{s}
+		if err := l.fs.SyncDir(filepath.Dir(l.dir)); err != nil {
+			s.release()
+			return fmt.Errorf("segment: sync directory %s: %w", filepath.Dir(l.dir), err)
+		}
 	}
 	for _, s := range segs[:len(segs)-1] {
 		s.sealed = true

@@ -424,7 +424,9 @@ type scanner struct {
 
 func newScanner(f io.ReaderAt, from, end int64) *scanner {
 	return &scanner{
-		r:    bufio.NewReaderSize(io.NewSectionReader(f, from, end-from), 256<<10),
+		// No bigger than the range: Open header-scans only the few KiB after each sealed
+		// segment's last index entry.
+		r:    bufio.NewReaderSize(io.NewSectionReader(f, from, end-from), int(min(max(end-from, 16), 256<<10))),
 		pos:  from,
 		end:  end,
 		prev: -1,
