@@ -1,24 +1,45 @@
-// Package tier moves sealed segments to object storage and reads them back.
+// Package tier moves sealed segments to object storage and reads them back:
+// Sediment's tiered storage (KIP-405).
 //
-// This package defines [ObjectStore], the small interface every backend
-// implements, and [Open], which turns a --tier URL into a backend:
+// # Packages
 //
-//   - tier/file: a local directory (file:///abs/path or file:rel/path), the
-//     embedded default for development;
-//   - tier/s3: AWS S3 or any S3-compatible service such as MinIO
-//     (s3://bucket/prefix?endpoint=http://127.0.0.1:9000).
+//   - tier (this package) defines [ObjectStore], the small interface every
+//     backend implements, and the key rules they share ([CheckKey],
+//     [ErrNotExist], [ErrInvalidKey], [TempPrefix]); the remote segment model
+//     and object names ([RemoteSegment], [ObjectKey], the manifest); the
+//     [Uploader] and the [Reader]. It imports no backend.
+//   - tier/file is the backend kept in a local directory, the embedded
+//     default for development; tier/s3 the backend on AWS S3 or any
+//     S3-compatible service such as MinIO. Each imports tier and checks
+//     itself with var _ tier.ObjectStore = (*Store)(nil).
+//   - tier/tierurl turns the --tier URL of `sediment serve` (file:///path,
+//     s3://bucket/prefix?endpoint=...) into one of them: the only package
+//     that knows every backend.
+//   - tier/tiertest is the conformance suite every backend passes, with
+//     helpers for tests.
+//
+// # Object stores
 //
 // Keys are slash-separated paths with the same rules for every backend
 // ([CheckKey]). A missing key is reported by errors wrapping [ErrNotExist],
-// which [ObjectStore.IsNotExist] recognises. The shared conformance suite in
-// tier/tiertest holds every backend to the same contract.
+// which [ObjectStore.IsNotExist] recognises. ReadAt never returns a partial
+// result without an error.
 //
-// On top of ObjectStore: the Uploader copies a leader's sealed segments (with
-// their indexes, leader-epoch slice and producer snapshot) and records them
-// in etcd through the Metadata interface (COPY_STARTED → COPY_FINISHED →
-// DELETE_STARTED → DELETE_FINISHED), mirroring them in a per-partition
-// manifest; the Reader serves record batches of remote segments through a
-// bounded on-disk chunk cache with read-ahead. REMOTE.md specifies the
-// objects, the manifest and the zstd frame format. The broker does not use
-// them yet: wiring them into produce, fetch and retention is the next step.
+// # Uploads and reads
+//
+// The Uploader copies a leader's sealed segments (with their indexes,
+// leader-epoch slice and producer snapshot), optionally as zstd frames, and
+// records them in etcd through the [Metadata] interface (COPY_STARTED →
+// COPY_FINISHED → DELETE_STARTED → DELETE_FINISHED), every write fenced by the
+// leader's term, mirroring them in a per-partition manifest; it also applies
+// remote retention and cleans up the uploads of crashed or deposed leaders.
+// The Reader serves record batches of remote segments through ranged GETs, a
+// memory layer and a bounded on-disk chunk cache, with read-ahead for
+// sequential consumers; every batch it returns has been checked.
+//
+// The broker uses both: its partition layer runs one Uploader per partition
+// this broker leads, and one Reader per broker serves Fetch and ListOffsets by
+// timestamp below the local log start. REMOTE.md specifies the
+// objects, the manifest, the zstd frame format, the metadata life cycle and
+// what the Reader checks.
 package tier

@@ -1,6 +1,7 @@
 // Package tiertest is the conformance suite every tier.ObjectStore backend
-// passes, and a harness that runs a real MinIO server for the s3 backend's
-// tests. It is imported by tests only.
+// passes ([Run]), helpers that put and read objects in tests, and [StartMinIO]
+// for tests of the s3 backend (it forwards to it/harness, which runs the
+// server). It is imported by tests only.
 package tiertest
 
 import (
