@@ -24,7 +24,6 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/client_golang/prometheus"
 
-
 	"github.com/sedimentio/sediment/meta"
 	"github.com/sedimentio/sediment/segment"
 	"github.com/sedimentio/sediment/segment/segmenttest"
