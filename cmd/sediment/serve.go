@@ -267,37 +267,60 @@ func run(ctx context.Context, logger *slog.Logger, bcfg broker.Config, mcfg meta
 	}
 
 	if httpAddr != "" {
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-			select {
-			case <-srv.Ready():
-				if srv.TieringStalled() {
-					http.Error(w, "tiering stalled: uploads to the object store are failing", http.StatusServiceUnavailable)
-					return
-				}
-				fmt.Fprintln(w, "ready")
-			default:
-				http.Error(w, "starting", http.StatusServiceUnavailable)
-			}
-		})
-		ln, err := net.Listen("tcp", httpAddr)
+		stopHTTP, err := serveHTTP(httpAddr, reg, srv, logger)
 		if err != nil {
-			return fmt.Errorf("http listener: %w", err)
+			return err
 		}
-		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go hs.Serve(ln)
-		defer hs.Close()
-		logger.Info("http listener started", "addr", ln.Addr().String())
+		defer stopHTTP()
 	}
 
 	// The broker registers itself once its listener is up, and keeps the
 	// registration (and its controller candidacy) until shutdown.
 	return srv.Run(ctx)
+}
+
+// serveHTTP serves /metrics, /healthz, /readyz and pprof on addr until the
+// returned stop is called; stop shuts the server down and waits for it.
+func serveHTTP(addr string, reg *prometheus.Registry, srv *broker.Server, logger *slog.Logger) (stop func(), err error) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		select {
+		case <-srv.Ready():
+			if srv.TieringStalled() {
+				http.Error(w, "tiering stalled: uploads to the object store are failing", http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(w, "ready")
+		default:
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+		}
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http listener: %w", err)
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("http listener failed; metrics and health checks are gone", "addr", addr, "err", err)
+		}
+	}()
+	logger.Info("http listener started", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := hs.Shutdown(ctx); err != nil {
+			hs.Close()
+		}
+		<-done
+	}, nil
 }
 
 func newLogger(level string) (*slog.Logger, error) {
