@@ -378,12 +378,18 @@ func maxEntries(cfg *Config) (offsetEntries, timeEntries int) {
 	return cfg.SegmentIndexBytes / offsetEntrySize, cfg.SegmentIndexBytes / timeEntrySize
 }
 
+// headerBufs holds scratch space for the batch headers Read and ListOffsets pread. A stack
+// array would do, but a slice passed to an interface method (vfs.File.ReadAt) escapes to
+// the heap: that would be an allocation per header on the fetch path.
+var headerBufs = sync.Pool{New: func() any { return new([batchHeaderSize]byte) }}
+
 // readHeader preads the header of the batch at pos, checking that it fits in size bytes.
 func (s *segment) readHeader(pos, size int64) (batchLoc, error) {
-	var buf [batchHeaderSize]byte
 	if size-pos < batchHeaderSize {
 		return batchLoc{}, &CorruptionError{Segment: s.path, Offset: pos, Err: fmt.Errorf("%w: partial header at end of segment", ErrCorruptBatch)}
 	}
+	buf := headerBufs.Get().(*[batchHeaderSize]byte)
+	defer headerBufs.Put(buf)
 	if _, err := s.log.ReadAt(buf[:], pos); err != nil {
 		return batchLoc{}, fmt.Errorf("segment: read %s at %d: %w", s.path, pos, err)
 	}

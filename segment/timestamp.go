@@ -143,10 +143,11 @@ func (l *Log) recordWithTimestamp(s *segment, ts, last int64) int64 {
 
 // readFullHeader preads and parses the header of the batch at pos.
 func (s *segment) readFullHeader(pos, size int64) (BatchHeader, error) {
-	var buf [batchHeaderSize]byte
 	if size-pos < batchHeaderSize {
 		return BatchHeader{}, &CorruptionError{Segment: s.path, Offset: pos, Err: fmt.Errorf("%w: partial header", ErrCorruptBatch)}
 	}
+	buf := headerBufs.Get().(*[batchHeaderSize]byte)
+	defer headerBufs.Put(buf)
 	if _, err := s.log.ReadAt(buf[:], pos); err != nil {
 		return BatchHeader{}, fmt.Errorf("segment: read %s at %d: %w", s.path, pos, err)
 	}
