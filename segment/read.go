@@ -75,23 +75,25 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, minOneBatch bool
 				retry = true
 				break
 			}
-			var sl Slice
+			// The closure sets plain integers, not a Slice: storing the File interface
+			// through the closure's pointer costs write barriers on the hottest path.
+			var pos, n int64
 			var found bool
 			err := s.retryOnBadIndex(l, func() (err error) {
-				sl, found, err = l.readSegment(s, offset, maxBytes, maxOffset, minOneBatch)
+				pos, n, found, err = l.readSegment(s, offset, maxBytes, maxOffset, minOneBatch)
 				return err
 			})
-			if err != nil || !found || sl.Len == 0 {
+			if err != nil || !found || n == 0 {
 				s.release()
 			}
 			if err != nil {
 				return Slice{}, err
 			}
 			if found {
-				if sl.Len == 0 {
+				if n == 0 {
 					return Slice{}, nil
 				}
-				return sl, nil
+				return Slice{File: s.log, Pos: pos, Len: n, seg: s}, nil
 			}
 		}
 		if !retry {
@@ -101,38 +103,39 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, minOneBatch bool
 	return Slice{}, fmt.Errorf("%w: offset %d: segments deleted while reading", ErrOffsetOutOfRange, offset)
 }
 
-// readSegment reads from segment s (referenced by the caller). found is false when s has no
-// batch ending at or after offset, so the caller moves on to the next segment.
-func (l *Log) readSegment(s *segment, offset int64, maxBytes int, maxOffset int64, minOneBatch bool) (Slice, bool, error) {
+// readSegment reads from segment s (referenced by the caller): the position and length of
+// the byte range to serve. found is false when s has no batch ending at or after offset, so
+// the caller moves on to the next segment.
+func (l *Log) readSegment(s *segment, offset int64, maxBytes int, maxOffset int64, minOneBatch bool) (pos, n int64, found bool, err error) {
 	size := s.size.Load()
 	if err := s.loadIndexes(l); err != nil {
-		return Slice{}, false, err
+		return 0, 0, false, err
 	}
 	first, found, err := s.findBatch(offset, size)
 	if err != nil || !found {
-		return Slice{}, found, err
+		return 0, 0, found, err
 	}
 	if first.base >= maxOffset {
-		return Slice{}, true, nil
+		return 0, 0, true, nil
 	}
 	end := size
 	if maxOffset <= s.next.Load() {
 		if end, err = s.posOfBaseAtOrAfter(maxOffset, size); err != nil {
-			return Slice{}, false, err
+			return 0, 0, false, err
 		}
 	}
 	if limit := first.pos + int64(max(maxBytes, 0)); end > limit {
 		if end, err = s.boundaryAtOrBefore(first.pos, limit, end); err != nil {
-			return Slice{}, false, err
+			return 0, 0, false, err
 		}
 		if end == first.pos {
 			if !minOneBatch {
-				return Slice{}, true, nil
+				return 0, 0, true, nil
 			}
 			end = first.pos + first.size
 		}
 	}
-	return Slice{File: s.log, Pos: first.pos, Len: end - first.pos, seg: s}, true, nil
+	return first.pos, end - first.pos, true, nil
 }
 
 // findBatch returns the first batch among the first size bytes of s whose last offset is
