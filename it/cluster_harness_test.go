@@ -1,8 +1,9 @@
 package it
 
-// The multi-broker harness: three `sediment serve` processes forming one
-// cluster (each runs a member of a three-member etcd quorum), optional extra
-// brokers joining as etcd clients, and the checks the failover tests share:
+// The multi-broker tests' side of it/harness: a harness.Cluster bound to a
+// test (three `sediment serve` processes forming one cluster, each running a
+// member of a three-member etcd quorum, and optional extra brokers joining as
+// etcd clients), and the checks the failover tests share:
 // partition state as each broker's Metadata reports it, ISR waits, acks=all
 // producers that timestamp every acknowledgement, and a byte-for-byte
 // comparison of the replicas' logs below the high watermark.

@@ -1,7 +1,7 @@
 package it
 
-// The tiered-storage harness: one MinIO server with a bucket that brokers
-// upload to (--tier), an independent S3 client that looks at the bucket as
+// The tiered-storage tests' helpers: one MinIO server (it/harness) with a
+// bucket that brokers upload to (--tier), an independent S3 client that looks at the bucket as
 // an operator would, the partition bounds as the leader reports them
 // (ListOffsets -2 earliest, -4 earliest local, -5 latest tiered, -1 end),
 // the manifest each partition mirrors to the bucket, and a load whose
