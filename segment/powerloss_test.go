@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -125,6 +127,7 @@ type powerLossResult struct {
 	gaps                       int // crashes after which offsets below the log end had no batch
 	epochViolations            int // batches found whose leader epoch the epoch cache does not name
 	survivors, truncated       int // unacknowledged batches found after a crash; tails cut
+	cleanRestarts              int
 	deletedByRetention         int
 	firstLoss                  string
 	elapsed                    time.Duration
@@ -143,9 +146,9 @@ func (r powerLossResult) failures(lossAllowed bool) string {
 
 func (r powerLossResult) String() string {
 	return fmt.Sprintf("%d crashes (%d torn, %d during Open) in %v, %d batches acknowledged, %d checks of an acknowledged batch after a crash, "+
-		"%d lost in %d crashes, log start offset wrong after %d, gaps after %d, leader epochs wrong for %d, %d unacknowledged survivors, %d tails truncated, %d acknowledged batches deleted by retention, %d fs ops per round on average",
+		"%d lost in %d crashes, log start offset wrong after %d, gaps after %d, leader epochs wrong for %d, %d unacknowledged survivors, %d tails truncated, %d clean restarts, %d acknowledged batches deleted by retention, %d fs ops per round on average",
 		r.rounds, r.tornRounds, r.inOpen, r.elapsed.Round(time.Millisecond), r.appended, r.ackedChecked, r.lost, r.lossRounds, r.startViolations, r.gaps, r.epochViolations,
-		r.survivors, r.truncated, r.deletedByRetention, r.opsPerRound)
+		r.survivors, r.truncated, r.cleanRestarts, r.deletedByRetention, r.opsPerRound)
 }
 
 // durableState is what the test holds durable at an instant: the acknowledged batches and
@@ -232,6 +235,18 @@ func runPowerLoss(t *testing.T, pc powerLossConfig) powerLossResult {
 		if last {
 			l.Close()
 			break
+		}
+
+		// Now and then a clean restart, so that crashes also come during Close (indexes,
+		// snapshot, clean-shutdown marker) and after an Open that trusts the last segment.
+		if rng.IntN(5) == 0 {
+			if err := l.Close(); err != nil {
+				t.Fatalf("seed %d round %d: Close: %v", pc.seed, round, err)
+			}
+			if l, err = Open(dir, cfg, Options{FS: fsys, Now: clk.Now}); err != nil {
+				t.Fatalf("seed %d round %d: Open after Close: %v", pc.seed, round, err)
+			}
+			res.cleanRestarts++
 		}
 
 		// Cut the unacknowledged survivors now and then, as a follower truncating to its
@@ -466,4 +481,190 @@ func checkRecovered(t *testing.T, pc powerLossConfig, round int, l *Log, expect 
 	mu.Lock()
 	*cur = durableState{acked: kept, startLo: start, startHi: start}
 	mu.Unlock()
+}
+
+// TestPowerLossAtEveryStep cuts the power at every filesystem operation of one log
+// operation in turn (a strict and a torn crash each time), on a log of several segments
+// whose batches were all acknowledged, and checks that the log recovers to a gapless run
+// of the batches appended, from a log start the operation allows, keeping at least what it
+// must: everything, except that TruncateTo(x) may or may not have happened but keeps
+// everything below x and what was acknowledged after it.
+func TestPowerLossAtEveryStep(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.SegmentBytes = 1024
+	cfg.IndexIntervalBytes = 128
+	cfg.RetentionMs = -1
+	for _, tc := range []struct {
+		name string
+		// op runs the operation. Offsets below what it last passed to keep must survive
+		// a crash (everything there is, until it says otherwise); it adds the batches it
+		// acknowledged to added.
+		op func(l *Log, keep func(int64), added map[int64][]byte) error
+	}{
+		{"roll", func(l *Log, _ func(int64), _ map[int64][]byte) error { return l.Roll() }},
+		{"close", func(l *Log, _ func(int64), _ map[int64][]byte) error { return l.Close() }},
+		{"truncate-across-segments", func(l *Log, keep func(int64), _ map[int64][]byte) error {
+			to := l.Segments()[1].BaseOffset + 2
+			keep(to)
+			return l.TruncateTo(to)
+		}},
+		{"truncate-to-the-previous-segment", func(l *Log, keep func(int64), _ map[int64][]byte) error {
+			segs := l.Segments()
+			to := segs[len(segs)-1].BaseOffset - 1
+			keep(to)
+			return l.TruncateTo(to)
+		}},
+		{"truncate-in-the-active-segment", func(l *Log, keep func(int64), _ map[int64][]byte) error {
+			to := l.LogEndOffset() - 2
+			keep(to)
+			return l.TruncateTo(to)
+		}},
+		{"truncate-then-append", func(l *Log, keep func(int64), added map[int64][]byte) error {
+			to := l.Segments()[1].BaseOffset + 2
+			keep(to)
+			if err := l.TruncateTo(to); err != nil {
+				return err
+			}
+			for i := range 3 {
+				b := batchAt(1_800_000_000_000, strings.Repeat("new", 5+i))
+				r, err := l.AppendLeader(b, 9)
+				if err != nil {
+					return err
+				}
+				added[r.FirstOffset] = b
+				if err := l.WaitDurable(context.Background(), r.LastOffset+1); err != nil {
+					return err
+				}
+				keep(r.LastOffset + 1)
+			}
+			return nil
+		}},
+		{"truncate-fully", func(l *Log, keep func(int64), _ map[int64][]byte) error {
+			keep(0)
+			return l.TruncateFullyAndStartAt(l.LogEndOffset() + 100)
+		}},
+		{"delete-records", func(l *Log, _ func(int64), _ map[int64][]byte) error {
+			_, err := l.DeleteRecordsBefore(l.Segments()[1].BaseOffset + 1)
+			return err
+		}},
+		{"retention", func(l *Log, _ func(int64), _ map[int64][]byte) error {
+			c := cfg
+			c.RetentionBytes = 2048
+			if err := l.SetConfig(c); err != nil {
+				return err
+			}
+			_, err := l.ApplyRetention()
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for n := int64(1); ; n++ {
+				fired := false
+				for _, torn := range []bool{false, true} {
+					fsys, orig := powerLossSetup(t, cfg)
+					l, err := Open("/data/t-0", cfg, Options{FS: fsys})
+					if err != nil {
+						t.Fatal(err)
+					}
+					start := l.LogStartOffset()
+					var r *rand.Rand
+					if torn {
+						r = rand.New(rand.NewPCG(uint64(n), 1))
+					}
+					// The op and the crash run in this goroutine: no lock needed.
+					keep, keepAtCrash := l.LogEndOffset(), int64(0)
+					added := map[int64][]byte{}
+					crashed := fsys.CrashAfter(n, r, func() { keepAtCrash = keep })
+					if err := tc.op(l, func(k int64) { keep = k }, added); err != nil {
+						t.Fatalf("op: %v", err)
+					}
+					newStart := l.LogStartOffset()
+					l.abandon()
+					var c *vfs.MemFS
+					select {
+					case c = <-crashed:
+						fired = true
+					default:
+						continue // the operation took fewer than n steps
+					}
+					checkPrefix(t, fmt.Sprintf("crash at step %d (torn %v)", n, torn), c, cfg, []map[int64][]byte{orig, added}, start, newStart, keepAtCrash)
+				}
+				if !fired {
+					if n == 1 {
+						t.Fatal("the operation touched no file")
+					}
+					t.Logf("%d steps", n-1)
+					return
+				}
+			}
+		})
+	}
+}
+
+// powerLossSetup builds a log of a few segments on a new MemFS, every batch acknowledged
+// with group commit, and returns the batches by base offset. It is deterministic.
+func powerLossSetup(t *testing.T, cfg Config) (*vfs.MemFS, map[int64][]byte) {
+	fsys := vfs.NewMem()
+	l, err := Open("/data/t-0", cfg, Options{FS: fsys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.abandon()
+	orig := map[int64][]byte{}
+	for i := range 40 {
+		b := batchAt(1_700_000_000_000+int64(i), strings.Repeat("v", 20+i%7*10))
+		r, err := l.AppendLeader(b, int32(i/10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.WaitDurable(context.Background(), r.LastOffset+1); err != nil {
+			t.Fatal(err)
+		}
+		orig[r.FirstOffset] = b
+	}
+	if len(l.Segments()) < 4 {
+		t.Fatalf("%d segments, want several", len(l.Segments()))
+	}
+	return fsys, orig
+}
+
+// checkPrefix opens the crashed filesystem and checks that the log is a gapless run of
+// batches appended (each one of those at its offset in one of appended) from a log start
+// in [startLo, startHi], and that it reaches keep.
+func checkPrefix(t *testing.T, what string, fsys *vfs.MemFS, cfg Config, appended []map[int64][]byte, startLo, startHi, keep int64) {
+	t.Helper()
+	l, err := Open("/data/t-0", cfg, Options{FS: fsys})
+	if err != nil {
+		t.Fatalf("%s: recovery failed: %v", what, err)
+	}
+	defer l.Close()
+	start, leo := l.LogStartOffset(), l.LogEndOffset()
+	if start < startLo || start > startHi {
+		t.Fatalf("%s: log start %d outside [%d, %d]", what, start, startLo, startHi)
+	}
+	if leo < keep {
+		t.Fatalf("%s: log end %d, below %d", what, leo, keep)
+	}
+	next := int64(-1)
+	for off := start; off < leo; {
+		batches, err := readChecked(l, off, 1<<20, leo)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if len(batches) == 0 {
+			t.Fatalf("%s: Read(%d) returned nothing below the log end %d", what, off, leo)
+		}
+		for _, base := range slices.Sorted(maps.Keys(batches)) {
+			b := batches[base]
+			if next >= 0 && base != next {
+				t.Fatalf("%s: batch at %d after one ending at %d: a gap", what, base, next)
+			}
+			if !slices.ContainsFunc(appended, func(m map[int64][]byte) bool { return bytes.Equal(b, m[base]) }) {
+				t.Fatalf("%s: batch at %d is not one appended there", what, base)
+			}
+			h, _ := ParseBatchHeader(b)
+			next = h.NextOffset()
+		}
+		off = next
+	}
 }

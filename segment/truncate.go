@@ -63,14 +63,23 @@ func (l *Log) TruncateTo(offset int64) error {
 		cut = loc.pos
 	}
 
-	// Drop the later segments, then cut the target.
-	for _, s := range segs[k+1:] {
-		if err := l.removeSegmentFiles(s); err != nil {
+	// Drop the later segments, newest first, and make that durable before the target is
+	// cut: whenever the power goes, the segments left are a prefix of the log. Cutting
+	// first would leave a gap below the later segments after a crash, with the divergent
+	// tail TruncateTo removed back after it, or overlapping the batches appended since
+	// (found by TestPowerLossAtEveryStep).
+	if later := segs[k+1:]; len(later) > 0 {
+		for i := len(later) - 1; i >= 0; i-- {
+			if err := l.removeSegmentFiles(later[i]); err != nil {
+				return l.failLocked(err)
+			}
+			later[i].release()
+		}
+		l.publishSegsLocked(segs[: k+1 : k+1])
+		if err := l.syncDir(); err != nil {
 			return l.failLocked(err)
 		}
-		s.release()
 	}
-	l.publishSegsLocked(segs[: k+1 : k+1])
 	target.sealed = false
 	if err := target.log.Truncate(cut); err != nil {
 		return l.failLocked(fmt.Errorf("truncate %s: %w", target.path, err))
@@ -80,9 +89,6 @@ func (l *Log) TruncateTo(offset int64) error {
 	}
 	newEnd, err := l.reindexTailLocked(target, cut)
 	if err != nil {
-		return l.failLocked(err)
-	}
-	if err := l.syncDir(); err != nil {
 		return l.failLocked(err)
 	}
 	l.leo.Store(newEnd)
