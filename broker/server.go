@@ -17,6 +17,7 @@ import (
 
 	"github.com/sedimentio/sediment/broker/partition"
 	"github.com/sedimentio/sediment/meta"
+	"github.com/sedimentio/sediment/segment/vfs"
 	"github.com/sedimentio/sediment/tier"
 )
 
@@ -28,6 +29,9 @@ type Deps struct {
 	Cache      *meta.Cache
 	// Tier, when set, is the object store leaders upload sealed segments to.
 	Tier tier.ObjectStore
+	// FS holds the partitions' logs; nil means the operating system's.
+	// Tests pass a vfs.MemFS to simulate power loss.
+	FS vfs.FS
 }
 
 // Server is one broker's Kafka edge. Create it with New, then Run it.
@@ -86,7 +90,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.pids = newProducerIDs(d.Store)
 	pm, err := partition.New(cfg.partitionConfig(), partition.Deps{
 		Logger: d.Logger, Registerer: d.Registerer, Store: d.Store, Cache: d.Cache, Tier: d.Tier,
-		Resolve: s.resolveBroker, Settings: s.topicSettings,
+		Resolve: s.resolveBroker, Settings: s.topicSettings, FS: d.FS,
 	})
 	if err != nil {
 		return nil, err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 	"github.com/sedimentio/sediment/meta"
 	"github.com/sedimentio/sediment/repl"
 	"github.com/sedimentio/sediment/segment"
+	"github.com/sedimentio/sediment/segment/vfs"
 	"github.com/sedimentio/sediment/tier"
 )
 
@@ -126,6 +126,9 @@ type Deps struct {
 	Resolve repl.Resolver
 	// Settings resolves a topic's configs; required.
 	Settings func(meta.Topic) (TopicSettings, error)
+	// FS holds the partitions' logs; nil means the operating system's.
+	// Tests pass a vfs.MemFS to simulate power loss.
+	FS vfs.FS
 }
 
 // Manager opens, re-roles, reconfigures and removes the local partitions so
@@ -141,6 +144,7 @@ type Manager struct {
 	store    *meta.Store
 	cache    *meta.Cache
 	settings func(meta.Topic) (TopicSettings, error)
+	fs       vfs.FS
 	repl     *repl.Manager
 
 	tierStore    tier.ObjectStore // nil: tiering off
@@ -181,11 +185,14 @@ func New(cfg Config, d Deps) (*Manager, error) {
 	if d.Registerer == nil {
 		d.Registerer = prometheus.NewRegistry()
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+	if d.FS == nil {
+		d.FS = vfs.OS{}
+	}
+	if err := vfs.MkdirAllDurable(d.FS, cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("partition: data dir: %w", err)
 	}
 	m := &Manager{
-		cfg: cfg, log: d.Logger, store: d.Store, cache: d.Cache, settings: d.Settings,
+		cfg: cfg, log: d.Logger, store: d.Store, cache: d.Cache, settings: d.Settings, fs: d.FS,
 		tierStore: d.Tier,
 		topics:    make(map[string]*topicParts),
 		pool:      pool{sem: make(chan struct{}, cfg.Workers)},

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -14,6 +14,7 @@ import (
 	"github.com/sedimentio/sediment/meta"
 	"github.com/sedimentio/sediment/repl"
 	"github.com/sedimentio/sediment/segment"
+	"github.com/sedimentio/sediment/segment/vfs"
 )
 
 // change is one partition's work in a reconcile pass.
@@ -169,10 +170,10 @@ func (m *Manager) change(c change) error {
 // open recovers (or creates) a partition's log and starts its flusher.
 func (m *Manager) open(t meta.Topic, idx int32, cfg segment.Config) (*Partition, error) {
 	dir := filepath.Join(m.cfg.DataDir, t.Name+"-"+strconv.Itoa(int(idx)))
-	if err := claimDir(dir, t.ID); err != nil {
+	if err := claimDir(m.fs, dir, t.ID); err != nil {
 		return nil, err
 	}
-	l, err := segment.Open(dir, cfg, segment.Options{Logger: m.log.With("partition", filepath.Base(dir))})
+	l, err := segment.Open(dir, cfg, segment.Options{Logger: m.log.With("partition", filepath.Base(dir)), FS: m.fs})
 	if err != nil {
 		return nil, fmt.Errorf("opening log %s: %w", dir, err)
 	}
@@ -215,30 +216,30 @@ func (m *Manager) remove(p *Partition) {
 
 // claimDir records the topic id in the partition directory
 // (partition.metadata, as Kafka does) and removes a directory left behind by
-// an earlier topic of the same name, whose data must never resurface.
-func claimDir(dir string, id meta.TopicID) error {
+// an earlier topic of the same name, whose data must never resurface. The
+// directory and the file are durable when it returns.
+func claimDir(fsys vfs.FS, dir string, id meta.TopicID) error {
 	const name = "partition.metadata"
 	want := "version: 0\ntopic_id: " + id.String() + "\n"
 	path := filepath.Join(dir, name)
-	b, err := os.ReadFile(path)
+	b, err := vfs.ReadFile(fsys, path)
 	switch {
 	case err == nil && string(b) == want:
 		return nil
 	case err == nil && strings.HasPrefix(string(b), "version: 0\ntopic_id: "):
-		if err := os.RemoveAll(dir); err != nil {
+		if err := fsys.RemoveAll(dir); err != nil {
 			return fmt.Errorf("removing stale log %s of an earlier topic: %w", dir, err)
 		}
-	case err != nil && !errors.Is(err, os.ErrNotExist):
+		if err := fsys.SyncDir(filepath.Dir(dir)); err != nil {
+			return fmt.Errorf("removing stale log %s of an earlier topic: %w", dir, err)
+		}
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("reading %s: %w", path, err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := vfs.MkdirAllDurable(fsys, dir); err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(want), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return vfs.WriteFileAtomic(fsys, path, []byte(want), true)
 }
 
 // needsRoleChange reports whether applying the change's state would start
