@@ -68,7 +68,7 @@ func TestPowerLossLyingDisk(t *testing.T) {
 }
 
 type powerLossResult struct {
-	rounds, acked, lostAcked, read int // read: records read back after the last power loss
+	rounds, acked, lostAcked, read int    // read: records read back after the last power loss
 	bad                            string // the first invariant broken other than acked loss
 }
 
