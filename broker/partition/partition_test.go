@@ -101,12 +101,7 @@ func (e *env) createTopic(name string, parts int, replicas, isr []int32, epoch i
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if err := e.cache.WaitRevision(ctx, rev); err != nil {
-		e.t.Fatal(err)
-	}
-	if err := e.m.Reconcile(); err != nil {
-		e.t.Fatal(err)
-	}
+	e.sync(ctx, rev)
 	for i := range parts {
 		if _, err := e.m.Leader(name, int32(i), -1); err != nil {
 			e.t.Fatalf("partition %d: %v", i, err)
@@ -114,6 +109,17 @@ func (e *env) createTopic(name string, parts int, replicas, isr []int32, epoch i
 	}
 	t, _ = e.cache.Topic(name)
 	return t
+}
+
+// sync waits until the cache has applied rev and the partitions follow it.
+func (e *env) sync(ctx context.Context, rev int64) {
+	e.t.Helper()
+	if err := e.cache.WaitRevision(ctx, rev); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.m.Reconcile(); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 func TestAppendCommitRead(t *testing.T) {
@@ -254,12 +260,7 @@ func TestCommitNeedsTheISRAndTheTerm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.cache.WaitRevision(ctx, rev); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.m.Reconcile(); err != nil {
-		t.Fatal(err)
-	}
+	e.sync(ctx, rev)
 	select {
 	case err := <-waitErr:
 		if !errors.Is(err, ErrNotLeader) {
@@ -307,12 +308,7 @@ func TestDeletedTopicRemovesLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.cache.WaitRevision(ctx, rev); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.m.Reconcile(); err != nil {
-		t.Fatal(err)
-	}
+	e.sync(ctx, rev)
 	if e.m.Get("gone", 0) != nil || len(e.m.All()) != 0 {
 		t.Fatal("partition still hosted after its topic was deleted")
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sedimentio/sediment/it/harness"
 )
 
 // workloadConfig is the workload every target runs.
@@ -120,20 +122,10 @@ func createTopic(ctx context.Context, seeds []string, w workloadConfig) error {
 
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	retry := time.NewTimer(0)
-	defer retry.Stop()
-	var last error
-	for {
-		select {
-		case <-ctx.Done():
+	return harness.WaitFor(ctx, 100*time.Millisecond, nil, func() error { return topicReady(ctx, adm, w) },
+		func(last error) error {
 			return fmt.Errorf("partitions without a leader after 30s: %w (last: %v)", ctx.Err(), last)
-		case <-retry.C:
-		}
-		if last = topicReady(ctx, adm, w); last == nil {
-			return nil
-		}
-		retry.Reset(100 * time.Millisecond)
-	}
+		})
 }
 
 func topicReady(ctx context.Context, adm *kadm.Client, w workloadConfig) error {

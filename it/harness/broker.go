@@ -187,7 +187,7 @@ func (b *Broker) run(ctx context.Context) error {
 	b.cur = p
 	wctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
-	err = waitFor(wctx, 100*time.Millisecond, []*Process{p}, func() error { return b.ready(wctx) },
+	err = WaitFor(wctx, 100*time.Millisecond, []*Process{p}, func() error { return b.ready(wctx) },
 		func(last error) error {
 			return fmt.Errorf("not ready after %s: %w (last error: %v)", b.timeout, wctx.Err(), last)
 		})

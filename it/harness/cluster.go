@@ -193,7 +193,7 @@ func (c *Cluster) WaitKafka(ctx context.Context) error {
 		ids = append(ids, int32(b.NodeID))
 		procs = append(procs, b.cur)
 	}
-	return waitFor(ctx, 200*time.Millisecond, procs, func() error {
+	return WaitFor(ctx, 200*time.Millisecond, procs, func() error {
 		for _, b := range serving {
 			md, err := PingKafka(ctx, b.Addr)
 			if err == nil {

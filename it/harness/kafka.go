@@ -47,7 +47,7 @@ func PingKafka(ctx context.Context, addr string) (*kmsg.MetadataResponse, error)
 // brokers > 1, a controller. It gives up when ctx ends or when one of
 // procs exits (Process.Alive).
 func WaitKafka(ctx context.Context, addrs []string, brokers int, procs ...*Process) error {
-	return waitFor(ctx, 200*time.Millisecond, procs, func() error {
+	return WaitFor(ctx, 200*time.Millisecond, procs, func() error {
 		for _, addr := range addrs {
 			md, err := PingKafka(ctx, addr)
 			if err != nil {
@@ -87,10 +87,10 @@ func listsBrokers(md *kmsg.MetadataResponse, n int, ids []int32, controller bool
 	return nil
 }
 
-// waitFor calls try at once and then every interval until it returns nil,
+// WaitFor calls try at once and then every interval until it returns nil,
 // one of procs exits (that exit is the error), or ctx ends (then timedOut
 // makes the error from try's last one).
-func waitFor(ctx context.Context, interval time.Duration, procs []*Process, try func() error, timedOut func(last error) error) error {
+func WaitFor(ctx context.Context, interval time.Duration, procs []*Process, try func() error, timedOut func(last error) error) error {
 	retry := time.NewTimer(0)
 	defer retry.Stop()
 	var last error

@@ -106,7 +106,7 @@ func (m *MinIO) Start(ctx context.Context) error {
 		}
 		m.cur = p
 		wctx, cancel := context.WithTimeout(ctx, m.cfg.StartTimeout)
-		err = waitFor(wctx, 50*time.Millisecond, []*Process{p}, func() error { return m.live(wctx) },
+		err = WaitFor(wctx, 50*time.Millisecond, []*Process{p}, func() error { return m.live(wctx) },
 			func(last error) error {
 				return fmt.Errorf("MinIO at %s not live within %s: %w (last error: %v)", m.Endpoint, m.cfg.StartTimeout, wctx.Err(), last)
 			})

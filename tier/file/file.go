@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/sedimentio/sediment/segment/vfs"
 	"github.com/sedimentio/sediment/tier"
 )
 
@@ -157,17 +158,7 @@ func (s *Store) mkdirAll(dir string) error {
 	}
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func syncDir(dir string) error { return vfs.OS{}.SyncDir(dir) }
 
 // ctxReader stops a copy when ctx is done.
 type ctxReader struct {
