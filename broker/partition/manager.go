@@ -339,8 +339,10 @@ func (m *Manager) Run(ctx context.Context) {
 			}
 		case <-isr.C:
 			for _, p := range m.All() {
-				if p.IsLeader() {
-					m.pool.once(m.ctx, &p.isrBusy, func() { m.maybeChangeISR(p) })
+				if l := p.leader(); l != nil {
+					if _, changed := m.proposeISR(p, l); changed {
+						m.pool.once(m.ctx, &p.isrBusy, func() { m.maybeChangeISR(p) })
+					}
 				}
 			}
 		case <-roll.C:

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sedimentio/sediment/meta"
+	"github.com/sedimentio/sediment/repl"
 )
 
 // maybeChangeISR writes the ISR Kafka's rules call for, as leader, with a
@@ -19,10 +20,7 @@ func (m *Manager) maybeChangeISR(p *Partition) {
 		return
 	}
 	l := t.leader
-	next, changed := l.ProposeISR(p.hw.Load(), func(id int32) bool {
-		b, ok := m.cache.Broker(id)
-		return ok && !b.ShuttingDown
-	})
+	next, changed := m.proposeISR(p, l)
 	if !changed {
 		return
 	}
@@ -49,6 +47,15 @@ func (m *Manager) maybeChangeISR(p *Partition) {
 	p.updateHW()
 	p.roleChanged()
 	_ = m.cache.WaitRevision(ctx, rev)
+}
+
+// proposeISR is the ISR Kafka's rules call for now, and whether it differs
+// from the current one: no I/O, cheap enough for every tick.
+func (m *Manager) proposeISR(p *Partition, l *repl.Leader) ([]int32, bool) {
+	return l.ProposeISR(p.hw.Load(), func(id int32) bool {
+		b, ok := m.cache.Broker(id)
+		return ok && !b.ShuttingDown
+	})
 }
 
 func isrCheckInterval(lag time.Duration) time.Duration {
