@@ -4,15 +4,19 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/sedimentio/sediment/meta"
 	"github.com/sedimentio/sediment/segment"
 	"github.com/sedimentio/sediment/segment/segmenttest"
+	"github.com/sedimentio/sediment/segment/vfs"
 )
 
 // env is one broker's partition layer over a real embedded etcd member.
@@ -36,7 +40,7 @@ func freeAddr(t *testing.T) string {
 
 // newEnv starts etcd and a Manager for broker 1. settings, when not nil,
 // replaces the default resolution of topic configs.
-func newEnv(t *testing.T, settings func(meta.Topic) (TopicSettings, error)) *env {
+func newEnv(t *testing.T, settings func(meta.Topic) (TopicSettings, error), deps ...func(*Deps)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	mcfg := meta.DefaultConfig()
@@ -67,8 +71,12 @@ func newEnv(t *testing.T, settings func(meta.Topic) (TopicSettings, error)) *env
 	cfg := DefaultConfig()
 	cfg.DataDir = filepath.Join(dir, "data")
 	cfg.ReplicaLagTimeMax = time.Second
-	m, err := New(cfg, Deps{Logger: logger, Store: store, Cache: cache, Settings: settings,
-		Resolve: func(int32) (string, bool) { return "", false }})
+	d := Deps{Logger: logger, Store: store, Cache: cache, Settings: settings,
+		Resolve: func(int32) (string, bool) { return "", false }}
+	for _, f := range deps {
+		f(&d)
+	}
+	m, err := New(cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,9 +93,9 @@ func newEnv(t *testing.T, settings func(meta.Topic) (TopicSettings, error)) *env
 	return &env{t: t, store: store, cache: cache, m: m, dir: cfg.DataDir}
 }
 
-// createTopic writes a topic whose partitions are all led by broker 1 in
-// epoch, with replicas and isr as given, and waits until it leads them.
-func (e *env) createTopic(name string, parts int, replicas, isr []int32, epoch int32) meta.Topic {
+// writeTopic writes a topic whose partitions are all led by broker 1 in
+// epoch and returns the revision of the write.
+func (e *env) writeTopic(name string, parts int, replicas, isr []int32, epoch int32) int64 {
 	e.t.Helper()
 	t := meta.Topic{Name: name, ID: meta.NewTopicID()}
 	var states []meta.PartitionState
@@ -101,13 +109,23 @@ func (e *env) createTopic(name string, parts int, replicas, isr []int32, epoch i
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	return rev
+}
+
+// createTopic writes a topic whose partitions are all led by broker 1 in
+// epoch, with replicas and isr as given, and waits until it leads them.
+func (e *env) createTopic(name string, parts int, replicas, isr []int32, epoch int32) meta.Topic {
+	e.t.Helper()
+	rev := e.writeTopic(name, parts, replicas, isr, epoch)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	e.sync(ctx, rev)
 	for i := range parts {
 		if _, err := e.m.Leader(name, int32(i), -1); err != nil {
 			e.t.Fatalf("partition %d: %v", i, err)
 		}
 	}
-	t, _ = e.cache.Topic(name)
+	t, _ := e.cache.Topic(name)
 	return t
 }
 
@@ -317,5 +335,86 @@ func TestDeletedTopicRemovesLogs(t *testing.T) {
 	}
 	if _, err := e.m.Leader("gone", 0, -1); !errors.Is(err, ErrUnknownTopicOrPartition) {
 		t.Fatalf("Leader of a deleted topic: %v", err)
+	}
+}
+
+// stallingFS holds every MkdirAll below a path containing stall until
+// release is closed, as a slow disk or a long recovery would.
+type stallingFS struct {
+	vfs.FS
+	stall   string
+	stalled chan struct{} // closed when the first stalled call begins
+	release chan struct{}
+	once    sync.Once
+}
+
+func (f *stallingFS) MkdirAll(dir string) error {
+	if strings.Contains(dir, f.stall) {
+		f.once.Do(func() { close(f.stalled) })
+		<-f.release
+	}
+	return f.FS.MkdirAll(dir)
+}
+
+// A partition whose log takes long to open holds up no other: produce and
+// reads of the partitions already open go on while a reconcile pass waits
+// on the disk (the Manager's lock is never held across I/O).
+func TestSlowOpenBlocksNoOtherPartition(t *testing.T) {
+	fsys := &stallingFS{FS: vfs.OS{}, stall: "slow-0", stalled: make(chan struct{}), release: make(chan struct{})}
+	e := newEnv(t, nil, func(d *Deps) { d.FS = fsys })
+	e.createTopic("fast", 1, []int32{1}, []int32{1}, 0)
+	e.writeTopic("slow", 1, []int32{1}, []int32{1}, 0) // the Manager's Run loop reconciles it
+	select {
+	case <-fsys.stalled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow partition's open never began")
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		p, err := e.m.Leader("fast", 0, -1)
+		if err != nil {
+			done <- err
+			return
+		}
+		res, err := p.AppendLeader(segmenttest.Plain("x"), AcksAll)
+		if err == nil {
+			err = p.Wait(ctx, res, AcksAll)
+		}
+		if err == nil {
+			_, err = p.Read(ctx, 0, ReadOptions{MaxBytes: 1 << 20, Replica: -1})
+		}
+		if err == nil && len(e.m.All()) != 1 {
+			err = fmt.Errorf("%d partitions visible while one is still opening", len(e.m.All()))
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("produce to an open partition waited for another partition's open")
+	}
+	if _, err := e.m.Leader("slow", 0, -1); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("a partition still opening: %v, want ErrNotLeader", err)
+	}
+	close(fsys.release)
+	waitUntil(t, 10*time.Second, func() bool { _, err := e.m.Leader("slow", 0, -1); return err == nil })
+}
+
+func waitUntil(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(d)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatal("condition not met in time")
+		}
 	}
 }
