@@ -94,8 +94,12 @@ func (in *instance) logTails() string {
 	return strings.TrimPrefix(b.String(), "\n")
 }
 
-// childStopGrace is how long a child may take to exit after SIGTERM.
-const childStopGrace = 10 * time.Second
+// childStopGrace is how long a child may take to exit after SIGTERM. A
+// broker of sediment-3 stopped with its peers may need most of it: its
+// controlled shutdown, up to --shutdown-timeout of in-flight requests, the
+// final sync of its logs, and its etcd member's attempt to hand over the
+// etcd leadership (about 7 s when the peers are stopping too).
+const childStopGrace = 30 * time.Second
 
 // startLimit bounds how long a Sediment target may take to answer.
 const startLimit = 60 * time.Second
