@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sedimentio/sediment/broker/group"
 	"github.com/sedimentio/sediment/broker/partition"
 )
 
@@ -86,6 +87,11 @@ func (c *conn) produce(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, top
 	if req.TransactionID != nil {
 		// Transactions arrive with the coordinators milestone.
 		sp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return produced{}, false
+	}
+	if topic == group.OffsetsTopic {
+		// Only the group coordinator writes its internal topic, as in Kafka.
+		sp.ErrorCode = kerr.InvalidTopicException.Code
 		return produced{}, false
 	}
 	p, err := s.parts.Leader(topic, rp.Partition, -1)

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sedimentio/sediment/broker/group"
 	"github.com/sedimentio/sediment/meta"
 )
 
@@ -94,6 +95,7 @@ func (s *Server) metadataTopic(t meta.Topic) kmsg.MetadataResponseTopic {
 	name := t.Name
 	st.Topic = &name
 	st.TopicID = t.ID
+	st.IsInternal = t.Name == group.OffsetsTopic
 	live := map[int32]bool{}
 	for _, b := range s.cache.Brokers() {
 		live[b.NodeID] = true

@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/sedimentio/sediment/broker/group"
 	"github.com/sedimentio/sediment/broker/partition"
 	"github.com/sedimentio/sediment/segment"
 	"github.com/sedimentio/sediment/tier"
@@ -76,35 +77,50 @@ type Config struct {
 	RemoteFetchMaxWait time.Duration
 	// ShutdownTimeout bounds how long in-flight requests may take to finish.
 	ShutdownTimeout time.Duration
+
+	// Group is the group coordinator's configuration (group.*, offsets.*).
+	Group group.Config
+	// OffsetsTopicPartitions, OffsetsTopicReplicationFactor and
+	// OffsetsTopicSegmentBytes are offsets.topic.num.partitions,
+	// offsets.topic.replication.factor and offsets.topic.segment.bytes: the
+	// shape of __consumer_offsets when the first FindCoordinator creates it
+	// (the replication factor is capped by the live brokers then).
+	OffsetsTopicPartitions        int32
+	OffsetsTopicReplicationFactor int16
+	OffsetsTopicSegmentBytes      int64
 }
 
 // DefaultConfig is one broker with Kafka's defaults.
 func DefaultConfig() Config {
 	return Config{
-		NodeID:                       1,
-		Listen:                       "127.0.0.1:9092",
-		DataDir:                      "./data",
-		AutoCreateTopics:             true,
-		NumPartitions:                1,
-		DefaultReplicationFactor:     1,
-		MinInsyncReplicas:            1,
-		ReplicaLagTimeMax:            30 * time.Second,
-		InterBrokerListener:          "PLAINTEXT",
-		ControlledShutdownTimeout:    30 * time.Second,
-		SocketRequestMaxBytes:        100 << 20,
-		MaxInflightPerConn:           64,
-		Log:                          segment.DefaultConfig(),
-		RetentionCheckInterval:       5 * time.Minute,
-		ShutdownTimeout:              10 * time.Second,
-		SessionTTL:                   9 * time.Second,
-		TierUpload:                   partition.DefaultConfig().TierUpload,
-		TierUploadInterval:           5 * time.Second,
-		RemoteFetchMaxWait:           500 * time.Millisecond,
-		TierCacheBytes:               1 << 30,
-		LocalRetentionMs:             -2,
-		LocalRetentionBytes:          -2,
-		AutoLeaderRebalance:          true,
-		LeaderImbalanceCheckInterval: 5 * time.Minute,
+		NodeID:                        1,
+		Listen:                        "127.0.0.1:9092",
+		DataDir:                       "./data",
+		AutoCreateTopics:              true,
+		NumPartitions:                 1,
+		DefaultReplicationFactor:      1,
+		MinInsyncReplicas:             1,
+		ReplicaLagTimeMax:             30 * time.Second,
+		InterBrokerListener:           "PLAINTEXT",
+		ControlledShutdownTimeout:     30 * time.Second,
+		SocketRequestMaxBytes:         100 << 20,
+		MaxInflightPerConn:            64,
+		Log:                           segment.DefaultConfig(),
+		RetentionCheckInterval:        5 * time.Minute,
+		ShutdownTimeout:               10 * time.Second,
+		SessionTTL:                    9 * time.Second,
+		TierUpload:                    partition.DefaultConfig().TierUpload,
+		TierUploadInterval:            5 * time.Second,
+		RemoteFetchMaxWait:            500 * time.Millisecond,
+		TierCacheBytes:                1 << 30,
+		LocalRetentionMs:              -2,
+		LocalRetentionBytes:           -2,
+		AutoLeaderRebalance:           true,
+		LeaderImbalanceCheckInterval:  5 * time.Minute,
+		Group:                         group.DefaultConfig(),
+		OffsetsTopicPartitions:        50,
+		OffsetsTopicReplicationFactor: 3,
+		OffsetsTopicSegmentBytes:      100 << 20,
 	}
 }
 
@@ -159,6 +175,17 @@ func (c Config) Validate() error {
 	}
 	if err := c.partitionConfig().Validate(); err != nil {
 		return fmt.Errorf("broker: %w", err)
+	}
+	if err := c.Group.Validate(); err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	switch {
+	case c.OffsetsTopicPartitions < 1 || c.OffsetsTopicPartitions > maxPartitionsPerTopic:
+		return fmt.Errorf("broker: offsets.topic.num.partitions %d must be between 1 and %d", c.OffsetsTopicPartitions, maxPartitionsPerTopic)
+	case c.OffsetsTopicReplicationFactor < 1:
+		return fmt.Errorf("broker: offsets.topic.replication.factor %d must be at least 1", c.OffsetsTopicReplicationFactor)
+	case c.OffsetsTopicSegmentBytes < 1024:
+		return fmt.Errorf("broker: offsets.topic.segment.bytes %d must be at least 1024", c.OffsetsTopicSegmentBytes)
 	}
 	return nil
 }

@@ -95,6 +95,15 @@ type conn struct {
 	closeOnce     sync.Once
 }
 
+// clientHost is the peer's address as Kafka shows it in group descriptions
+// ("/127.0.0.1").
+func (c *conn) clientHost() string {
+	if a, ok := c.nc.RemoteAddr().(*net.TCPAddr); ok {
+		return "/" + a.IP.String()
+	}
+	return "/" + c.nc.RemoteAddr().String()
+}
+
 func (c *conn) close() {
 	c.closeOnce.Do(func() {
 		c.cancel()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sedimentio/sediment/broker/group"
 	"github.com/sedimentio/sediment/broker/partition"
 	"github.com/sedimentio/sediment/meta"
 	"github.com/sedimentio/sediment/segment/vfs"
@@ -46,6 +47,7 @@ type Server struct {
 	metrics *metrics
 	bodies  bufPool
 	parts   *partition.Manager
+	groups  *group.Coordinator
 	pids    *producerIDs
 	tiering bool // an object store is configured
 
@@ -88,15 +90,31 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.apis, s.apiList = buildAPIs(apiTable())
 	s.tiering = d.Tier != nil
 	s.pids = newProducerIDs(d.Store)
+	gc, err := group.New(cfg.Group, group.Deps{Logger: d.Logger.With("component", "group"), Registerer: d.Registerer,
+		Partitions: s.offsetsPartitions})
+	if err != nil {
+		return nil, err
+	}
+	s.groups = gc
 	pm, err := partition.New(cfg.partitionConfig(), partition.Deps{
 		Logger: d.Logger, Registerer: d.Registerer, Store: d.Store, Cache: d.Cache, Tier: d.Tier,
-		Resolve: s.resolveBroker, Settings: s.topicSettings, FS: d.FS,
+		Resolve: s.resolveBroker, Settings: s.topicSettings, FS: d.FS, Roles: gc,
 	})
 	if err != nil {
+		gc.Close()
 		return nil, err
 	}
 	s.parts = pm
 	return s, nil
+}
+
+// offsetsPartitions is the partition count of __consumer_offsets, 0 while it
+// does not exist.
+func (s *Server) offsetsPartitions() int32 {
+	if t, ok := s.cache.Topic(group.OffsetsTopic); ok {
+		return int32(len(t.Partitions))
+	}
+	return 0
 }
 
 // Addr is the listener's address once Run has started listening.
@@ -117,6 +135,7 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 func (s *Server) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
+		s.groups.Close()
 		s.parts.Close()
 		return fmt.Errorf("broker: listen on %s: %w", s.cfg.Listen, err)
 	}
@@ -180,6 +199,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	stopBG()
 	bgWG.Wait()
+	s.groups.Close()
 	if err := s.parts.Close(); err != nil {
 		s.log.Error("closing logs", "err", err)
 		if runErr == nil {

@@ -129,6 +129,18 @@ type Deps struct {
 	// FS holds the partitions' logs; nil means the operating system's.
 	// Tests pass a vfs.MemFS to simulate power loss.
 	FS vfs.FS
+	// Roles, when set, hears when this broker starts and stops leading a
+	// partition: the coordinators load and drop their state then.
+	Roles RoleObserver
+}
+
+// RoleObserver hears of leadership changes. Its methods are called from
+// reconcile passes and must not block.
+type RoleObserver interface {
+	// Elected: this broker now leads p in epoch.
+	Elected(p *Partition, epoch int32)
+	// Resigned: this broker's term over p ended (or p was removed).
+	Resigned(p *Partition)
 }
 
 // Manager opens, re-roles, reconfigures and removes the local partitions so
@@ -145,6 +157,7 @@ type Manager struct {
 	cache    *meta.Cache
 	settings func(meta.Topic) (TopicSettings, error)
 	fs       vfs.FS
+	roles    RoleObserver
 	repl     *repl.Manager
 
 	tierStore    tier.ObjectStore // nil: tiering off
@@ -192,7 +205,7 @@ func New(cfg Config, d Deps) (*Manager, error) {
 		return nil, fmt.Errorf("partition: data dir: %w", err)
 	}
 	m := &Manager{
-		cfg: cfg, log: d.Logger, store: d.Store, cache: d.Cache, settings: d.Settings, fs: d.FS,
+		cfg: cfg, log: d.Logger, store: d.Store, cache: d.Cache, settings: d.Settings, fs: d.FS, roles: d.Roles,
 		tierStore: d.Tier,
 		topics:    make(map[string]*topicParts),
 		pool:      pool{sem: make(chan struct{}, cfg.Workers)},

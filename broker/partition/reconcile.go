@@ -334,6 +334,9 @@ func (m *Manager) startTerm(p *Partition, l *repl.Leader, epoch int32) {
 			m.runUploader(ctx, p, epoch)
 		})
 	}
+	if m.roles != nil {
+		m.roles.Elected(p, epoch)
+	}
 }
 
 // endTerm ends this broker's term over p, if any, and waits for its
@@ -342,6 +345,9 @@ func (m *Manager) endTerm(p *Partition) {
 	t := p.term.Swap(nil)
 	if t == nil {
 		return
+	}
+	if m.roles != nil {
+		m.roles.Resigned(p)
 	}
 	t.cancel()
 	if t.uploader != nil {

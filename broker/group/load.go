@@ -1,0 +1,198 @@
+package group
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// load reads the shard's partition from its log start to its log end (as
+// of becoming leader) and rebuilds the groups and offsets it holds: the last
+// record of each key wins, a tombstone deletes. Then the shard serves, and
+// its retention loop starts.
+func (sh *shard) load() {
+	start := time.Now()
+	groups := map[string]*group{}
+	get := func(id string) *group {
+		g := groups[id]
+		if g == nil {
+			g = newGroup(sh, id, sh.c.now())
+			groups[id] = g
+		}
+		return g
+	}
+	apply := func(off int64, key, value []byte) error {
+		v, ok := keyVersion(key)
+		if !ok {
+			return fmt.Errorf("%w: key of %d bytes at offset %d", errBadRecord, len(key), off)
+		}
+		switch v {
+		case 0, 1:
+			return applyOffset(get, off, key, value)
+		case 2:
+			return sh.applyGroup(get, key, value)
+		default:
+			// Records of kinds this broker does not know (newer Kafka
+			// coordinators) are skipped, as Kafka skips unknown versions.
+			return nil
+		}
+	}
+	log := sh.p.Log()
+	off, end := log.LogStartOffset(), log.LogEndOffset()
+	var records int
+	for off < end && sh.ctx.Err() == nil {
+		sl, err := log.Read(off, 1<<20, end, true)
+		if err != nil {
+			sh.c.log.Error("loading groups failed", "partition", sh.p.String(), "offset", off, "err", err)
+			return
+		}
+		b, err := sl.ReadAll()
+		sl.Release()
+		if err != nil {
+			sh.c.log.Error("loading groups failed", "partition", sh.p.String(), "offset", off, "err", err)
+			return
+		}
+		if len(b) == 0 {
+			break // the rest is a gap (compaction) up to the end
+		}
+		next, err := decodeBatches(b, func(o int64, key, value []byte) error {
+			records++
+			return apply(o, key, value)
+		})
+		if err != nil {
+			// A record this coordinator cannot read would lose groups or
+			// offsets if skipped silently: stay unloaded (the partition
+			// answers COORDINATOR_LOAD_IN_PROGRESS) and say why.
+			sh.c.log.Error("loading groups failed: undecodable record; the partition's groups stay unavailable",
+				"partition", sh.p.String(), "offset", off, "err", err)
+			return
+		}
+		off = next
+	}
+	if sh.ctx.Err() != nil {
+		return
+	}
+	sh.mu.Lock()
+	for id, g := range groups {
+		if len(g.members) == 0 && len(g.offsets) == 0 && g.protocolType == "" {
+			continue // deleted
+		}
+		g.mu.Lock()
+		if len(g.members) > 0 {
+			g.setStateLocked(stateStable)
+			for _, m := range g.members {
+				g.touchLocked(m) // members must heartbeat to this coordinator
+			}
+		}
+		g.mu.Unlock()
+		sh.groups[id] = g
+	}
+	n := len(sh.groups)
+	sh.mu.Unlock()
+	sh.loaded.Store(true)
+	sh.c.log.Info("loaded groups", "partition", sh.p.String(), "leader_epoch", sh.epoch, "groups", n,
+		"records", records, "took", time.Since(start))
+	sh.retain()
+}
+
+func applyOffset(get func(string) *group, off int64, key, value []byte) error {
+	var k kmsg.OffsetCommitKey
+	if err := k.ReadFrom(key); err != nil {
+		return fmt.Errorf("%w: offset key at %d: %v", errBadRecord, off, err)
+	}
+	g := get(k.Group)
+	tp := topicPartition{k.Topic, k.Partition}
+	if value == nil {
+		delete(g.offsets, tp)
+		return nil
+	}
+	var v kmsg.OffsetCommitValue
+	if err := v.ReadFrom(value); err != nil {
+		return fmt.Errorf("%w: offset value at %d: %v", errBadRecord, off, err)
+	}
+	epoch := v.LeaderEpoch
+	if v.Version < 3 {
+		epoch = -1
+	}
+	g.offsets[tp] = offset{offset: v.Offset, leaderEpoch: epoch, metadata: v.Metadata,
+		commitTime: time.UnixMilli(v.CommitTimestamp), logOffset: off}
+	return nil
+}
+
+func (sh *shard) applyGroup(get func(string) *group, key, value []byte) error {
+	var k kmsg.GroupMetadataKey
+	if err := k.ReadFrom(key); err != nil {
+		return fmt.Errorf("%w: group key: %v", errBadRecord, err)
+	}
+	g := get(k.Group)
+	g.members = map[string]*member{}
+	g.static = map[string]string{}
+	if value == nil {
+		g.protocolType, g.protocol, g.leader = "", "", ""
+		return nil
+	}
+	var v kmsg.GroupMetadataValue
+	if err := v.ReadFrom(value); err != nil {
+		return fmt.Errorf("%w: group value of %q: %v", errBadRecord, k.Group, err)
+	}
+	g.protocolType, g.generation = v.ProtocolType, v.Generation
+	g.protocol, g.leader = deref(v.Protocol), deref(v.Leader)
+	if v.Version >= 2 && v.CurrentStateTimestamp > 0 {
+		g.stateSince = time.UnixMilli(v.CurrentStateTimestamp)
+	}
+	for _, vm := range v.Members {
+		m := &member{id: vm.MemberID, instanceID: vm.InstanceID, clientID: vm.ClientID, clientHost: vm.ClientHost,
+			sessionTimeout:   time.Duration(vm.SessionTimeoutMillis) * time.Millisecond,
+			rebalanceTimeout: time.Duration(vm.RebalanceTimeoutMillis) * time.Millisecond,
+			protocols:        []protocol{{name: g.protocol, metadata: vm.Subscription}},
+			assignment:       vm.Assignment}
+		if v.Version < 1 {
+			m.rebalanceTimeout = m.sessionTimeout
+		}
+		g.members[m.id] = m
+		if m.instanceID != nil {
+			g.static[*m.instanceID] = m.id
+		}
+	}
+	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// groupRecordLocked is the group's metadata record as of now.
+func (g *group) groupRecordLocked() kv {
+	v := kmsg.GroupMetadataValue{Version: groupValueVersion, ProtocolType: g.protocolType, Generation: g.generation,
+		CurrentStateTimestamp: g.stateSince.UnixMilli()}
+	if g.protocol != "" {
+		v.Protocol = kmsg.StringPtr(g.protocol)
+	}
+	if g.leader != "" {
+		v.Leader = kmsg.StringPtr(g.leader)
+	}
+	for _, m := range g.members {
+		v.Members = append(v.Members, kmsg.GroupMetadataValueMember{MemberID: m.id, InstanceID: m.instanceID,
+			ClientID: m.clientID, ClientHost: m.clientHost,
+			RebalanceTimeoutMillis: int32(m.rebalanceTimeout / time.Millisecond),
+			SessionTimeoutMillis:   int32(m.sessionTimeout / time.Millisecond),
+			Subscription:           m.metadataFor(g.protocol), Assignment: m.assignment})
+	}
+	return kv{key: groupKey(g.id), value: v.AppendTo(nil)}
+}
+
+// persistAsync writes the group's metadata record and logs a failure; for
+// transitions nobody waits on (the group became empty).
+func (g *group) persistAsync() {
+	sh := g.sh
+	w := sh.append([]kv{g.groupRecordLocked()})
+	sh.c.wg.Go(func() {
+		if code := sh.wait(sh.ctx, w); code != 0 && sh.ctx.Err() == nil {
+			sh.c.log.Warn("writing group metadata failed", "group", g.id, "error_code", code)
+		}
+	})
+}

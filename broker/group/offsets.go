@@ -1,0 +1,343 @@
+package group
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// OffsetCommit serves OffsetCommit. Commits of a member are fenced by its
+// generation (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, REBALANCE_IN_PROGRESS
+// while the group completes a rebalance); a group without members takes
+// commits of generation -1 (standalone consumers, admin tools). The commit
+// is appended at once, in the order requests arrive; the returned function
+// waits until it is committed in __consumer_offsets and answers.
+func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest) func(context.Context) *kmsg.OffsetCommitResponse {
+	codes := make([][]int16, len(req.Topics))
+	for i, t := range req.Topics {
+		codes[i] = make([]int16, len(t.Partitions))
+	}
+	wait := c.commit(req, codes)
+	return func(ctx context.Context) *kmsg.OffsetCommitResponse {
+		return commitResponse(req, codes, wait(ctx))
+	}
+}
+
+func commitResponse(req *kmsg.OffsetCommitRequest, codes [][]int16, code int16) *kmsg.OffsetCommitResponse {
+	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	for i, t := range req.Topics {
+		rt := kmsg.NewOffsetCommitResponseTopic()
+		rt.Topic = t.Topic
+		for j, p := range t.Partitions {
+			rp := kmsg.NewOffsetCommitResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.ErrorCode = codes[i][j]
+			if code != 0 {
+				rp.ErrorCode = code
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+// commit appends the request's offsets; per-partition codes go into codes.
+// The returned function waits for the write and returns a code for every
+// partition (0: the per-partition codes stand).
+func (c *Coordinator) commit(req *kmsg.OffsetCommitRequest, codes [][]int16) func(context.Context) int16 {
+	now := func(code int16) func(context.Context) int16 { return func(context.Context) int16 { return code } }
+	if req.Group == "" {
+		return now(kerr.InvalidGroupID.Code)
+	}
+	sh, code := c.shardFor(req.Group)
+	if code != 0 {
+		return now(code)
+	}
+	g := sh.group(req.Group, req.Generation < 0)
+	if g == nil {
+		return now(kerr.IllegalGeneration.Code)
+	}
+	g.mu.Lock()
+	if code := g.commitAllowedLocked(req); code != 0 {
+		g.mu.Unlock()
+		return now(code)
+	}
+	at := c.now()
+	var (
+		records []kv
+		staged  []stagedOffset
+	)
+	for i, t := range req.Topics {
+		for j, p := range t.Partitions {
+			if p.Metadata != nil && len(*p.Metadata) > c.cfg.OffsetMetadataMaxBytes {
+				codes[i][j] = kerr.OffsetMetadataTooLarge.Code
+				continue
+			}
+			o := offset{offset: p.Offset, leaderEpoch: -1, metadata: deref(p.Metadata), commitTime: at}
+			if req.Version >= 6 {
+				o.leaderEpoch = p.LeaderEpoch
+			}
+			records = append(records, kv{key: offsetKey(g.id, t.Topic, p.Partition), value: offsetValue(o)})
+			staged = append(staged, stagedOffset{tp: topicPartition{t.Topic, p.Partition}, o: o, i: i, j: j})
+		}
+	}
+	if len(records) == 0 {
+		g.mu.Unlock()
+		return now(0)
+	}
+	w := sh.append(records)
+	g.mu.Unlock()
+	return func(ctx context.Context) int16 {
+		wcode := sh.wait(ctx, w)
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		for k, s := range staged {
+			if wcode != 0 {
+				codes[s.i][s.j] = wcode
+				continue
+			}
+			s.o.logOffset = w.res.FirstOffset + int64(k)
+			if cur, ok := g.offsets[s.tp]; !ok || cur.logOffset < s.o.logOffset {
+				g.offsets[s.tp] = s.o
+			}
+		}
+		if wcode == 0 {
+			c.metrics.commits.Add(float64(len(staged)))
+		}
+		return 0
+	}
+}
+
+type stagedOffset struct {
+	tp   topicPartition
+	o    offset
+	i, j int // the partition's place in the request
+}
+
+// commitAllowedLocked applies Kafka's rules for who may commit now.
+func (g *group) commitAllowedLocked(req *kmsg.OffsetCommitRequest) int16 {
+	m := g.members[req.MemberID]
+	switch {
+	case g.state == stateDead:
+		return kerr.CoordinatorNotAvailable.Code
+	case req.Generation < 0 && g.isEmptyLocked():
+		return 0 // not a member: a standalone consumer or an admin tool
+	case req.InstanceID != nil && g.static[*req.InstanceID] != "" && g.static[*req.InstanceID] != req.MemberID:
+		return kerr.FencedInstanceID.Code
+	case g.state == stateCompletingRebalance:
+		return kerr.RebalanceInProgress.Code
+	case m == nil:
+		return kerr.UnknownMemberID.Code
+	case req.Generation != g.generation:
+		return kerr.IllegalGeneration.Code
+	}
+	g.touchLocked(m) // a commit counts as a heartbeat
+	return 0
+}
+
+// OffsetFetch serves OffsetFetch: one group before v8, a batch after.
+func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
+	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+	if req.Version >= 8 {
+		for _, rg := range req.Groups {
+			var topics []topicRequest
+			if rg.Topics != nil {
+				topics = []topicRequest{}
+				for _, t := range rg.Topics {
+					topics = append(topics, topicRequest{t.Topic, t.Partitions})
+				}
+			}
+			code, got := c.fetchOffsets(rg.Group, topics)
+			g := kmsg.NewOffsetFetchResponseGroup()
+			g.Group, g.ErrorCode = rg.Group, code
+			for _, t := range got {
+				rt := kmsg.NewOffsetFetchResponseGroupTopic()
+				rt.Topic = t.topic
+				for _, p := range t.partitions {
+					rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+					rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = p.partition, p.offset, p.leaderEpoch, kmsg.StringPtr(p.metadata)
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				g.Topics = append(g.Topics, rt)
+			}
+			resp.Groups = append(resp.Groups, g)
+		}
+		return resp
+	}
+	var topics []topicRequest
+	if req.Topics != nil || req.Version < 2 {
+		topics = []topicRequest{}
+		for _, t := range req.Topics {
+			topics = append(topics, topicRequest{t.Topic, t.Partitions})
+		}
+	}
+	code, got := c.fetchOffsets(req.Group, topics)
+	if req.Version >= 2 {
+		resp.ErrorCode = code
+	}
+	for _, t := range got {
+		rt := kmsg.NewOffsetFetchResponseTopic()
+		rt.Topic = t.topic
+		for _, p := range t.partitions {
+			rp := kmsg.NewOffsetFetchResponseTopicPartition()
+			rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = p.partition, p.offset, p.leaderEpoch, kmsg.StringPtr(p.metadata)
+			if req.Version < 2 {
+				rp.ErrorCode = code
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+type topicRequest struct {
+	topic      string
+	partitions []int32
+}
+
+type fetchedTopic struct {
+	topic      string
+	partitions []fetchedOffset
+}
+
+type fetchedOffset struct {
+	partition   int32
+	offset      int64
+	leaderEpoch int32
+	metadata    string
+}
+
+// fetchOffsets returns the committed offsets asked for (-1 where none),
+// every committed offset of the group when topics is nil.
+func (c *Coordinator) fetchOffsets(groupID string, topics []topicRequest) (int16, []fetchedTopic) {
+	none := func() []fetchedTopic {
+		var out []fetchedTopic
+		for _, t := range topics {
+			ft := fetchedTopic{topic: t.topic}
+			for _, p := range t.partitions {
+				ft.partitions = append(ft.partitions, fetchedOffset{partition: p, offset: -1, leaderEpoch: -1})
+			}
+			out = append(out, ft)
+		}
+		return out
+	}
+	if groupID == "" {
+		return kerr.InvalidGroupID.Code, none()
+	}
+	sh, code := c.shardFor(groupID)
+	if code != 0 {
+		return code, none()
+	}
+	g := sh.group(groupID, false)
+	if g == nil {
+		return 0, none()
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if topics == nil {
+		byTopic := map[string][]int32{}
+		for tp := range g.offsets {
+			byTopic[tp.topic] = append(byTopic[tp.topic], tp.partition)
+		}
+		for _, t := range slices.Sorted(maps.Keys(byTopic)) {
+			ps := byTopic[t]
+			slices.Sort(ps)
+			topics = append(topics, topicRequest{t, ps})
+		}
+	}
+	var out []fetchedTopic
+	for _, t := range topics {
+		ft := fetchedTopic{topic: t.topic}
+		for _, p := range t.partitions {
+			fo := fetchedOffset{partition: p, offset: -1, leaderEpoch: -1}
+			if o, ok := g.offsets[topicPartition{t.topic, p}]; ok {
+				fo.offset, fo.leaderEpoch, fo.metadata = o.offset, o.leaderEpoch, o.metadata
+			}
+			ft.partitions = append(ft.partitions, fo)
+		}
+		out = append(out, ft)
+	}
+	return 0, out
+}
+
+// retain expires the offsets of groups that have been empty for
+// offsets.retention.minutes (KIP-211) and removes groups left with nothing,
+// every offsets.retention.check.interval.ms, until the shard is unloaded.
+func (sh *shard) retain() {
+	t := time.NewTicker(sh.c.cfg.OffsetsRetentionCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-sh.ctx.Done():
+			return
+		case <-t.C:
+		}
+		sh.mu.Lock()
+		groups := make([]*group, 0, len(sh.groups))
+		for _, g := range sh.groups {
+			groups = append(groups, g)
+		}
+		sh.mu.Unlock()
+		for _, g := range groups {
+			sh.expire(g)
+		}
+	}
+}
+
+// expire deletes g's expired offsets, and g itself once it is empty and has
+// none.
+func (sh *shard) expire(g *group) {
+	now := sh.c.now()
+	g.mu.Lock()
+	if g.state != stateEmpty {
+		g.mu.Unlock()
+		return
+	}
+	var records []kv
+	var gone []topicPartition
+	for tp, o := range g.offsets {
+		// Offsets of an empty group expire counting from when it became
+		// empty, or from the commit if that came later.
+		from := g.stateSince
+		if o.commitTime.After(from) {
+			from = o.commitTime
+		}
+		if now.Sub(from) >= sh.c.cfg.OffsetsRetention {
+			records = append(records, kv{key: offsetKey(g.id, tp.topic, tp.partition)})
+			gone = append(gone, tp)
+		}
+	}
+	dropGroup := len(gone) == len(g.offsets)
+	if dropGroup {
+		records = append(records, kv{key: groupKey(g.id)})
+	}
+	if len(records) == 0 {
+		g.mu.Unlock()
+		return
+	}
+	w := sh.append(records)
+	g.mu.Unlock()
+	if code := sh.wait(sh.ctx, w); code != 0 {
+		sh.c.log.Warn("expiring offsets failed; will retry", "group", g.id, "error_code", code)
+		return
+	}
+	g.mu.Lock()
+	for _, tp := range gone {
+		delete(g.offsets, tp)
+	}
+	removed := dropGroup && g.state == stateEmpty && len(g.offsets) == 0
+	if removed {
+		g.killLocked(kerr.CoordinatorNotAvailable.Code)
+	}
+	g.mu.Unlock()
+	if removed {
+		sh.drop(g)
+	}
+	sh.c.log.Info("expired committed offsets", "group", g.id, "offsets", len(gone), "group_removed", dropGroup)
+}

@@ -1,0 +1,114 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// groupConfig makes group tests quick: a few offsets partitions, no
+// initial rebalance delay.
+func groupConfig(c *Config) {
+	c.OffsetsTopicPartitions = 3
+	c.Group.InitialRebalanceDelay = 0
+}
+
+func produceKeyed(t *testing.T, b *testBroker, topic string, n int) {
+	t.Helper()
+	cl := b.client(kgo.DefaultProduceTopic(topic))
+	var recs []*kgo.Record
+	for i := range n {
+		recs = append(recs, &kgo.Record{Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprintf("v%06d", i))})
+	}
+	if err := cl.ProduceSync(ctxT(t, 30*time.Second), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Two franz-go members consume a topic in one group: every record once,
+// committed offsets equal the end offsets, and they survive a restart.
+func TestGroupConsumeAndCommit(t *testing.T) {
+	dir := t.TempDir()
+	b := startBrokerIn(t, dir, groupConfig)
+	b.createTopic("gt", 4, nil)
+	const n = 2000
+	produceKeyed(t, b, "gt", n)
+
+	var (
+		mu   sync.Mutex
+		seen = map[string]int{}
+	)
+	ctx, done := context.WithTimeout(context.Background(), 60*time.Second)
+	defer done()
+	var wg sync.WaitGroup
+	for i := range 2 {
+		cl := b.client(kgo.ConsumerGroup("g1"), kgo.ConsumeTopics("gt"), kgo.ClientID(fmt.Sprint("member-", i)),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.AutoCommitInterval(100*time.Millisecond))
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				fs := cl.PollFetches(ctx)
+				fs.EachRecord(func(r *kgo.Record) {
+					mu.Lock()
+					seen[string(r.Value)]++
+					mu.Unlock()
+				})
+				mu.Lock()
+				all := len(seen) == n
+				mu.Unlock()
+				if all {
+					done() // the other member is done too
+				}
+			}
+			if err := cl.CommitUncommittedOffsets(context.Background()); err != nil {
+				t.Errorf("commit: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if len(seen) != n {
+		t.Fatalf("consumed %d distinct records of %d", len(seen), n)
+	}
+	adm := b.admin()
+	checkCommitted := func(adm *kadm.Client) {
+		t.Helper()
+		ends, err := adm.ListEndOffsets(ctxT(t, 10*time.Second), "gt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var committed kadm.OffsetResponses
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			committed, err = adm.FetchOffsets(ctxT(t, 10*time.Second), "g1")
+			if err == nil {
+				ok := true
+				ends.Each(func(e kadm.ListedOffset) {
+					if o, found := committed.Lookup("gt", e.Partition); !found || o.At != e.Offset {
+						ok = false
+					}
+				})
+				if ok {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("committed %v, end offsets %v, err %v", committed, ends, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	checkCommitted(adm)
+	groups, err := adm.ListGroups(ctxT(t, 10*time.Second))
+	if err != nil || len(groups.Groups()) != 1 {
+		t.Fatalf("list groups: %v %v", groups, err)
+	}
+
+	// The offsets are in __consumer_offsets: a restarted broker loads them.
+	b.stop()
+	b = startBrokerIn(t, dir, groupConfig)
+	checkCommitted(b.admin())
+}
