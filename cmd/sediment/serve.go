@@ -68,6 +68,8 @@ type serveFlags struct {
 	remoteWait     time.Duration
 	localRetMs     int64
 	localRetBytes  int64
+
+	group groupFlags
 }
 
 func serveFlagSet(f *serveFlags) *flag.FlagSet {
@@ -114,6 +116,7 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.BoolVar(&f.autoRebalance, "auto-leader-rebalance", d.AutoLeaderRebalance, "auto.leader.rebalance.enable: the controller periodically gives leadership back to preferred replicas")
 	fs.DurationVar(&f.imbalanceCheck, "leader-imbalance-check-interval", d.LeaderImbalanceCheckInterval, "leader.imbalance.check.interval.seconds as a duration")
 	fs.DurationVar(&f.shutdownWait, "controlled-shutdown-timeout", d.ControlledShutdownTimeout, "how long SIGTERM waits for the controller to move this broker's leaderships away")
+	f.group.register(fs, d)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: sediment serve [--config FILE] [flags]\n\n"+
 			"Runs one broker. With no flags: node 1, embedded single-member etcd, data in ./data,\n"+
@@ -189,6 +192,9 @@ func serve(args []string) error {
 	}
 	if f.nodeID < 0 || f.nodeID > 1<<31-1 {
 		return fmt.Errorf("--node-id %d out of range", f.nodeID)
+	}
+	if err := f.group.apply(&bcfg); err != nil {
+		return err
 	}
 	if err := bcfg.Validate(); err != nil {
 		return err
