@@ -56,6 +56,8 @@ func apiTable() []api {
 		{key: 46, min: 0, max: 0, handle: handleListPartitionReassignments},
 		{key: 47, min: 0, max: 0, handle: handleOffsetDelete},
 		{key: 60, min: 0, max: 1, handle: handleDescribeCluster},
+		{key: 68, min: 0, max: 1, handle: handleConsumerGroupHeartbeat},
+		{key: 69, min: 0, max: 1, handle: handleConsumerGroupDescribe},
 	}
 }
 

@@ -91,7 +91,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.tiering = d.Tier != nil
 	s.pids = newProducerIDs(d.Store)
 	gc, err := group.New(cfg.Group, group.Deps{Logger: d.Logger.With("component", "group"), Registerer: d.Registerer,
-		Partitions: s.offsetsPartitions})
+		Partitions: s.offsetsPartitions, Topics: s.topicInfos})
 	if err != nil {
 		return nil, err
 	}
@@ -115,6 +115,16 @@ func (s *Server) offsetsPartitions() int32 {
 		return int32(len(t.Partitions))
 	}
 	return 0
+}
+
+// topicInfos lists the topics for the group coordinator's assignors.
+func (s *Server) topicInfos() []group.TopicInfo {
+	ts := s.cache.Topics()
+	out := make([]group.TopicInfo, len(ts))
+	for i, t := range ts {
+		out[i] = group.TopicInfo{Name: t.Name, ID: t.ID, Partitions: int32(len(t.Partitions))}
+	}
+	return out
 }
 
 // Addr is the listener's address once Run has started listening.

@@ -27,13 +27,13 @@ func (c *Coordinator) ListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsRe
 	for _, sh := range shards {
 		for _, g := range sh.snapshot() {
 			g.mu.Lock()
-			st, pt := g.state.String(), g.protocolType
+			st, pt, kind := g.stateNameLocked(), g.protocolType, g.kind.String()
 			g.mu.Unlock()
-			if st == "Dead" || !wantState(st) || !wantType("classic") {
+			if st == "Dead" || !wantState(st) || !wantType(kind) {
 				continue
 			}
 			lg := kmsg.NewListGroupsResponseGroup()
-			lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.id, pt, st, "classic"
+			lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.id, pt, st, kind
 			resp.Groups = append(resp.Groups, lg)
 		}
 	}
@@ -89,6 +89,10 @@ func (c *Coordinator) describe(sh *shard, id string, dg *kmsg.DescribeGroupsResp
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.kind == kindConsumer {
+		g.describeConsumerAsClassicLocked(dg)
+		return
+	}
 	dg.State, dg.ProtocolType = g.state.String(), g.protocolType
 	if g.state == stateStable || g.state == stateCompletingRebalance {
 		dg.Protocol = g.protocol
@@ -134,11 +138,11 @@ func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
 	case g.state == stateDead:
 		g.mu.Unlock()
 		return kerr.GroupIDNotFound.Code
-	case !g.isEmptyLocked() || g.state != stateEmpty:
+	case !g.idleLocked():
 		g.mu.Unlock()
 		return kerr.NonEmptyGroup.Code
 	}
-	records := []kv{{key: groupKey(g.id)}}
+	records := g.tombstonesLocked()
 	for tp := range g.offsets {
 		records = append(records, kv{key: offsetKey(g.id, tp.topic, tp.partition)})
 	}
@@ -198,7 +202,7 @@ func (c *Coordinator) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 		g.mu.Unlock()
 		return kerr.GroupIDNotFound.Code, pcodes
 	}
-	if !g.isEmptyLocked() && g.protocolType != "consumer" {
+	if !g.idleLocked() && g.protocolType != "consumer" {
 		g.mu.Unlock()
 		return kerr.NonEmptyGroup.Code, pcodes
 	}
@@ -241,6 +245,18 @@ func (c *Coordinator) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 // subscribe to (from their consumer protocol metadata).
 func (g *group) subscribedTopicsLocked() map[string]bool {
 	out := map[string]bool{}
+	if g.kind == kindConsumer {
+		all := map[string]topicInfo{}
+		for _, t := range g.sh.c.topics() {
+			all[t.name] = t
+		}
+		for _, m := range g.cg.members {
+			for _, t := range g.subscribedTopics(m, all) {
+				out[t.name] = true
+			}
+		}
+		return out
+	}
 	if g.protocolType != "consumer" {
 		return out
 	}

@@ -41,6 +41,10 @@ type Config struct {
 	// CommitTimeout is offsets.commit.timeout.ms: how long a write to
 	// __consumer_offsets may wait to be committed.
 	CommitTimeout time.Duration
+	// ConsumerSessionTimeout and ConsumerHeartbeatInterval are
+	// group.consumer.session.timeout.ms and
+	// group.consumer.heartbeat.interval.ms (KIP-848 groups).
+	ConsumerSessionTimeout, ConsumerHeartbeatInterval time.Duration
 }
 
 // DefaultConfig is Kafka's defaults.
@@ -54,6 +58,8 @@ func DefaultConfig() Config {
 		OffsetsRetentionCheckInterval: 10 * time.Minute,
 		OffsetMetadataMaxBytes:        4096,
 		CommitTimeout:                 5 * time.Second,
+		ConsumerSessionTimeout:        45 * time.Second,
+		ConsumerHeartbeatInterval:     5 * time.Second,
 	}
 }
 
@@ -74,6 +80,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("group: offset.metadata.max.bytes %d is negative", c.OffsetMetadataMaxBytes)
 	case c.CommitTimeout <= 0:
 		return fmt.Errorf("group: offsets.commit.timeout.ms %v must be positive", c.CommitTimeout)
+	case c.ConsumerHeartbeatInterval <= 0 || c.ConsumerSessionTimeout <= c.ConsumerHeartbeatInterval:
+		return fmt.Errorf("group: group.consumer.heartbeat.interval.ms %v and group.consumer.session.timeout.ms %v: want 0 < interval < session timeout",
+			c.ConsumerHeartbeatInterval, c.ConsumerSessionTimeout)
 	}
 	return nil
 }
@@ -85,8 +94,17 @@ type Deps struct {
 	// Partitions returns the partition count of __consumer_offsets, 0 while
 	// the topic does not exist.
 	Partitions func() int32
+	// Topics lists the topics that exist, for KIP-848 assignments.
+	Topics func() []TopicInfo
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// TopicInfo is a topic as the coordinator's assignors see it.
+type TopicInfo struct {
+	Name       string
+	ID         [16]byte
+	Partitions int32
 }
 
 // Coordinator is the group coordinator of one broker: it serves the groups
@@ -104,6 +122,7 @@ type Coordinator struct {
 	log        *slog.Logger
 	now        func() time.Time
 	partitions func() int32
+	listTopics func() []TopicInfo
 	metrics    *metrics
 
 	ctx    context.Context // cancelled by Close
@@ -120,8 +139,8 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if d.Partitions == nil {
-		return nil, errors.New("group: the partition count of __consumer_offsets is required")
+	if d.Partitions == nil || d.Topics == nil {
+		return nil, errors.New("group: the partition count of __consumer_offsets and the topic list are required")
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
@@ -132,7 +151,7 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	c := &Coordinator{cfg: cfg, log: d.Logger, now: d.Now, partitions: d.Partitions, shards: map[int32]*shard{}}
+	c := &Coordinator{cfg: cfg, log: d.Logger, now: d.Now, partitions: d.Partitions, listTopics: d.Topics, shards: map[int32]*shard{}}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	m, err := newMetrics(c, d.Registerer)
 	if err != nil {
@@ -191,6 +210,15 @@ func (c *Coordinator) Resigned(p *partition.Partition) {
 	if sh != nil {
 		sh.unload()
 	}
+}
+
+func (c *Coordinator) topics() []topicInfo {
+	ts := c.listTopics()
+	out := make([]topicInfo, len(ts))
+	for i, t := range ts {
+		out[i] = topicInfo{name: t.Name, id: t.ID, partitions: t.Partitions}
+	}
+	return out
 }
 
 // PartitionFor is the __consumer_offsets partition of a group among n, as
@@ -329,6 +357,13 @@ func (g *group) killLocked(code int16) {
 	}
 	for _, t := range g.pending {
 		t.Stop()
+	}
+	if g.cg != nil {
+		for _, m := range g.cg.members {
+			if m.timer != nil {
+				m.timer.Stop()
+			}
+		}
 	}
 	for _, m := range g.members {
 		if m.timer != nil {

@@ -131,6 +131,15 @@ type group struct {
 	timer             *time.Timer
 
 	stateSince time.Time // when the group entered its state (also: when it became empty)
+
+	// kind says which protocol the group speaks; cg holds a consumer
+	// group's state (KIP-848). classicPersisted and consumerPersisted say
+	// which of the two records __consumer_offsets holds for the group, so a
+	// group converted from one kind to the other leaves a tombstone for the
+	// other record.
+	kind                                groupKind
+	cg                                  *consumerGroup
+	classicPersisted, consumerPersisted bool
 	// writing is set while a group metadata write is in flight for this
 	// generation, so a second SyncGroup of the leader does not write again.
 	writing bool
@@ -148,6 +157,29 @@ func (g *group) setStateLocked(s state) {
 		g.stateSince = g.sh.c.now()
 		g.sh.c.metrics.stateChanged(g)
 	}
+}
+
+// idleLocked reports whether the group has no members at all, of either
+// kind, and no rebalance under way: its offsets may expire and it may be
+// deleted.
+func (g *group) idleLocked() bool {
+	if g.state == stateDead {
+		return false
+	}
+	if g.kind == kindConsumer {
+		return len(g.cg.members) == 0
+	}
+	return g.state == stateEmpty && len(g.members) == 0
+}
+
+// tombstonesLocked are the records deleting the group's state (not its
+// offsets).
+func (g *group) tombstonesLocked() []kv {
+	out := []kv{{key: groupKey(g.id)}}
+	if g.consumerPersisted || g.kind == kindConsumer {
+		out = append(out, kv{key: consumerKey(g.id)})
+	}
+	return out
 }
 
 // isEmptyLocked reports whether the group has no members (it may still have

@@ -88,6 +88,14 @@ func (c *Coordinator) join(req *kmsg.JoinGroupRequest, clientID, clientHost stri
 		clientHost: clientHost, session: session, rebalance: rebalance, protocolType: req.ProtocolType, protocols: ps}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.kind == kindConsumer {
+		if len(g.cg.members) > 0 {
+			return joinError(req.MemberID, kerr.InconsistentGroupProtocol.Code), nil
+		}
+		// An empty consumer group may become a classic one (its offsets
+		// stay).
+		g.kind, g.cg, g.protocolType = kindClassic, nil, ""
+	}
 	switch {
 	case g.state == stateDead:
 		return joinError(req.MemberID, kerr.CoordinatorNotAvailable.Code), nil

@@ -32,6 +32,8 @@ func (sh *shard) load() {
 			return applyOffset(get, off, key, value)
 		case 2:
 			return sh.applyGroup(get, key, value)
+		case consumerKeyVersion:
+			return applyConsumer(get, off, key, value)
 		default:
 			// Records of kinds this broker does not know (newer Kafka
 			// coordinators) are skipped, as Kafka skips unknown versions.
@@ -75,14 +77,22 @@ func (sh *shard) load() {
 	}
 	sh.mu.Lock()
 	for id, g := range groups {
-		if len(g.members) == 0 && len(g.offsets) == 0 && g.protocolType == "" {
+		if g.kind == kindClassic && len(g.members) == 0 && len(g.offsets) == 0 && g.protocolType == "" {
 			continue // deleted
 		}
 		g.mu.Lock()
-		if len(g.members) > 0 {
+		switch {
+		case g.kind == kindConsumer:
+			if len(g.cg.members) > 0 {
+				g.setStateLocked(stateStable)
+			}
+			for _, m := range g.cg.members {
+				g.touchConsumerLocked(m) // members must heartbeat to this coordinator
+			}
+		case len(g.members) > 0:
 			g.setStateLocked(stateStable)
 			for _, m := range g.members {
-				g.touchLocked(m) // members must heartbeat to this coordinator
+				g.touchLocked(m)
 			}
 		}
 		g.mu.Unlock()
@@ -128,10 +138,14 @@ func (sh *shard) applyGroup(get func(string) *group, key, value []byte) error {
 	g := get(k.Group)
 	g.members = map[string]*member{}
 	g.static = map[string]string{}
+	g.classicPersisted = value != nil
 	if value == nil {
-		g.protocolType, g.protocol, g.leader = "", "", ""
+		if g.kind == kindClassic {
+			g.protocolType, g.protocol, g.leader = "", "", ""
+		}
 		return nil
 	}
+	g.kind, g.cg, g.consumerPersisted = kindClassic, nil, false
 	var v kmsg.GroupMetadataValue
 	if err := v.ReadFrom(value); err != nil {
 		return fmt.Errorf("%w: group value of %q: %v", errBadRecord, k.Group, err)
@@ -165,6 +179,18 @@ func deref(s *string) string {
 	return *s
 }
 
+// classicRecordsLocked are the records of a classic group's state: its
+// metadata record, and a tombstone for the consumer group it was, if any.
+func (g *group) classicRecordsLocked() []kv {
+	out := []kv{g.groupRecordLocked()}
+	if g.consumerPersisted {
+		out = append(out, kv{key: consumerKey(g.id)})
+		g.consumerPersisted = false
+	}
+	g.classicPersisted = true
+	return out
+}
+
 // groupRecordLocked is the group's metadata record as of now.
 func (g *group) groupRecordLocked() kv {
 	v := kmsg.GroupMetadataValue{Version: groupValueVersion, ProtocolType: g.protocolType, Generation: g.generation,
@@ -189,7 +215,7 @@ func (g *group) groupRecordLocked() kv {
 // transitions nobody waits on (the group became empty).
 func (g *group) persistAsync() {
 	sh := g.sh
-	w := sh.append([]kv{g.groupRecordLocked()})
+	w := sh.append(g.classicRecordsLocked())
 	sh.c.wg.Go(func() {
 		if code := sh.wait(sh.ctx, w); code != 0 && sh.ctx.Err() == nil {
 			sh.c.log.Warn("writing group metadata failed", "group", g.id, "error_code", code)

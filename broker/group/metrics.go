@@ -38,21 +38,25 @@ func (m *metrics) stateChanged(*group) {}
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) { ch <- m.groups }
 
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
-	counts := map[string]int{}
+	type key struct{ state, kind string }
+	counts := map[key]int{}
 	for _, st := range []state{stateEmpty, statePreparingRebalance, stateCompletingRebalance, stateStable} {
-		counts[st.String()] = 0
+		counts[key{st.String(), "classic"}] = 0
+	}
+	for _, st := range []string{"Empty", "Assigning", "Reconciling", "Stable"} {
+		counts[key{st, "consumer"}] = 0
 	}
 	shards, _ := m.c.loadedShards()
 	for _, sh := range shards {
 		for _, g := range sh.snapshot() {
 			g.mu.Lock()
-			if g.state != stateDead {
-				counts[g.state.String()]++
+			if st := g.stateNameLocked(); st != "Dead" {
+				counts[key{st, g.kind.String()}]++
 			}
 			g.mu.Unlock()
 		}
 	}
-	for st, n := range counts {
-		ch <- prometheus.MustNewConstMetric(m.groups, prometheus.GaugeValue, float64(n), st, "classic")
+	for k, n := range counts {
+		ch <- prometheus.MustNewConstMetric(m.groups, prometheus.GaugeValue, float64(n), k.state, k.kind)
 	}
 }

@@ -65,6 +65,8 @@ func (c *Coordinator) commit(req *kmsg.OffsetCommitRequest, codes [][]int16) fun
 	g.mu.Lock()
 	if code := g.commitAllowedLocked(req); code != 0 {
 		g.mu.Unlock()
+		c.log.Debug("offset commit refused", "group", req.Group, "member", req.MemberID, "generation", req.Generation,
+			"version", req.Version, "error_code", code)
 		return now(code)
 	}
 	at := c.now()
@@ -113,6 +115,28 @@ func (c *Coordinator) commit(req *kmsg.OffsetCommitRequest, codes [][]int16) fun
 	}
 }
 
+// consumerCommitAllowedLocked fences commits to a consumer group by member
+// epoch (KIP-848).
+func (g *group) consumerCommitAllowedLocked(req *kmsg.OffsetCommitRequest) int16 {
+	cg := g.cg
+	m := cg.members[req.MemberID]
+	switch {
+	case g.state == stateDead:
+		return kerr.CoordinatorNotAvailable.Code
+	case req.Generation < 0 && req.MemberID == "" && len(cg.members) == 0:
+		return 0 // an admin tool or standalone consumer, the group being empty
+	case m == nil || m.left:
+		return kerr.UnknownMemberID.Code
+	case req.Version < 9:
+		// Members of a consumer group speak the new protocol; an old
+		// commit cannot carry a member epoch.
+		return kerr.UnsupportedVersion.Code
+	case req.Generation != m.epoch:
+		return kerr.StaleMemberEpoch.Code
+	}
+	return 0
+}
+
 type stagedOffset struct {
 	tp   topicPartition
 	o    offset
@@ -121,6 +145,9 @@ type stagedOffset struct {
 
 // commitAllowedLocked applies Kafka's rules for who may commit now.
 func (g *group) commitAllowedLocked(req *kmsg.OffsetCommitRequest) int16 {
+	if g.kind == kindConsumer {
+		return g.consumerCommitAllowedLocked(req)
+	}
 	m := g.members[req.MemberID]
 	switch {
 	case g.state == stateDead:
@@ -152,7 +179,7 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 					topics = append(topics, topicRequest{t.Topic, t.Partitions})
 				}
 			}
-			code, got := c.fetchOffsets(rg.Group, topics)
+			code, got := c.fetchOffsets(rg.Group, topics, rg.MemberID, rg.MemberEpoch)
 			g := kmsg.NewOffsetFetchResponseGroup()
 			g.Group, g.ErrorCode = rg.Group, code
 			for _, t := range got {
@@ -176,7 +203,7 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 			topics = append(topics, topicRequest{t.Topic, t.Partitions})
 		}
 	}
-	code, got := c.fetchOffsets(req.Group, topics)
+	code, got := c.fetchOffsets(req.Group, topics, nil, -1)
 	if req.Version >= 2 {
 		resp.ErrorCode = code
 	}
@@ -214,8 +241,9 @@ type fetchedOffset struct {
 }
 
 // fetchOffsets returns the committed offsets asked for (-1 where none),
-// every committed offset of the group when topics is nil.
-func (c *Coordinator) fetchOffsets(groupID string, topics []topicRequest) (int16, []fetchedTopic) {
+// every committed offset of the group when topics is nil. A member of a
+// consumer group naming itself (v9) is checked by member epoch.
+func (c *Coordinator) fetchOffsets(groupID string, topics []topicRequest, memberID *string, memberEpoch int32) (int16, []fetchedTopic) {
 	none := func() []fetchedTopic {
 		var out []fetchedTopic
 		for _, t := range topics {
@@ -240,6 +268,15 @@ func (c *Coordinator) fetchOffsets(groupID string, topics []topicRequest) (int16
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if memberID != nil && g.kind == kindConsumer {
+		m := g.cg.members[*memberID]
+		switch {
+		case m == nil:
+			return kerr.UnknownMemberID.Code, none()
+		case memberEpoch != m.epoch:
+			return kerr.StaleMemberEpoch.Code, none()
+		}
+	}
 	if topics == nil {
 		byTopic := map[string][]int32{}
 		for tp := range g.offsets {
@@ -295,7 +332,7 @@ func (sh *shard) retain() {
 func (sh *shard) expire(g *group) {
 	now := sh.c.now()
 	g.mu.Lock()
-	if g.state != stateEmpty {
+	if !g.idleLocked() {
 		g.mu.Unlock()
 		return
 	}
@@ -315,7 +352,7 @@ func (sh *shard) expire(g *group) {
 	}
 	dropGroup := len(gone) == len(g.offsets)
 	if dropGroup {
-		records = append(records, kv{key: groupKey(g.id)})
+		records = append(records, g.tombstonesLocked()...)
 	}
 	if len(records) == 0 {
 		g.mu.Unlock()
@@ -331,7 +368,7 @@ func (sh *shard) expire(g *group) {
 	for _, tp := range gone {
 		delete(g.offsets, tp)
 	}
-	removed := dropGroup && g.state == stateEmpty && len(g.offsets) == 0
+	removed := dropGroup && g.idleLocked() && len(g.offsets) == 0
 	if removed {
 		g.killLocked(kerr.CoordinatorNotAvailable.Code)
 	}

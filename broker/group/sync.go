@@ -83,7 +83,7 @@ func (c *Coordinator) sync(req *kmsg.SyncGroupRequest) (*kmsg.SyncGroupResponse,
 		}
 		g.writing = true
 		gen := g.generation
-		w := sh.append([]kv{g.groupRecordLocked()})
+		w := sh.append(g.classicRecordsLocked())
 		c.wg.Go(func() { g.assignmentWritten(gen, sh.wait(sh.ctx, w)) })
 	}
 	return nil, ch

@@ -19,6 +19,8 @@ type groupFlags struct {
 	retentionCheck   time.Duration
 	metadataMax      int
 	commitTimeout    time.Duration
+	consumerSession  time.Duration
+	consumerInterval time.Duration
 	topicPartitions  int
 	topicReplication int
 	topicSegment     int64
@@ -33,6 +35,8 @@ func (g *groupFlags) register(fs *flag.FlagSet, d broker.Config) {
 	fs.DurationVar(&g.retentionCheck, "offsets-retention-check-interval", d.Group.OffsetsRetentionCheckInterval, "offsets.retention.check.interval.ms as a duration")
 	fs.IntVar(&g.metadataMax, "offset-metadata-max-bytes", d.Group.OffsetMetadataMaxBytes, "offset.metadata.max.bytes: largest metadata string of a committed offset")
 	fs.DurationVar(&g.commitTimeout, "offsets-commit-timeout", d.Group.CommitTimeout, "offsets.commit.timeout.ms as a duration: how long an offset commit waits to be replicated")
+	fs.DurationVar(&g.consumerSession, "group-consumer-session-timeout", d.Group.ConsumerSessionTimeout, "group.consumer.session.timeout.ms as a duration: a KIP-848 consumer group member silent this long is removed")
+	fs.DurationVar(&g.consumerInterval, "group-consumer-heartbeat-interval", d.Group.ConsumerHeartbeatInterval, "group.consumer.heartbeat.interval.ms as a duration: how often KIP-848 consumer group members heartbeat (the bound of how fast they learn of a rebalance)")
 	fs.IntVar(&g.topicPartitions, "offsets-topic-num-partitions", int(d.OffsetsTopicPartitions), "offsets.topic.num.partitions: partitions of __consumer_offsets when it is created (never changed afterwards)")
 	fs.IntVar(&g.topicReplication, "offsets-topic-replication-factor", int(d.OffsetsTopicReplicationFactor), "offsets.topic.replication.factor: replication factor of __consumer_offsets when it is created (capped by the live brokers then)")
 	fs.Int64Var(&g.topicSegment, "offsets-topic-segment-bytes", d.OffsetsTopicSegmentBytes, "offsets.topic.segment.bytes: segment.bytes of __consumer_offsets")
@@ -51,6 +55,7 @@ func (g *groupFlags) apply(c *broker.Config) error {
 	c.Group.OffsetsRetention, c.Group.OffsetsRetentionCheckInterval = g.retention, g.retentionCheck
 	c.Group.OffsetMetadataMaxBytes = g.metadataMax
 	c.Group.CommitTimeout = g.commitTimeout
+	c.Group.ConsumerSessionTimeout, c.Group.ConsumerHeartbeatInterval = g.consumerSession, g.consumerInterval
 	c.OffsetsTopicPartitions = int32(g.topicPartitions)
 	c.OffsetsTopicReplicationFactor = int16(g.topicReplication)
 	c.OffsetsTopicSegmentBytes = g.topicSegment

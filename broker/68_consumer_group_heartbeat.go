@@ -1,0 +1,16 @@
+package broker
+
+// ConsumerGroupHeartbeat, versions 0-1 (KIP-848): the consumer group
+// protocol, with server-side assignors (uniform, range), member epochs and
+// incremental revoke-then-assign (broker/group). v1 members name themselves.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func handleConsumerGroupHeartbeat(c *conn, r *request) (*pending, error) {
+	wait := c.srv.groups.ConsumerGroupHeartbeat(r.kreq.(*kmsg.ConsumerGroupHeartbeatRequest), r.clientID, c.clientHost())
+	return &pending{complete: func(ctx context.Context) outgoing { return outgoing{resp: wait(ctx)} }}, nil
+}
