@@ -1,12 +1,17 @@
 // Command sediment runs a Sediment broker and its tools.
 //
 //	sediment serve [--config FILE] [flags]   run a broker
-//	sediment help
+//	sediment group <verb> [flags]            consumer groups (list, describe, delete, reset-offsets)
+//	sediment help [COMMAND]
 //
-// The benchmark is a binary of its own, cmd/sediment-bench.
+// The admin commands (group, and topic, acl, user, ... as they come) talk to
+// a cluster through its Kafka port with franz-go's kadm, as any client would;
+// admin.go has what they share. The benchmark is a binary of its own,
+// cmd/sediment-bench.
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 )
@@ -15,29 +20,66 @@ const usage = `sediment: a Kafka-compatible, storage-tiered message broker
 
 Usage:
   sediment serve [--config FILE] [flags]   run a broker (see 'sediment serve --help')
-  sediment help                            this text
+  sediment group <verb> [flags]            consumer groups: list, describe, delete, reset-offsets
+                                           (see 'sediment group --help')
+  sediment help [COMMAND]                  this text, or a command's
 
-Every flag can also be set with SEDIMENT_<NAME>, e.g. --node-id as SEDIMENT_NODE_ID.
+Every flag can also be set with SEDIMENT_<NAME>, e.g. --node-id as SEDIMENT_NODE_ID; the admin
+commands (group) read only their connection flags so (SEDIMENT_BOOTSTRAP_SERVER, SEDIMENT_OUTPUT,
+SEDIMENT_TIMEOUT).
 `
 
+// adminCommands are the commands that talk to a cluster through kadm.
+var adminCommands = []*command{groupCommand}
+
+// main leaves SIGINT to end an admin command at once (nothing to clean up);
+// serve handles its signals itself.
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
+	os.Exit(runMain(context.Background(), os.Args[1:], streams{out: os.Stdout, err: os.Stderr}))
+}
+
+// runMain runs the command line args (without the program name) and returns
+// the exit code.
+func runMain(ctx context.Context, args []string, s streams) int {
+	if len(args) == 0 {
+		fmt.Fprint(s.err, usage)
+		return exitUsage
 	}
-	var err error
-	switch os.Args[1] {
+	switch args[0] {
 	case "serve":
-		err = serve(os.Args[2:])
-	case "help", "-h", "--help":
-		fmt.Print(usage)
-		return
-	default:
-		fmt.Fprintf(os.Stderr, "sediment: unknown command %q\n\n%s", os.Args[1], usage)
-		os.Exit(2)
+		// serve owns its signals: SIGTERM starts a controlled shutdown.
+		if err := serve(args[1:]); err != nil {
+			fmt.Fprintf(s.err, "sediment serve: %v\n", err)
+			return exitFail
+		}
+		return exitOK
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			if c := findCommand(args[1]); c != nil {
+				c.help(s.out)
+				return exitOK
+			}
+			if args[1] == "serve" {
+				return runMain(ctx, []string{"serve", "--help"}, s)
+			}
+			fmt.Fprintf(s.err, "sediment help: unknown command %q\n\n%s", args[1], usage)
+			return exitUsage
+		}
+		fmt.Fprint(s.out, usage)
+		return exitOK
 	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "sediment %s: %v\n", os.Args[1], err)
-		os.Exit(1)
+	if c := findCommand(args[0]); c != nil {
+		return c.run(ctx, args[1:], s)
 	}
+	fmt.Fprintf(s.err, "sediment: unknown command %q\n\n%s", args[0], usage)
+	return exitUsage
+}
+
+func findCommand(name string) *command {
+	for _, c := range adminCommands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
 }
