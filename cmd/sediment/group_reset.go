@@ -21,10 +21,11 @@ import (
 //	             "offsets": [{"topic": "orders", "partition": 0, "current_offset": 10, "new_offset": 0}]}]}
 //
 // state is the group's state when it was checked (Empty, or Dead for a
-// group that does not exist yet); executed says whether the new offsets
-// were committed (--execute) or only planned; current_offset is null where
-// the group had committed nothing. A partition whose commit failed has
-// error (Kafka's error name, or a message) and the command exits 1.
+// group that does not exist yet); executed is true when the new offsets
+// were committed (--execute), false when they were only planned;
+// current_offset is null where the group had committed nothing. A
+// partition whose commit failed has error (Kafka's error name, or a
+// message), and the command exits 1.
 type resetGroupJSON struct {
 	Group    string            `json:"group"`
 	State    string            `json:"state"`
@@ -247,7 +248,7 @@ func (f *resetFlags) run(ctx context.Context, c *adminConn, group string, set ma
 		}
 		failed++
 	}
-	res.Executed = failed == 0
+	res.Executed = true
 	if failed > 0 {
 		first := slices.IndexFunc(res.Offsets, func(o resetOffsetJSON) bool { return o.Error != "" })
 		o := res.Offsets[first]
