@@ -15,7 +15,9 @@ import (
 // Validation is header-level plus CRC (records are never decoded or re-encoded): see
 // ValidateBatch, plus at least one record per batch and lastOffsetDelta == recordCount-1
 // (Kafka's LogValidator rules for client batches), each batch at most MaxMessageBytes and
-// the whole append at most SegmentBytes (ErrRecordTooLarge).
+// the whole append at most SegmentBytes (ErrRecordTooLarge). On a compacted log
+// (cleanup.policy includes compact) every record must have a key (ErrNoKey): only then are
+// records decoded, decompressing if need be.
 //
 // Idempotence: a batch identical in producer id, epoch and sequence range to one of the
 // last five batches of that producer is a duplicate; when every batch of the call is a
@@ -120,8 +122,10 @@ func (l *Log) AppendLeader(records []byte, leaderEpoch int32) (AppendResult, err
 }
 
 // AppendFollower appends batches whose offsets a leader assigned (replication). It checks
-// each batch with ValidateBatch, that the first batch starts at LogEndOffset and that
-// offsets increase, then appends them, rolling between batches as needed, and updates
+// each batch with ValidateBatch, that the first batch starts at or after LogEndOffset and
+// that offsets increase, then appends them (a gap is the leader's compaction: the batches
+// a follower fetches from a cleaned log may start after the offset it asked for, as in
+// Kafka), rolling between batches as needed, and updates
 // producer state and the leader-epoch cache from the batches. Sizes are not limited by
 // MaxMessageBytes: the leader accepted them.
 func (l *Log) AppendFollower(records []byte) error {
@@ -141,7 +145,7 @@ func (l *Log) AppendFollower(records []byte) error {
 	if err := l.writableLocked(); err != nil {
 		return err
 	}
-	if leo := l.leo.Load(); hdrs[0].BaseOffset != leo {
+	if leo := l.leo.Load(); hdrs[0].BaseOffset < leo {
 		return fmt.Errorf("%w: follower append at offset %d, log end offset is %d", ErrOffsetOutOfRange, hdrs[0].BaseOffset, leo)
 	}
 	start := int64(0)
@@ -190,6 +194,7 @@ func parseBatches(records []byte, hdrs []BatchHeader, leader bool, cfg *Config) 
 	if leader && int64(len(records)) > cfg.SegmentBytes {
 		return nil, fmt.Errorf("%w: %d bytes appended at once, segment.bytes is %d", ErrRecordTooLarge, len(records), cfg.SegmentBytes)
 	}
+	var scratch []byte // decompressed records of a compacted topic's batch
 	for pos := 0; pos < len(records); {
 		h, err := ValidateBatch(records[pos:])
 		if err == nil && leader {
@@ -200,6 +205,13 @@ func parseBatches(records []byte, hdrs []BatchHeader, leader bool, cfg *Config) 
 		}
 		if leader && h.Size() > int64(cfg.MaxMessageBytes) {
 			return nil, fmt.Errorf("%w: batch of %d bytes, max.message.bytes is %d", ErrRecordTooLarge, h.Size(), cfg.MaxMessageBytes)
+		}
+		if leader && cfg.CleanupPolicy.Compact() {
+			// Compaction keeps the last record of each key: every record needs one
+			// (Kafka's LogValidator). The only record decoding on the produce path.
+			if err := checkKeys(&h, records[pos:pos+int(h.Size())], &scratch); err != nil {
+				return nil, err
+			}
 		}
 		if !leader && (h.BaseOffset < 0 || h.BaseOffset > math.MaxInt64-int64(math.MaxInt32)-1) {
 			return nil, fmt.Errorf("%w: base offset %d", ErrCorruptBatch, h.BaseOffset)

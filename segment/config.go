@@ -44,7 +44,47 @@ type Config struct {
 	MaxMessageBytes    int           // max.message.bytes: largest batch accepted by AppendLeader
 	LogAppendTime      bool          // message.timestamp.type=LogAppendTime
 	Flush              FlushPolicy
+
+	// Compaction (clean.go). The cleaner itself runs only when a caller calls Clean.
+	CleanupPolicy          CleanupPolicy // cleanup.policy
+	MinCleanableDirtyRatio float64       // min.cleanable.dirty.ratio: dirty bytes / all cleanable bytes that make a log worth cleaning
+	MinCompactionLag       time.Duration // min.compaction.lag.ms: a record stays uncompacted at least this long
+	MaxCompactionLag       time.Duration // max.compaction.lag.ms: a dirty segment older than this is cleaned whatever the ratio; MaxCompactionLagNone: never
+	DeleteRetention        time.Duration // delete.retention.ms: how long a tombstone is kept after the clean that first saw it
 }
+
+// CleanupPolicy is cleanup.policy: a set of CleanupDelete and CleanupCompact.
+type CleanupPolicy uint8
+
+const (
+	// CleanupDelete removes old segments by retention.ms and retention.bytes.
+	CleanupDelete CleanupPolicy = 1 << iota
+	// CleanupCompact keeps the last record of each key (Clean); appended records must
+	// have keys (ErrNoKey).
+	CleanupCompact
+)
+
+// Compact reports whether the policy includes compaction.
+func (p CleanupPolicy) Compact() bool { return p&CleanupCompact != 0 }
+
+// Delete reports whether the policy includes deletion by retention.
+func (p CleanupPolicy) Delete() bool { return p&CleanupDelete != 0 }
+
+// String is the policy as Kafka spells cleanup.policy.
+func (p CleanupPolicy) String() string {
+	switch p {
+	case CleanupDelete:
+		return "delete"
+	case CleanupCompact:
+		return "compact"
+	case CleanupCompact | CleanupDelete:
+		return "compact,delete"
+	}
+	return fmt.Sprintf("CleanupPolicy(%d)", uint8(p))
+}
+
+// MaxCompactionLagNone is max.compaction.lag.ms's default, Long.MAX_VALUE: no maximum.
+const MaxCompactionLagNone = time.Duration(math.MaxInt64)
 
 // DefaultConfig returns Kafka's defaults with group-commit durability.
 func DefaultConfig() Config {
@@ -58,6 +98,12 @@ func DefaultConfig() Config {
 		MaxMessageBytes:    1048588,
 		LogAppendTime:      false,
 		Flush:              FlushGroupCommit,
+
+		CleanupPolicy:          CleanupDelete,
+		MinCleanableDirtyRatio: 0.5,
+		MinCompactionLag:       0,
+		MaxCompactionLag:       MaxCompactionLagNone,
+		DeleteRetention:        24 * time.Hour,
 	}
 }
 
@@ -86,6 +132,23 @@ func (c Config) Validate() error {
 	}
 	if c.Flush != FlushGroupCommit && c.Flush != FlushOS {
 		errs = append(errs, fmt.Errorf("flush policy (Flush) = %d: unknown", int(c.Flush)))
+	}
+	if c.CleanupPolicy == 0 || c.CleanupPolicy > CleanupDelete|CleanupCompact {
+		errs = append(errs, fmt.Errorf("cleanup.policy (CleanupPolicy) = %d: must be delete, compact or both", uint8(c.CleanupPolicy)))
+	}
+	if !(c.MinCleanableDirtyRatio >= 0 && c.MinCleanableDirtyRatio <= 1) { // also refuses NaN
+		errs = append(errs, fmt.Errorf("min.cleanable.dirty.ratio (MinCleanableDirtyRatio) = %v: must be in [0, 1]", c.MinCleanableDirtyRatio))
+	}
+	if c.MinCompactionLag < 0 {
+		errs = append(errs, fmt.Errorf("min.compaction.lag.ms (MinCompactionLag) = %v: must not be negative", c.MinCompactionLag))
+	}
+	if c.MaxCompactionLag < time.Millisecond {
+		errs = append(errs, fmt.Errorf("max.compaction.lag.ms (MaxCompactionLag) = %v: must be at least 1ms", c.MaxCompactionLag))
+	} else if c.MinCompactionLag > c.MaxCompactionLag {
+		errs = append(errs, fmt.Errorf("min.compaction.lag.ms (MinCompactionLag) = %v is greater than max.compaction.lag.ms (MaxCompactionLag) = %v", c.MinCompactionLag, c.MaxCompactionLag))
+	}
+	if c.DeleteRetention < 0 {
+		errs = append(errs, fmt.Errorf("delete.retention.ms (DeleteRetention) = %v: must not be negative", c.DeleteRetention))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("segment: invalid config: %w", errors.Join(errs...))

@@ -25,21 +25,31 @@
 //     (KIP-101/279).
 //   - Retention and DeleteRecords: ApplyRetention (retention.ms, retention.bytes),
 //     DeleteRecordsBefore, and rolling on segment.bytes, segment.ms and full indexes.
+//   - Compaction (cleanup.policy=compact, Kafka's log cleaner): Cleanable says how dirty a log
+//     is; Clean builds an OffsetMap (key hash → latest offset, of fixed memory) from the dirty
+//     section and rewrites the sealed segments keeping each key's last record, tombstones
+//     until delete.retention.ms after the first clean that kept them (KIP-534), and the
+//     batches producers' sequences need; offsets, timestamps and headers stay. Cleaned
+//     segments are swapped in crash-safely (.cleaned, .swap, rename), and Open finishes or
+//     rolls back an interrupted swap. Appends to a compacted log must have keys (ErrNoKey).
+//     DecodeRecords and EncodeBatch are the record-level codec.
 //   - Recovery: Open trusts sealed segments and, after an unclean stop, CRC-scans the
 //     active one, truncating a torn tail and rebuilding indexes; producer state comes back
 //     from the latest snapshot plus a replay, so deduplication survives kill -9.
 //
-// The package never touches the network, etcd or object storage, owns no goroutines, and
+// The package never touches the network, etcd or object storage, owns no goroutines (Clean
+// runs on its caller's, and neither blocks reads nor holds appends beyond a swap's renames), and
 // returns errors instead of panicking on bad input or I/O failures; after a failed fsync
 // the Log refuses writes until it is reopened. Errors wrap the sentinels (ErrCorruptBatch,
-// ErrOutOfOrderSequence, ...) that the broker maps to Kafka error codes.
+// ErrOutOfOrderSequence, ErrNoKey, ...) that the broker maps to Kafka error codes.
 //
 // Every file operation goes through Options.FS, the seam package vfs defines: the
 // operating system in production (fdatasync, and Slices whose File can be sendfile'd),
 // and in tests vfs.MemFS, which keeps only what was synced when it simulates a power loss.
 // The power-loss tests append from several producers and cut the power at random file
 // operations: with group commit no acknowledged batch is ever lost, with FlushOS some are,
-// and recovery always succeeds without serving a torn batch.
+// and recovery always succeeds without serving a torn batch. The cleaner's power-loss
+// tests cut the power at every step of a clean and of the recovery of a swap.
 //
 // Package segmenttest builds valid batches for tests.
 package segment

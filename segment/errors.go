@@ -41,3 +41,8 @@ func (e *CorruptionError) Error() string {
 }
 
 func (e *CorruptionError) Unwrap() error { return e.Err }
+
+// ErrNoKey reports a record without a key appended to a compacted log (cleanup.policy
+// includes compact): compaction keeps the last record of each key, so every record needs
+// one. Kafka answers INVALID_RECORD.
+var ErrNoKey = errors.New("segment: record without a key in a compacted log")

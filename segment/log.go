@@ -21,8 +21,8 @@ import (
 // and per-segment index locks); WaitDurable queues on a group-commit token, not on the
 // append lock.
 //
-// Lock order: syncSem (group commit token) → mu (append lock) → segment.idxMu.
-// A Log owns no goroutines.
+// Lock order: cl.mu (one Clean at a time) → syncSem (group commit token) → mu (append
+// lock) → segment.idxMu. A Log owns no goroutines: Clean runs on its caller's.
 type Log struct {
 	dir    string
 	fs     vfs.FS
@@ -48,6 +48,8 @@ type Log struct {
 	producers *producerState
 	epochs    *epochCache
 	loading   []*segment // segments opened so far during Open
+
+	cl cleanerState // compaction (clean.go)
 }
 
 // AppendResult describes a successful AppendLeader.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
@@ -14,51 +15,70 @@ import (
 	"github.com/pierrec/lz4/v4"
 )
 
-// Record-level decoding exists only for ListOffsets (OffsetForTimestamp, MaxTimestamp),
-// which must name a record, not a batch. The produce and fetch paths never decode records.
+// Decompression, for record-level decoding: ListOffsets (OffsetForTimestamp, MaxTimestamp)
+// must name a record, not a batch; compaction and the key check of compacted topics read
+// keys (record.go). The produce and fetch paths of other topics never decode records.
 
 // maxDecompressed bounds the records of one batch after decompression, against
-// decompression bombs in ListOffsets.
+// decompression bombs.
 const maxDecompressed = 256 << 20
 
 var errRecords = errors.New("segment: undecodable records")
 
 // recordsOf returns the records section of a whole batch b, decompressed.
-func recordsOf(h *BatchHeader, b []byte) ([]byte, error) {
+func recordsOf(h *BatchHeader, b []byte) ([]byte, error) { return decompress(nil, h, b) }
+
+// decompress returns the records section of the whole batch b, decompressed into dst's
+// storage when it needs decompressing (the raw section of b itself otherwise).
+func decompress(dst []byte, h *BatchHeader, b []byte) ([]byte, error) {
 	raw := b[batchHeaderSize:h.Size()]
 	switch h.Compression() {
 	case CompressionNone:
 		return raw, nil
 	case CompressionGzip:
-		r, err := gzip.NewReader(bytes.NewReader(raw))
+		r, _ := gzipReaders.Get().(*gzip.Reader)
+		var err error
+		if r == nil {
+			r, err = gzip.NewReader(bytes.NewReader(raw))
+		} else {
+			err = r.Reset(bytes.NewReader(raw))
+		}
 		if err != nil {
 			return nil, err
 		}
-		return readBounded(r)
+		out, err := readBounded(dst, r)
+		gzipReaders.Put(r)
+		return out, err
 	case CompressionSnappy:
-		return unsnappy(raw)
+		return unsnappy(dst, raw)
 	case CompressionLZ4:
-		return readBounded(lz4.NewReader(bytes.NewReader(raw)))
+		r := lz4.NewReader(bytes.NewReader(raw))
+		out, err := readBounded(dst, r)
+		r.Reset(nil) // gives its block buffer (up to 4 MiB) back to lz4's pool
+		return out, err
 	case CompressionZstd:
 		d, err := zstdDecoder()
 		if err != nil {
 			return nil, err
 		}
-		return d.DecodeAll(raw, nil)
+		return d.DecodeAll(raw, dst[:0])
 	}
 	return nil, fmt.Errorf("%w: codec %d", errRecords, h.Compression())
 }
 
-func readBounded(r io.Reader) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxDecompressed+1))
-	if err != nil {
+func readBounded(dst []byte, r io.Reader) ([]byte, error) {
+	b := bytes.NewBuffer(dst[:0])
+	if _, err := b.ReadFrom(io.LimitReader(r, maxDecompressed+1)); err != nil {
 		return nil, err
 	}
-	if len(b) > maxDecompressed {
+	if b.Len() > maxDecompressed {
 		return nil, fmt.Errorf("%w: more than %d bytes decompressed", errRecords, maxDecompressed)
 	}
-	return b, nil
+	return b.Bytes(), nil
 }
+
+// gzipReaders reuses gzip readers (and their inflate state) across batches.
+var gzipReaders sync.Pool
 
 // zstdDecoder is shared: DecodeAll is safe for concurrent use.
 var zstdDecoder = sync.OnceValues(func() (*zstd.Decoder, error) {
@@ -70,16 +90,16 @@ var zstdDecoder = sync.OnceValues(func() (*zstd.Decoder, error) {
 // (int32 length, snappy block). Other clients send one raw snappy block.
 var xerialHeader = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
 
-func unsnappy(raw []byte) ([]byte, error) {
+func unsnappy(dst, raw []byte) ([]byte, error) {
 	if !bytes.HasPrefix(raw, xerialHeader) {
-		return snappyBlock(raw)
+		return snappyBlock(dst, raw)
 	}
 	p := raw[len(xerialHeader):]
 	if len(p) < 8 {
 		return nil, fmt.Errorf("%w: short xerial header", errRecords)
 	}
 	p = p[8:]
-	var out []byte
+	out := dst[:0]
 	for len(p) > 0 {
 		if len(p) < 4 {
 			return nil, fmt.Errorf("%w: short xerial chunk", errRecords)
@@ -89,20 +109,25 @@ func unsnappy(raw []byte) ([]byte, error) {
 		if uint64(n) > uint64(len(p)) {
 			return nil, fmt.Errorf("%w: xerial chunk of %d bytes", errRecords, n)
 		}
-		d, err := snappyBlock(p[:n])
+		dl, err := snappy.DecodedLen(p[:n])
 		if err != nil {
 			return nil, err
 		}
-		if len(out)+len(d) > maxDecompressed {
+		if len(out)+dl > maxDecompressed {
 			return nil, fmt.Errorf("%w: more than %d bytes decompressed", errRecords, maxDecompressed)
 		}
-		out = append(out, d...)
+		out = slices.Grow(out, dl)
+		d, err := snappy.Decode(out[len(out):len(out)+dl], p[:n])
+		if err != nil {
+			return nil, err
+		}
+		out = out[:len(out)+len(d)]
 		p = p[n:]
 	}
 	return out, nil
 }
 
-func snappyBlock(b []byte) ([]byte, error) {
+func snappyBlock(dst, b []byte) ([]byte, error) {
 	n, err := snappy.DecodedLen(b)
 	if err != nil {
 		return nil, err
@@ -110,7 +135,7 @@ func snappyBlock(b []byte) ([]byte, error) {
 	if n > maxDecompressed {
 		return nil, fmt.Errorf("%w: snappy block of %d bytes", errRecords, n)
 	}
-	return snappy.Decode(nil, b)
+	return snappy.Decode(dst[:cap(dst)], b)
 }
 
 // forEachRecord calls fn with each record's offset delta and timestamp delta, in order,

@@ -73,6 +73,9 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 }
 
 func (l *Log) load() error {
+	if err := l.recoverSwaps(); err != nil {
+		return err
+	}
 	entries, err := l.fs.ReadDir(l.dir)
 	if err != nil {
 		return fmt.Errorf("segment: open %s: %w", l.dir, err)
@@ -187,6 +190,7 @@ func (l *Log) load() error {
 	if err := l.loadProducersLocked(snaps); err != nil {
 		return err
 	}
+	l.readCleanerCheckpoint()
 	if err := l.fs.Remove(filepath.Join(l.dir, cleanMarkerName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("segment: remove clean-shutdown marker: %w", err)
 	}

@@ -13,11 +13,17 @@ import (
 // offset. Deletion stops at the first segment that must stay. The active segment counts too
 // unless it is empty: when it has to go, the log rolls first, as Kafka does. The log start
 // offset moves to the first remaining segment and is checkpointed before files are removed.
+// With cleanup.policy=compact alone only the last rule applies (compact,delete: all of them).
 //
 // It does not know the high watermark: like Kafka, the broker should not expect retention to
 // hold back for unreplicated data.
 func (l *Log) ApplyRetention() (deletedSegments int, err error) {
 	cfg := l.config()
+	if !cfg.CleanupPolicy.Delete() {
+		// cleanup.policy=compact alone: Kafka deletes nothing by retention.*, only
+		// segments wholly below the log start offset (DeleteRecords).
+		return l.applyRetention(-1, -1, math.MaxInt64)
+	}
 	return l.applyRetention(cfg.RetentionMs, cfg.RetentionBytes, math.MaxInt64)
 }
 

@@ -91,6 +91,9 @@ func (l *Log) TruncateTo(offset int64) error {
 	if err != nil {
 		return l.failLocked(err)
 	}
+	if err := l.cleanTruncatedLocked(newEnd); err != nil {
+		return err
+	}
 	l.leo.Store(newEnd)
 	if l.durable.Load() > newEnd {
 		l.durable.Store(newEnd)
@@ -210,6 +213,9 @@ func (l *Log) truncateFullyLocked(off int64) error {
 	l.publishSegsLocked([]*segment{s})
 	for _, old := range segs {
 		old.release()
+	}
+	if err := l.cleanTruncatedLocked(off); err != nil {
+		return err
 	}
 	l.leo.Store(off)
 	l.durable.Store(off)
