@@ -45,7 +45,7 @@ func benchMain(args []string) error {
 		return err
 	}
 	only, _ := parseOnly(f.only) // validated
-	if only["sediment"] || only["sediment-3"] || only[tierTargetName] {
+	if only["sediment"] || only["sediment-3"] || only[tierTargetName] || only[groupsTargetName] {
 		if _, err := os.Stat(f.sedimentBin); err != nil {
 			return fmt.Errorf("--sediment-bin: %w (`make build` builds bin/sediment)", err)
 		}
@@ -116,12 +116,19 @@ func benchMain(args []string) error {
 	if only[tierTargetName] {
 		printTierHeader(os.Stdout, tierCfg, tierW.records, tierW.valueSize)
 	}
+	groupsCfg := groupsConfig{groupsFlags: f.groups, sedimentBin: f.sedimentBin, partitions: f.partitions, serveFlags: f.serveFlags}
+	groupsW := w
+	groupsW.records = int(int64(f.groups.bytes) / int64(f.valueSize))
+	if only[groupsTargetName] {
+		printGroupsHeader(os.Stdout, groupsCfg, groupsW.records, groupsW.valueSize)
+	}
 	pool := newValuePool(w.valueSize)
 
 	p := &progress{out: os.Stderr}
 	var runs [][]runResult
 	var failovers []time.Duration
 	var tiers []tierResult
+	var groupRuns []groupsResult
 	for run := 1; run <= f.repeat; run++ {
 		var results []runResult
 		for _, t := range targets {
@@ -170,6 +177,19 @@ func benchMain(args []string) error {
 			tiers = append(tiers, tr)
 			printTierResults(os.Stdout, title, tr, nil)
 		}
+
+		if only[groupsTargetName] {
+			dir := filepath.Join(root, fmt.Sprintf("run%d-groups", run))
+			gr, err := runGroups(ctx, groupsCfg, dir, groupsW, pool, p)
+			if !f.keep {
+				os.RemoveAll(dir)
+			}
+			if err != nil {
+				return benchError(ctx, sigCtx, f.timeout, p, err)
+			}
+			groupRuns = append(groupRuns, gr)
+			printGroupsResults(os.Stdout, title, f.groups.heartbeat, gr, nil)
+		}
 	}
 	if f.repeat > 1 {
 		if len(targets) > 0 {
@@ -185,6 +205,9 @@ func benchMain(args []string) error {
 		}
 		if len(tiers) > 0 {
 			printTierResults(os.Stdout, fmt.Sprintf("median of %d runs", f.repeat), tierMedians(tiers), tiers)
+		}
+		if len(groupRuns) > 0 {
+			printGroupsResults(os.Stdout, fmt.Sprintf("median of %d runs", f.repeat), f.groups.heartbeat, groupsMedians(groupRuns), groupRuns)
 		}
 	}
 	return nil

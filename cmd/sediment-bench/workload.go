@@ -268,13 +268,14 @@ func endOffsets(ctx context.Context, seeds []string, w workloadConfig, acked []i
 // consume reads the topic from the start without a group until it has
 // w.records records, verifying each: offsets contiguous from 0 per
 // partition, every value intact, every record index seen exactly once.
-// Timing runs from the first poll to the last record.
-func consume(ctx context.Context, seeds []string, w workloadConfig, pool *valuePool, ends []int64, phase func(string)) (phaseResult, error) {
-	cl, err := kgo.NewClient(
+// Timing runs from the first poll to the last record. extra adds client
+// options (the groups phase reads in a consumer group with them).
+func consume(ctx context.Context, seeds []string, w workloadConfig, pool *valuePool, ends []int64, phase func(string), extra ...kgo.Opt) (phaseResult, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(seeds...),
 		kgo.ConsumeTopics(w.topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	)
+	}, extra...)...)
 	if err != nil {
 		return phaseResult{}, err
 	}
