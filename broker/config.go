@@ -78,6 +78,11 @@ type Config struct {
 	// ShutdownTimeout bounds how long in-flight requests may take to finish.
 	ShutdownTimeout time.Duration
 
+	// LogCleaner is the log cleaner of compacted topics (log.cleaner.enable,
+	// .threads, .dedupe.buffer.size, .backoff.ms); the topic configs' broker
+	// defaults (log.cleaner.min.cleanable.ratio, ...) are in Log.
+	LogCleaner partition.CleanerConfig
+
 	// Group is the group coordinator's configuration (group.*, offsets.*).
 	Group group.Config
 	// OffsetsTopicPartitions, OffsetsTopicReplicationFactor and
@@ -121,6 +126,7 @@ func DefaultConfig() Config {
 		OffsetsTopicPartitions:        50,
 		OffsetsTopicReplicationFactor: 3,
 		OffsetsTopicSegmentBytes:      100 << 20,
+		LogCleaner:                    partition.DefaultCleanerConfig(),
 	}
 }
 
@@ -207,5 +213,6 @@ func (c Config) partitionConfig() partition.Config {
 	pc.TierUpload = c.TierUpload
 	pc.TierUploadInterval = c.TierUploadInterval
 	pc.TierCacheBytes = c.TierCacheBytes
+	pc.Cleaner = c.LogCleaner
 	return pc
 }

@@ -60,13 +60,12 @@ var topicConfigs = []topicConfig{
 	},
 	{
 		name: "cleanup.policy", broker: "log.cleanup.policy", typ: kmsg.ConfigTypeList,
-		doc: "Only \"delete\" is supported: old segments are removed by retention.",
-		def: func(*Server) string { return "delete" },
-		apply: func(_ *segment.Config, v string) error {
-			if v != "delete" {
-				return fmt.Errorf("cleanup.policy %q is not supported (only \"delete\")", v)
-			}
-			return nil
+		doc: "delete: retention.* removes old segments; compact: the log cleaner keeps the last record of each key (every record needs a key, tombstones go after delete.retention.ms); compact,delete: both. Compacted topics are not tiered (remote.storage.enable=true is refused).",
+		def: func(s *Server) string { return s.cfg.Log.CleanupPolicy.String() },
+		apply: func(c *segment.Config, v string) error {
+			p, err := segment.ParseCleanupPolicy(v)
+			c.CleanupPolicy = p
+			return err
 		},
 	},
 	{
@@ -78,6 +77,16 @@ var topicConfigs = []topicConfig{
 				return fmt.Errorf("compression.type %q is not supported (only \"producer\": batches are stored as sent)", v)
 			}
 			return nil
+		},
+	},
+	{
+		name: "delete.retention.ms", broker: "log.cleaner.delete.retention.ms", typ: kmsg.ConfigTypeLong,
+		doc: "Compacted topics: how long a tombstone stays after the clean that first kept it, for consumers to see the delete.",
+		def: func(s *Server) string { return strconv.FormatInt(durMs(s.cfg.Log.DeleteRetention), 10) },
+		apply: func(c *segment.Config, v string) error {
+			n, err := parseInt(v, 0, math.MaxInt64/int64(time.Millisecond))
+			c.DeleteRetention = msDur(n)
+			return err
 		},
 	},
 	{
@@ -111,6 +120,16 @@ var topicConfigs = []topicConfig{
 		},
 	},
 	{
+		name: "max.compaction.lag.ms", broker: "log.cleaner.max.compaction.lag.ms", typ: kmsg.ConfigTypeLong,
+		doc: "Compacted topics: a record stays uncompacted at most this long, whatever min.cleanable.dirty.ratio says (KIP-354).",
+		def: func(s *Server) string { return formatLag(s.cfg.Log.MaxCompactionLag) },
+		apply: func(c *segment.Config, v string) error {
+			n, err := parseInt(v, 1, math.MaxInt64)
+			c.MaxCompactionLag = lagDur(n)
+			return err
+		},
+	},
+	{
 		name: "max.message.bytes", broker: "message.max.bytes", typ: kmsg.ConfigTypeInt,
 		def: func(s *Server) string { return strconv.Itoa(s.cfg.Log.MaxMessageBytes) },
 		apply: func(c *segment.Config, v string) error {
@@ -137,6 +156,29 @@ var topicConfigs = []topicConfig{
 				return fmt.Errorf("message.timestamp.type %q must be CreateTime or LogAppendTime", v)
 			}
 			return nil
+		},
+	},
+	{
+		name: "min.cleanable.dirty.ratio", broker: "log.cleaner.min.cleanable.ratio", typ: kmsg.ConfigTypeDouble,
+		doc: "Compacted topics: the log cleaner cleans a log once this fraction of it is dirty (not yet cleaned).",
+		def: func(s *Server) string { return strconv.FormatFloat(s.cfg.Log.MinCleanableDirtyRatio, 'g', -1, 64) },
+		apply: func(c *segment.Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || !(f >= 0 && f <= 1) {
+				return fmt.Errorf("min.cleanable.dirty.ratio %q must be a number in [0, 1]", v)
+			}
+			c.MinCleanableDirtyRatio = f
+			return nil
+		},
+	},
+	{
+		name: "min.compaction.lag.ms", broker: "log.cleaner.min.compaction.lag.ms", typ: kmsg.ConfigTypeLong,
+		doc: "Compacted topics: a record stays uncompacted at least this long.",
+		def: func(s *Server) string { return strconv.FormatInt(durMs(s.cfg.Log.MinCompactionLag), 10) },
+		apply: func(c *segment.Config, v string) error {
+			n, err := parseInt(v, 0, math.MaxInt64/int64(time.Millisecond))
+			c.MinCompactionLag = msDur(n)
+			return err
 		},
 	},
 	{
@@ -237,13 +279,22 @@ func (s *Server) validateTopicConfigs(overrides map[string]string) error {
 	if overrides["remote.storage.enable"] == "true" && !s.tiering {
 		return fmt.Errorf("remote.storage.enable=true needs a broker started with --tier")
 	}
-	_, err := s.logConfig(overrides)
+	cfg, err := s.logConfig(overrides)
+	if err == nil && cfg.CleanupPolicy.Compact() && overrides["remote.storage.enable"] == "true" {
+		// The tier's reader and index rely on contiguous offsets and immutable uploaded
+		// segments (tier/REMOTE.md); compaction rewrites segments and leaves gaps.
+		return fmt.Errorf("cleanup.policy=%s cannot be combined with remote.storage.enable=true: compacted topics are not tiered", cfg.CleanupPolicy)
+	}
 	return err
 }
 
-// tiered reports whether a topic's segments go to the object store.
+// tiered reports whether a topic's segments go to the object store: with a tier, every
+// topic that does not opt out, except compacted ones.
 func (s *Server) tiered(configs map[string]string) bool {
 	if !s.tiering {
+		return false
+	}
+	if cfg, err := s.logConfig(configs); err == nil && cfg.CleanupPolicy.Compact() {
 		return false
 	}
 	v, ok := configs["remote.storage.enable"]
@@ -284,6 +335,22 @@ func (s *Server) topicSettings(t meta.Topic) (partition.TopicSettings, error) {
 	}
 	ts.LocalRetention, ts.LocalRetentionBytes = s.localRetention(t.Configs, cfg)
 	return ts, nil
+}
+
+// lagDur turns max.compaction.lag.ms into a duration; Long.MAX_VALUE (Kafka's default) and
+// anything a Duration cannot hold mean no maximum.
+func lagDur(ms int64) time.Duration {
+	if ms >= math.MaxInt64/int64(time.Millisecond) {
+		return segment.MaxCompactionLagNone
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
+func formatLag(d time.Duration) string {
+	if d == segment.MaxCompactionLagNone {
+		return strconv.FormatInt(math.MaxInt64, 10)
+	}
+	return strconv.FormatInt(d.Milliseconds(), 10)
 }
 
 func parseInt(v string, lo, hi int64) (int64, error) {

@@ -46,6 +46,7 @@ var errorCodes = []struct {
 	{tier.ErrNotExist, kerr.OffsetOutOfRange.Code}, // deleted by remote retention meanwhile
 	{segment.ErrCorruptBatch, kerr.CorruptMessage.Code},
 	{segment.ErrUnsupportedMagic, kerr.InvalidRecord.Code},
+	{segment.ErrNoKey, kerr.InvalidRecord.Code}, // a record without a key in a compacted topic
 	{segment.ErrRecordTooLarge, kerr.MessageTooLarge.Code},
 	{segment.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber.Code},
 	{segment.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch.Code},

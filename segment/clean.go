@@ -114,6 +114,9 @@ func (l *Log) Cleanable(limit int64) Cleanable {
 	return l.cleanable(*l.segs.Load(), l.config(), limit, l.now().UnixMilli())
 }
 
+// Compacted reports whether the log's cleanup.policy includes compact.
+func (l *Log) Compacted() bool { return l.config().CleanupPolicy.Compact() }
+
 func (l *Log) cleanable(segs []*segment, cfg *Config, limit, now int64) Cleanable {
 	start, leo := l.logStart.Load(), l.leo.Load()
 	c := Cleanable{FirstDirty: l.cl.firstDirty.Load()}

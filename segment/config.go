@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/sedimentio/sediment/segment/vfs"
@@ -81,6 +82,23 @@ func (p CleanupPolicy) String() string {
 		return "compact,delete"
 	}
 	return fmt.Sprintf("CleanupPolicy(%d)", uint8(p))
+}
+
+// ParseCleanupPolicy parses cleanup.policy as Kafka spells it: delete, compact, or both
+// comma-separated in either order.
+func ParseCleanupPolicy(v string) (CleanupPolicy, error) {
+	var p CleanupPolicy
+	for _, part := range strings.Split(v, ",") {
+		switch strings.TrimSpace(part) {
+		case "delete":
+			p |= CleanupDelete
+		case "compact":
+			p |= CleanupCompact
+		default:
+			return CleanupDelete, fmt.Errorf("cleanup.policy %q must be delete, compact or compact,delete", v)
+		}
+	}
+	return p, nil
 }
 
 // MaxCompactionLagNone is max.compaction.lag.ms's default, Long.MAX_VALUE: no maximum.

@@ -28,7 +28,8 @@ import (
 // holding it. reconcileMu serialises reconcile passes, which open, delete and
 // re-role logs (I/O) on the worker pool, and Close; a partition's role
 // changes only within a pass, by one task at a time. Partition.remoteMu is
-// taken alone (around an etcd read of the tier's state). The metadata cache's
+// taken alone (around an etcd read of the tier's state), and so is the log
+// cleaner's cleaner.mu (clean.go). The metadata cache's
 // lock, the log's own locks (segment/log.go) and repl's (repl/manager.go) are
 // below all of these.
 
@@ -54,6 +55,8 @@ type Config struct {
 	// once: opening and recovering logs, role changes, ISR writes to etcd,
 	// retention and time-based rolls.
 	Workers int
+	// Cleaner is the log cleaner of compacted topics (clean.go).
+	Cleaner CleanerConfig
 }
 
 // DefaultConfig is Kafka's defaults for one broker.
@@ -69,6 +72,7 @@ func DefaultConfig() Config {
 		TierUploadInterval:     5 * time.Second,
 		TierCacheBytes:         1 << 30,
 		Workers:                8,
+		Cleaner:                DefaultCleanerConfig(),
 	}
 }
 
@@ -89,6 +93,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("partition: tier cache bytes %d is negative", c.TierCacheBytes)
 	case c.Workers < 1:
 		return fmt.Errorf("partition: workers %d must be at least 1", c.Workers)
+	}
+	if err := c.Cleaner.Validate(); err != nil {
+		return err
 	}
 	probe := c.TierUpload
 	probe.TopicID = [16]byte{1}
@@ -146,7 +153,8 @@ type RoleObserver interface {
 // Manager opens, re-roles, reconfigures and removes the local partitions so
 // that they follow the topics and partition states in etcd (through the
 // metadata cache), and runs their background work: flushers, ISR upkeep,
-// retention, time-based rolls, and with a tier the uploaders. It owns the
+// retention, time-based rolls, the log cleaner of compacted topics, and with a
+// tier the uploaders. It owns the
 // follower fetchers (repl.Manager) and the tier reader.
 //
 // Safe for concurrent use.
@@ -165,6 +173,8 @@ type Manager struct {
 	tierMetrics  *tier.UploaderMetrics
 	tierStalled  prometheus.Gauge
 	stalledParts atomic.Int32 // partitions whose uploads are failing
+
+	cleaner *cleaner // compacted logs (clean.go)
 
 	// ctx lives until Close: flushers, terms and pool work run under it.
 	ctx    context.Context
@@ -217,6 +227,11 @@ func New(cfg Config, d Deps) (*Manager, error) {
 	if err := d.Registerer.Register(m.tierStalled); err != nil {
 		return nil, fmt.Errorf("partition: metrics: %w", err)
 	}
+	cl, err := newCleaner(cfg.Cleaner, d.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	m.cleaner = cl
 	if d.Tier != nil {
 		var err error
 		if m.tierMetrics, err = tier.NewUploaderMetrics(d.Registerer); err != nil {
@@ -240,6 +255,7 @@ func New(cfg Config, d Deps) (*Manager, error) {
 	}
 	m.repl = rm
 	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.cleaner.start(m)
 	if err := m.Reconcile(); err != nil {
 		m.Close()
 		return nil, err

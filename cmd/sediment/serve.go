@@ -69,7 +69,8 @@ type serveFlags struct {
 	localRetMs     int64
 	localRetBytes  int64
 
-	group groupFlags
+	group   groupFlags
+	cleaner cleanerFlags
 }
 
 func serveFlagSet(f *serveFlags) *flag.FlagSet {
@@ -117,6 +118,7 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.DurationVar(&f.imbalanceCheck, "leader-imbalance-check-interval", d.LeaderImbalanceCheckInterval, "leader.imbalance.check.interval.seconds as a duration")
 	fs.DurationVar(&f.shutdownWait, "controlled-shutdown-timeout", d.ControlledShutdownTimeout, "how long SIGTERM waits for the controller to move this broker's leaderships away")
 	f.group.register(fs, d)
+	f.cleaner.register(fs, d)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: sediment serve [--config FILE] [flags]\n\n"+
 			"Runs one broker. With no flags: node 1, embedded single-member etcd, data in ./data,\n"+
@@ -194,6 +196,9 @@ func serve(args []string) error {
 		return fmt.Errorf("--node-id %d out of range", f.nodeID)
 	}
 	if err := f.group.apply(&bcfg); err != nil {
+		return err
+	}
+	if err := f.cleaner.apply(&bcfg); err != nil {
 		return err
 	}
 	if err := bcfg.Validate(); err != nil {
