@@ -49,20 +49,20 @@ const (
 
 // groupsFlags are the phase's part of the bench flags.
 type groupsFlags struct {
-	joins         int
-	heartbeat     time.Duration
-	committers    int
-	commitClients int
-	commitTime    time.Duration
-	bytes         byteSize
+	joins            int
+	heartbeat        time.Duration
+	committers       int
+	commitPartitions int
+	commitTime       time.Duration
+	bytes            byteSize
 }
 
 // addGroupsFlags registers the phase's flags on fs.
 func addGroupsFlags(fs *flag.FlagSet, g *groupsFlags) {
 	fs.IntVar(&g.joins, "groups-joins", 5, "groups: joins of a third member measured per protocol (classic, KIP-848) and run")
 	fs.DurationVar(&g.heartbeat, "groups-heartbeat", 500*time.Millisecond, "groups: heartbeat interval of the rebalance members: the broker's --group-consumer-heartbeat-interval (KIP-848) and the classic members' own (kgo HeartbeatInterval); members learn of a rebalance at their next heartbeat")
-	fs.IntVar(&g.committers, "groups-committers", 512, "groups: concurrent committers, each committing one offset per request for a group of its own, one request at a time")
-	fs.IntVar(&g.commitClients, "groups-commit-clients", 0, "groups: clients (connections) the committers share, for experiments; 0: one per committer, as consumers have")
+	fs.IntVar(&g.committers, "groups-committers", 512, "groups: concurrent committers, each on its own connection committing one offset per request for a group of its own, one request at a time")
+	fs.IntVar(&g.commitPartitions, "groups-commit-partitions", 1, "groups: offsets each OffsetCommit request commits, for experiments (the figure the target speaks of is 1)")
 	fs.DurationVar(&g.commitTime, "groups-commit-time", 10*time.Second, "groups: how long the committers commit")
 	g.bytes = 1 << 30
 	fs.Var(&g.bytes, "groups-bytes", "groups: `SIZE` of the record values produced, then consumed without a group and in one-member groups (bytes, or with a KiB, MiB or GiB suffix); records = SIZE / --value-size")
@@ -78,8 +78,8 @@ func (g *groupsFlags) validate(valueSize, partitions int) error {
 		return fmt.Errorf("--groups-heartbeat %s: want 10ms to 45s", g.heartbeat)
 	case g.committers < 1:
 		return fmt.Errorf("--groups-committers %d: want at least 1", g.committers)
-	case g.commitClients < 0:
-		return fmt.Errorf("--groups-commit-clients %d: want 0 (one per committer) or more", g.commitClients)
+	case g.commitPartitions < 1 || g.commitPartitions > groupsRebalancePartitions:
+		return fmt.Errorf("--groups-commit-partitions %d: want 1 to %d", g.commitPartitions, groupsRebalancePartitions)
 	case g.commitTime <= 0:
 		return fmt.Errorf("--groups-commit-time %s: want a positive duration", g.commitTime)
 	case int64(g.bytes) < int64(valueSize)*int64(partitions):
@@ -189,12 +189,4 @@ func groupsWait(ctx context.Context, limit, interval time.Duration, procs []*har
 		}
 		return fmt.Errorf("%s: %w after %s: %v", what, errGroupsWait, limit, last)
 	})
-}
-
-// commitConns is the number of clients the committers share.
-func (g *groupsFlags) commitConns() int {
-	if g.commitClients == 0 {
-		return g.committers
-	}
-	return min(g.committers, g.commitClients)
 }

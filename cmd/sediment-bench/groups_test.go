@@ -89,7 +89,7 @@ func groupsRun(plain, classic, consumer time.Duration, perSec int64, join time.D
 	return groupsResult{
 		classic:      []joinResult{{elapsed: join}},
 		consumer:     []joinResult{{elapsed: join / 2}},
-		commits:      commitResult{committers: 8, conns: 8, commits: perSec * 10, elapsed: 10 * time.Second, p50: time.Millisecond, p99: 2 * time.Millisecond},
+		commits:      commitResult{committers: 8, perRequest: 1, commits: perSec * 10, requests: perSec * 10, elapsed: 10 * time.Second, p50: time.Millisecond, p99: 2 * time.Millisecond},
 		produce:      produced{produce: read(time.Second)},
 		plain:        read(plain),
 		classicRead:  read(classic),
@@ -124,7 +124,7 @@ func TestPrintGroupsResults(t *testing.T) {
 		"\ngroups, results:\n",
 		"rebalance classic (cooperative-sticky, members' heartbeat interval 500ms): median 0.800s, max 0.800s over 1 joins (target median < 1s: met)",
 		"rebalance KIP-848 (server-side uniform assignor, broker's heartbeat interval 500ms): median 0.400s",
-		"offset commits: 25000 commits/s = requests/s (1 offset per request, acks=all), 8 committers on 8 connections, p50 1.0 ms, p99 2.0 ms (target >= 20000/s per broker: met); produce on this broker: 100.0 MiB/s",
+		"offset commits: 25000 commits/s = requests/s (1 offset per request, acks=all), 8 committers, p50 1.0 ms, p99 2.0 ms per request (target >= 20000/s per broker: met); produce on this broker: 100.0 MiB/s",
 		"plain 100.0 MiB/s, classic group 95.2 MiB/s (0.95x), KIP-848 group 80.0 MiB/s (0.80x) (target >= 0.9x plain: classic met, KIP-848 MISSED)",
 	} {
 		if !strings.Contains(out, want) {
@@ -162,8 +162,9 @@ func TestGroupsFlags(t *testing.T) {
 		{"--groups-joins", "0"},
 		{"--groups-heartbeat", "1ms"},
 		{"--groups-committers", "0"},
-		{"--groups-commit-clients", "-1"},
 		{"--groups-commit-time", "0s"},
+		{"--groups-commit-partitions", "0"},
+		{"--groups-commit-partitions", "65"},
 		{"--groups-bytes", "1KiB"},
 	} {
 		var f benchFlags
