@@ -132,7 +132,13 @@ func (c *conn) openSession(req *kmsg.FetchRequest) (session *fetchSession, full 
 	switch {
 	case req.Version < 7 || (req.SessionID == 0 && req.SessionEpoch == -1):
 		return nil, true, 0 // sessionless full fetch
-	case req.SessionID == 0 && req.SessionEpoch == 0:
+	case req.SessionEpoch == 0:
+		// A full fetch opening a session; with a session id, it replaces
+		// that session (KIP-227: librdkafka does this when its partitions
+		// change).
+		if req.SessionID != 0 {
+			c.fetchSessions.remove(req.SessionID)
+		}
 		return c.fetchSessions.create(), true, 0
 	case req.SessionEpoch == -1:
 		c.fetchSessions.remove(req.SessionID)
