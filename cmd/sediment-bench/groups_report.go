@@ -39,8 +39,8 @@ func joinLine(proto groupProtocol, heartbeat time.Duration, joins []joinResult) 
 	for _, j := range joins {
 		fmt.Fprintf(&each, " %.3f", j.elapsed.Seconds())
 	}
-	return fmt.Sprintf("rebalance %s (%s): median %.3fs, max %.3fs over %d joins (target median < %s: %s); joins (s):%s",
-		proto, how, med.Seconds(), top.Seconds(), len(joins), groupsRebalanceTarget, verdict(med < groupsRebalanceTarget), each.String())
+	return fmt.Sprintf("rebalance %s (%s): median %.3fs (%.2f heartbeat intervals), max %.3fs over %d joins (target median < %s: %s); joins (s):%s",
+		proto, how, med.Seconds(), float64(med)/float64(heartbeat), top.Seconds(), len(joins), groupsRebalanceTarget, verdict(med < groupsRebalanceTarget), each.String())
 }
 
 // printGroupsResults prints one run's figures, or the medians of runs

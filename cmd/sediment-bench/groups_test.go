@@ -72,7 +72,7 @@ func TestJoinStats(t *testing.T) {
 func TestJoinLine(t *testing.T) {
 	joins := []joinResult{{elapsed: 520 * time.Millisecond}, {elapsed: 1500 * time.Millisecond}, {elapsed: 510 * time.Millisecond}}
 	got := joinLine(protoConsumer, 500*time.Millisecond, joins)
-	want := "rebalance KIP-848 (server-side uniform assignor, broker's heartbeat interval 500ms): median 0.520s, max 1.500s over 3 joins (target median < 1s: met); joins (s): 0.520 1.500 0.510"
+	want := "rebalance KIP-848 (server-side uniform assignor, broker's heartbeat interval 500ms): median 0.520s (1.04 heartbeat intervals), max 1.500s over 3 joins (target median < 1s: met); joins (s): 0.520 1.500 0.510"
 	if got != want {
 		t.Errorf("joinLine =\n%s\nwant\n%s", got, want)
 	}
@@ -122,7 +122,7 @@ func TestPrintGroupsResults(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"\ngroups, results:\n",
-		"rebalance classic (cooperative-sticky, members' heartbeat interval 500ms): median 0.800s, max 0.800s over 1 joins (target median < 1s: met)",
+		"rebalance classic (cooperative-sticky, members' heartbeat interval 500ms): median 0.800s (1.60 heartbeat intervals), max 0.800s over 1 joins (target median < 1s: met)",
 		"rebalance KIP-848 (server-side uniform assignor, broker's heartbeat interval 500ms): median 0.400s",
 		"offset commits: 25000 commits/s = requests/s (1 offset per request, acks=all), 8 committers, p50 1.0 ms, p99 2.0 ms per request (target >= 20000/s per broker: met); produce on this broker: 100.0 MiB/s",
 		"plain 100.0 MiB/s, classic group 95.2 MiB/s (0.95x), KIP-848 group 80.0 MiB/s (0.80x) (target >= 0.9x plain: classic met, KIP-848 MISSED)",
@@ -133,12 +133,20 @@ func TestPrintGroupsResults(t *testing.T) {
 	}
 
 	b.Reset()
+	batched := r
+	batched.commits.perRequest, batched.commits.requests = 16, r.commits.commits/16
+	printGroupsResults(&b, "results", 500*time.Millisecond, batched, nil)
+	if want := "offset commits: 25000 commits/s in 1562 requests/s (16 offsets per request, acks=all; not the reference setup)"; !strings.Contains(b.String(), want) {
+		t.Errorf("batched output lacks %q:\n%s", want, b.String())
+	}
+
+	b.Reset()
 	runs := []groupsResult{r, groupsRun(time.Second, time.Second, time.Second, 10000, 1200*time.Millisecond)}
 	printGroupsResults(&b, "median of 2 runs", 500*time.Millisecond, groupsMedians(runs), runs)
 	out = b.String()
 	for _, want := range []string{
-		"median 1.000s, max 1.200s over 2 joins (target median < 1s: MISSED); joins (s): 0.800 1.200", // every run's joins, pooled
-		"(target >= 20000/s per broker: MISSED)",                                                      // median of 25000 and 10000
+		"median 1.000s (2.00 heartbeat intervals), max 1.200s over 2 joins (target median < 1s: MISSED); joins (s): 0.800 1.200", // every run's joins, pooled
+		"(target >= 20000/s per broker: MISSED)", // median of 25000 and 10000
 		"; per run (classic, KIP-848): 0.95/0.80 1.00/1.00",
 	} {
 		if !strings.Contains(out, want) {
