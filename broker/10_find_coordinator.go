@@ -94,7 +94,9 @@ func (s *Server) ensureOffsetsTopic(ctx context.Context) (meta.Topic, error) {
 	return t, err
 }
 
-// offsetsTopicConfigs are the overrides __consumer_offsets is created with.
+// offsetsTopicConfigs are the overrides __consumer_offsets is created with:
+// compacted (the last record of each group and offset key is what counts),
+// offsets.topic.segment.bytes.
 func offsetsTopicConfigs(cfg Config) map[string]string {
-	return map[string]string{"segment.bytes": strconv.FormatInt(cfg.OffsetsTopicSegmentBytes, 10)}
+	return map[string]string{"cleanup.policy": "compact", "segment.bytes": strconv.FormatInt(cfg.OffsetsTopicSegmentBytes, 10)}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // groupConfig makes group tests quick: a few offsets partitions, no
@@ -111,4 +112,41 @@ func TestGroupConsumeAndCommit(t *testing.T) {
 	b.stop()
 	b = startBrokerIn(t, dir, groupConfig)
 	checkCommitted(b.admin())
+}
+
+// __consumer_offsets is compacted: after many commits of one partition the
+// cleaner keeps the last, and a restarted broker loads exactly that.
+func TestOffsetsTopicCompacted(t *testing.T) {
+	dir := t.TempDir()
+	mod := func(c *Config) {
+		groupConfig(c)
+		c.OffsetsTopicPartitions = 1
+		c.OffsetsTopicSegmentBytes = 4096
+		c.LogCleaner.Backoff = 50 * time.Millisecond
+	}
+	b := startBrokerIn(t, dir, mod)
+	b.createTopic("ct", 1, nil)
+	w := newGroupWire(t, b)
+	const commits = 1500
+	for i := range commits {
+		req := kmsg.NewPtrOffsetCommitRequest()
+		req.Group, req.Generation = "compacting", -1
+		req.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "ct", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: int64(i), LeaderEpoch: -1}}}}
+		if code := w.req(req).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode; code != 0 {
+			t.Fatalf("commit %d: error %d", i, code)
+		}
+	}
+	p := b.srv.parts.Get("__consumer_offsets", 0)
+	appended := int64(commits * 61) // at least a batch header per commit
+	waitFor(t, "the cleaner to compact __consumer_offsets", 30*time.Second, func() bool { return p.Size() < appended/10 })
+	b.stop()
+	b = startBrokerIn(t, dir, mod)
+	w = newGroupWire(t, b)
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group = "compacting"
+	req.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "ct", Partitions: []int32{0}}}
+	resp := w.req(req).(*kmsg.OffsetFetchResponse)
+	if got := resp.Topics[0].Partitions[0].Offset; got != commits-1 {
+		t.Fatalf("committed offset after compaction and restart: %d, want %d", got, commits-1)
+	}
 }
