@@ -29,6 +29,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/sedimentio/sediment/it/harness"
@@ -53,6 +54,7 @@ type groupsFlags struct {
 	heartbeat        time.Duration
 	committers       int
 	commitPartitions int
+	clientLogs       bool
 	commitTime       time.Duration
 	bytes            byteSize
 }
@@ -63,6 +65,7 @@ func addGroupsFlags(fs *flag.FlagSet, g *groupsFlags) {
 	fs.DurationVar(&g.heartbeat, "groups-heartbeat", 500*time.Millisecond, "groups: heartbeat interval of the rebalance members: the broker's --group-consumer-heartbeat-interval (KIP-848) and the classic members' own (kgo HeartbeatInterval); members learn of a rebalance at their next heartbeat")
 	fs.IntVar(&g.committers, "groups-committers", 512, "groups: concurrent committers, each on its own connection committing one offset per request for a group of its own, one request at a time")
 	fs.IntVar(&g.commitPartitions, "groups-commit-partitions", 1, "groups: offsets each OffsetCommit request commits, for experiments (the figure the target speaks of is 1)")
+	fs.BoolVar(&g.clientLogs, "groups-client-logs", false, "groups: write each rebalance member's kgo debug log to a file in the phase's directory, to follow a failed or slow join (keep it with --keep); the logging costs CPU, so such figures are not the reference ones")
 	fs.DurationVar(&g.commitTime, "groups-commit-time", 10*time.Second, "groups: how long the committers commit")
 	g.bytes = 1 << 30
 	fs.Var(&g.bytes, "groups-bytes", "groups: `SIZE` of the record values produced, then consumed without a group and in one-member groups (bytes, or with a KiB, MiB or GiB suffix); records = SIZE / --value-size")
@@ -114,6 +117,47 @@ type groupsResult struct {
 	consumerRead      phaseResult // in a one-member KIP-848 group (two reads)
 	brokerCPU         time.Duration
 	brokerRSS         uint64
+	// The broker's time answering the group requests of the rebalance
+	// measurements (all joins, the members' start and close included).
+	rebalanceAPIs []apiTime
+}
+
+// rebalanceAPIs are the requests whose times in the broker the rebalance
+// line shows: the group protocols' own, and the commits members make when
+// they give partitions up.
+var rebalanceAPIs = []string{"JoinGroup", "SyncGroup", "Heartbeat", "ConsumerGroupHeartbeat", "OffsetCommit", "OffsetFetch"}
+
+// apiTime is how long the broker took over the requests of one API in a
+// stretch of the phase, from its request duration histogram.
+type apiTime struct {
+	api     string
+	count   float64
+	seconds float64 // summed
+	slow    float64 // requests over slowRequest
+}
+
+// slowRequest is a bucket bound of the broker's request histogram
+// (sediment_broker_request_duration_seconds: 0.1 ms x 4^k).
+const slowRequest = "0.1024"
+
+// apiTimes is the change of the broker's request histogram for apis from
+// before to after (two scrapes of its /metrics); APIs without requests are
+// left out.
+func apiTimes(before, after map[string]float64, apis []string) []apiTime {
+	var out []apiTime
+	for _, api := range apis {
+		d := func(metric string) float64 { return after[metric] - before[metric] }
+		t := apiTime{
+			api:     api,
+			count:   d(fmt.Sprintf(`sediment_broker_request_duration_seconds_count{api=%q}`, api)),
+			seconds: d(fmt.Sprintf(`sediment_broker_request_duration_seconds_sum{api=%q}`, api)),
+		}
+		t.slow = t.count - d(fmt.Sprintf(`sediment_broker_request_duration_seconds_bucket{api=%q,le=%q}`, api, slowRequest))
+		if t.count > 0 {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // runGroups runs one groups phase in dir (removed by the caller).
@@ -147,10 +191,26 @@ func runGroups(ctx context.Context, cfg groupsConfig, dir string, w workloadConf
 	if err := createTopic(ctx, in.bootstrap, rw); err != nil {
 		return res, fail(fmt.Errorf("creating topic: %w", err))
 	}
-	res.classic, res.consumer, err = measureRebalances(ctx, in.bootstrap, cfg, []*harness.Process{broker}, phase)
+	logDir := ""
+	if cfg.clientLogs {
+		logDir = filepath.Join(dir, "clients")
+		if err := os.MkdirAll(logDir, 0o755); err != nil {
+			return res, err
+		}
+	}
+	before, err := scrapeMetrics(ctx, httpAddr)
+	if err != nil {
+		return res, fail(err)
+	}
+	res.classic, res.consumer, err = measureRebalances(ctx, in.bootstrap, cfg, []*harness.Process{broker}, logDir, phase)
 	if err != nil {
 		return res, fail(fmt.Errorf("rebalance: %w", err))
 	}
+	after, err := scrapeMetrics(ctx, httpAddr)
+	if err != nil {
+		return res, fail(err)
+	}
+	res.rebalanceAPIs = apiTimes(before, after, rebalanceAPIs)
 
 	// 2. Offset commits.
 	phase(fmt.Sprintf("offset commits: %d committers for %s", cfg.committers, cfg.commitTime))

@@ -34,6 +34,8 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -92,7 +94,8 @@ func rebalanceQuiet(heartbeat time.Duration) time.Duration {
 
 // measureRebalances runs cfg.joins joins per protocol, alternating the
 // protocols, with a steady producer running throughout.
-func measureRebalances(ctx context.Context, seeds []string, cfg groupsConfig, procs []*harness.Process, phase func(string)) (classic, consumer []joinResult, err error) {
+func measureRebalances(ctx context.Context, seeds []string, cfg groupsConfig, procs []*harness.Process, logDir string, phase func(string)) (classic, consumer []joinResult, err error) {
+	js := joinSetup{seeds: seeds, heartbeat: cfg.heartbeat, procs: procs, logDir: logDir}
 	pctx, stopProducer := context.WithCancel(ctx)
 	produced := make(chan error, 1)
 	go func() { produced <- produceSteadily(pctx, seeds, groupsRebalanceTopic, groupsRebalancePartitions) }()
@@ -107,7 +110,7 @@ func measureRebalances(ctx context.Context, seeds []string, cfg groupsConfig, pr
 		for _, proto := range []groupProtocol{protoClassic, protoConsumer} {
 			group := fmt.Sprintf("sediment-bench-rebalance-%s-%d", strings.ToLower(proto.String()), i)
 			phase(fmt.Sprintf("rebalance %s %d/%d: group %s", proto, i+1, cfg.joins, group))
-			jr, err := measureJoin(ctx, seeds, group, proto, cfg.heartbeat, procs)
+			jr, err := measureJoin(ctx, js, group, proto)
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s join %d: %w", proto, i+1, err)
 			}
@@ -251,19 +254,29 @@ func checkOwnership(sets [][]int32, partitions int) error {
 	return nil
 }
 
+// joinSetup is what every join runs with.
+type joinSetup struct {
+	seeds     []string
+	heartbeat time.Duration
+	procs     []*harness.Process // the broker: its exit ends a wait
+	logDir    string             // if set, each member's kgo debug log goes to a file there
+}
+
 // member is one franz-go group consumer of the rebalance topic, polling in
 // a goroutine of its own until close.
 type member struct {
 	cl    *kgo.Client
+	log   *os.File // nil unless joinSetup.logDir is set
 	read  atomic.Int64
 	errMu sync.Mutex
 	err   error // the first fetch error
 	done  chan struct{}
 }
 
-func startMember(ctx context.Context, seeds []string, group string, proto groupProtocol, heartbeat time.Duration, own *ownership, idx int) (*member, error) {
+func startMember(ctx context.Context, js joinSetup, group string, proto groupProtocol, own *ownership, idx int) (*member, error) {
+	m := &member{done: make(chan struct{})}
 	opts := []kgo.Opt{
-		kgo.SeedBrokers(seeds...),
+		kgo.SeedBrokers(js.seeds...),
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics(groupsRebalanceTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), // a fresh group reads what is produced from now on
@@ -285,13 +298,26 @@ func startMember(ctx context.Context, seeds []string, group string, proto groupP
 		// The broker sets the heartbeat interval (--group-consumer-heartbeat-interval).
 		opts = append(opts, kgo.ServerSideBalancer())
 	} else {
-		opts = append(opts, kgo.HeartbeatInterval(heartbeat))
+		opts = append(opts, kgo.HeartbeatInterval(js.heartbeat))
+	}
+	if js.logDir != "" {
+		f, err := os.Create(filepath.Join(js.logDir, fmt.Sprintf("%s-member%d.log", group, idx)))
+		if err != nil {
+			return nil, err
+		}
+		m.log = f
+		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(f, kgo.LogLevelDebug, func() string {
+			return time.Now().Format("15:04:05.000000 ")
+		})))
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
+		if m.log != nil {
+			m.log.Close()
+		}
 		return nil, err
 	}
-	m := &member{cl: cl, done: make(chan struct{})}
+	m.cl = cl
 	go m.poll(ctx)
 	return m, nil
 }
@@ -328,14 +354,17 @@ func closeMembers(ms []*member) {
 		wg.Go(func() {
 			closeClient(m.cl)
 			<-m.done
+			if m.log != nil {
+				m.log.Close()
+			}
 		})
 	}
 	wg.Wait()
 }
 
 // measureJoin measures one join of a third member to a stable group of two.
-func measureJoin(ctx context.Context, seeds []string, group string, proto groupProtocol, heartbeat time.Duration, procs []*harness.Process) (res joinResult, err error) {
-	quiet := rebalanceQuiet(heartbeat)
+func measureJoin(ctx context.Context, js joinSetup, group string, proto groupProtocol) (res joinResult, err error) {
+	quiet := rebalanceQuiet(js.heartbeat)
 	own := newOwnership(3)
 	var members []*member
 	defer func() {
@@ -345,7 +374,7 @@ func measureJoin(ctx context.Context, seeds []string, group string, proto groupP
 	settled := func(n int) (time.Time, int, error) {
 		var at time.Time
 		var changes int
-		err := groupsWait(ctx, rebalanceLimit, rebalancePoll, procs, fmt.Sprintf("%d members settling", n), func() error {
+		err := groupsWait(ctx, rebalanceLimit, rebalancePoll, js.procs, fmt.Sprintf("%d members settling", n), func() error {
 			for i, m := range members {
 				if err := m.fetchErr(); err != nil {
 					return fmt.Errorf("member %d: %w", i, err)
@@ -366,7 +395,7 @@ func measureJoin(ctx context.Context, seeds []string, group string, proto groupP
 
 	// 1. Two members, consuming.
 	for i := range 2 {
-		m, err := startMember(ctx, seeds, group, proto, heartbeat, own, i)
+		m, err := startMember(ctx, js, group, proto, own, i)
 		if err != nil {
 			return res, err
 		}
@@ -376,10 +405,11 @@ func measureJoin(ctx context.Context, seeds []string, group string, proto groupP
 		return res, err
 	}
 	read0 := []int64{members[0].read.Load(), members[1].read.Load()}
-	if err := groupsWait(ctx, 10*time.Second, rebalancePoll, procs, "2 members reading", func() error {
+	if err := groupsWait(ctx, 10*time.Second, rebalancePoll, js.procs, "2 members reading", func() error {
 		for i := range 2 {
 			if members[i].read.Load() == read0[i] {
-				return fmt.Errorf("member %d has read nothing since the group settled", i)
+				sets, _, _ := own.snapshot()
+				return fmt.Errorf("member %d has read nothing since the group settled (%d records before; partitions by member: %v)", i, read0[i], sets)
 			}
 		}
 		return nil
@@ -389,11 +419,11 @@ func measureJoin(ctx context.Context, seeds []string, group string, proto groupP
 	_, _, changes0 := own.snapshot()
 
 	// 2. The third member, at a random point of the heartbeat cycle.
-	if err := sleepCtx(ctx, rand.N(heartbeat)); err != nil {
+	if err := sleepCtx(ctx, rand.N(js.heartbeat)); err != nil {
 		return res, err
 	}
 	t0 := time.Now()
-	m, err := startMember(ctx, seeds, group, proto, heartbeat, own, 2)
+	m, err := startMember(ctx, js, group, proto, own, 2)
 	if err != nil {
 		return res, err
 	}
@@ -415,7 +445,7 @@ func measureJoin(ctx context.Context, seeds []string, group string, proto groupP
 	if err := checkBrokerView(ctx, members, group, proto, sets); err != nil {
 		return res, fmt.Errorf("after %.3fs, the members' callbacks showed %v: %w", res.elapsed.Seconds(), sets, err)
 	}
-	if err := groupsWait(ctx, 10*time.Second, rebalancePoll, procs, "the third member reading", func() error {
+	if err := groupsWait(ctx, 10*time.Second, rebalancePoll, js.procs, "the third member reading", func() error {
 		if m.read.Load() == 0 {
 			return fmt.Errorf("the third member has read nothing")
 		}

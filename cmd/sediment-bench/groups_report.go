@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -48,16 +49,20 @@ func joinLine(proto groupProtocol, heartbeat time.Duration, joins []joinResult) 
 // follow).
 func printGroupsResults(out io.Writer, title string, heartbeat time.Duration, r groupsResult, runs []groupsResult) {
 	fmt.Fprintf(out, "\n%s, %s:\n", groupsTargetName, title)
-	classic, consumer := r.classic, r.consumer
+	classic, consumer, apis := r.classic, r.consumer, r.rebalanceAPIs
 	if len(runs) > 0 {
-		classic, consumer = nil, nil
+		classic, consumer, apis = nil, nil, nil
 		for _, run := range runs {
 			classic = append(classic, run.classic...)
 			consumer = append(consumer, run.consumer...)
+			apis = sumAPITimes(apis, run.rebalanceAPIs)
 		}
 	}
 	fmt.Fprintln(out, joinLine(protoClassic, heartbeat, classic))
 	fmt.Fprintln(out, joinLine(protoConsumer, heartbeat, consumer))
+	if len(apis) > 0 {
+		fmt.Fprintf(out, "rebalance requests in the broker (every join, the members' start and leave included; JoinGroup and SyncGroup wait for the group):%s\n", apiTimesLine(apis))
+	}
 
 	c := r.commits
 	cps := c.perSec()
@@ -132,4 +137,31 @@ func groupsMedians(rs []groupsResult) groupsResult {
 	c.brokerSeconds = f64(func(r groupsResult) float64 { return r.commits.brokerSeconds })
 	m.commits = c
 	return m
+}
+
+// apiTimesLine is " API N x M ms mean (K over 100 ms)," for each API.
+func apiTimesLine(ts []apiTime) string {
+	var b strings.Builder
+	for i, t := range ts {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, " %s %.0f x %.1f ms mean (%.0f over 102.4 ms)", t.api, t.count, 1000*t.seconds/t.count, t.slow)
+	}
+	return b.String()
+}
+
+// sumAPITimes adds the times of add to those of sum, API by API.
+func sumAPITimes(sum, add []apiTime) []apiTime {
+	for _, t := range add {
+		i := slices.IndexFunc(sum, func(s apiTime) bool { return s.api == t.api })
+		if i < 0 {
+			sum = append(sum, t)
+			continue
+		}
+		sum[i].count += t.count
+		sum[i].seconds += t.seconds
+		sum[i].slow += t.slow
+	}
+	return sum
 }

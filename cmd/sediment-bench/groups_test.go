@@ -192,3 +192,27 @@ func TestGroupsFlags(t *testing.T) {
 		t.Errorf("groupFlags = %s", got)
 	}
 }
+
+func TestAPITimes(t *testing.T) {
+	m := func(api string, count, sum, fast float64) map[string]float64 {
+		return map[string]float64{
+			`sediment_broker_request_duration_seconds_count{api="` + api + `"}`:              count,
+			`sediment_broker_request_duration_seconds_sum{api="` + api + `"}`:                sum,
+			`sediment_broker_request_duration_seconds_bucket{api="` + api + `",le="0.1024"}`: fast,
+		}
+	}
+	before := m("ConsumerGroupHeartbeat", 10, 0.5, 9)
+	after := m("ConsumerGroupHeartbeat", 110, 1.5, 99)
+	got := apiTimes(before, after, []string{"JoinGroup", "ConsumerGroupHeartbeat"})
+	if len(got) != 1 || got[0] != (apiTime{api: "ConsumerGroupHeartbeat", count: 100, seconds: 1, slow: 10}) {
+		t.Fatalf("apiTimes = %+v", got)
+	}
+	if line := apiTimesLine(got); line != " ConsumerGroupHeartbeat 100 x 10.0 ms mean (10 over 102.4 ms)" {
+		t.Errorf("apiTimesLine = %q", line)
+	}
+	sum := sumAPITimes(nil, got)
+	sum = sumAPITimes(sum, []apiTime{{api: "ConsumerGroupHeartbeat", count: 1, seconds: 1, slow: 1}, {api: "OffsetCommit", count: 2}})
+	if len(sum) != 2 || sum[0].count != 101 || sum[0].slow != 11 || sum[1].api != "OffsetCommit" || got[0].count != 100 {
+		t.Errorf("sumAPITimes = %+v (its first argument now %+v)", sum, got)
+	}
+}
