@@ -32,6 +32,8 @@
 //	                 offset commit throughput, group vs plain consumption
 //	groups_rebalance.go, groups_commit.go, groups_consume.go
 //	                 its three measurements; groups_report.go its output
+//	cleaner.go       the log cleaner phase (cleaner): MiB/s of a compacted
+//	                 log cleaned and the broker's peak RSS meanwhile
 //	bytesize.go      the byteSize flag value
 //	machine_linux.go machine facts and this process's CPU time (elsewhere:
 //	                 machine_other.go)
@@ -76,7 +78,8 @@ type benchFlags struct {
 	tierRawChunk    byteSize
 	tierRawParallel int
 
-	groups groupsFlags // the consumer-group phase (groups.go)
+	groups  groupsFlags  // the consumer-group phase (groups.go)
+	cleaner cleanerFlags // the log cleaner phase (cleaner.go)
 
 	kfakeServe string // internal: run the kfake child instead of the bench
 }
@@ -101,6 +104,10 @@ Targets, each started as child processes (Sediment brokers from
   groups      consumer groups on one broker: rebalance time when a third
               member joins (classic and KIP-848), offset commits per
               second, and group against plain consumption of the same data
+  cleaner     log compaction on one broker: --cleaner-bytes of keyed records
+              produced to a compacted topic with the cleaner off, then
+              cleaned after a restart with it on: MiB/s cleaned and the
+              broker's peak RSS (bounded by the offset map's size)
 
 With --failover (the default, when sediment-3 runs), each run then starts a
 fresh 3-broker cluster, produces steadily to a one-partition topic replicated
@@ -121,7 +128,7 @@ Flags (bench reads no SEDIMENT_* environment, and strips it from its children):
 func benchFlagSet(f *benchFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("sediment-bench", flag.ContinueOnError)
 	fs.StringVar(&f.sedimentBin, "sediment-bin", "", "`PATH` of the sediment binary to benchmark, run as PATH serve ... (default: sediment next to this binary)")
-	fs.StringVar(&f.only, "only", "all", "targets to run: a comma-separated list of sediment, kfake, sediment-3, sediment-tier and groups, or all (both: sediment,kfake); they run in the order sediment, kfake, sediment-3, (failover), sediment-tier, groups")
+	fs.StringVar(&f.only, "only", "all", "targets to run: a comma-separated list of sediment, kfake, sediment-3, sediment-tier, groups and cleaner, or all (both: sediment,kfake); they run in the order sediment, kfake, sediment-3, (failover), sediment-tier, groups, cleaner")
 	fs.IntVar(&f.records, "records", 1000000, "`N` records produced and consumed per target and run; the default makes each produce phase take ~10 s on 2 cores (kfake then peaks near 2.5 GiB RSS)")
 	fs.IntVar(&f.valueSize, "value-size", 1024, "bytes per record value (at least 16); values are random, so incompressible")
 	fs.IntVar(&f.partitions, "partitions", 16, "partitions of the benchmark topic (also the broker's --num-partitions)")
@@ -141,6 +148,7 @@ func benchFlagSet(f *benchFlags) *flag.FlagSet {
 	fs.Var(&f.tierRawChunk, "tier-raw-chunk", "sediment-tier: `SIZE` of each ranged GET of the raw baseline, for experiments; the default is the broker's remote reader chunk size")
 	fs.IntVar(&f.tierRawParallel, "tier-raw-parallel", readerDefaults().MaxParallel, "sediment-tier: ranged GETs in flight in the raw baseline, for experiments; the default is the most the broker's remote reader runs")
 	addGroupsFlags(fs, &f.groups)
+	addCleanerFlags(fs, &f.cleaner)
 	fs.BoolVar(&f.keep, "keep", false, "keep the temporary directory (data and child logs) instead of removing it")
 	fs.Func("sediment-flag", "`FLAG` added to the serve command line of every Sediment broker (sediment, sediment-3, failover), e.g. --sediment-flag=--flush-policy=os; repeatable; for experiments only: the reference figures use none", func(v string) error {
 		if !strings.HasPrefix(v, "-") {
@@ -173,7 +181,7 @@ func benchFlagSet(f *benchFlags) *flag.FlagSet {
 }
 
 // benchTargetNames are the targets --only chooses from, in the order they run.
-var benchTargetNames = []string{"sediment", "kfake", "sediment-3", tierTargetName, groupsTargetName}
+var benchTargetNames = []string{"sediment", "kfake", "sediment-3", tierTargetName, groupsTargetName, cleanerTargetName}
 
 // parseOnly reads --only: a comma-separated list of target names, "all", or
 // "both" (sediment and kfake, what --only meant before sediment-3).
@@ -226,6 +234,9 @@ func (f *benchFlags) validate() error {
 		return fmt.Errorf("--tier-raw-chunk %s: want 1KiB to 256MiB", &f.tierRawChunk)
 	case f.tierRawParallel < 1:
 		return fmt.Errorf("--tier-raw-parallel %d: want at least 1", f.tierRawParallel)
+	}
+	if err := f.cleaner.validate(f.valueSize); err != nil {
+		return err
 	}
 	return f.groups.validate(f.valueSize, f.partitions)
 }

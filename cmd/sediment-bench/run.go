@@ -45,7 +45,7 @@ func benchMain(args []string) error {
 		return err
 	}
 	only, _ := parseOnly(f.only) // validated
-	if only["sediment"] || only["sediment-3"] || only[tierTargetName] || only[groupsTargetName] {
+	if only["sediment"] || only["sediment-3"] || only[tierTargetName] || only[groupsTargetName] || only[cleanerTargetName] {
 		if _, err := os.Stat(f.sedimentBin); err != nil {
 			return fmt.Errorf("--sediment-bin: %w (`make build` builds bin/sediment)", err)
 		}
@@ -122,6 +122,10 @@ func benchMain(args []string) error {
 	if only[groupsTargetName] {
 		printGroupsHeader(os.Stdout, groupsCfg, groupsW.records, groupsW.valueSize)
 	}
+	cleanerCfg := cleanerConfig{cleanerFlags: f.cleaner, sedimentBin: f.sedimentBin, valueSize: f.valueSize, maxInflight: f.maxInflight, serveFlags: f.serveFlags}
+	if only[cleanerTargetName] {
+		printCleanerHeader(os.Stdout, cleanerCfg)
+	}
 	pool := newValuePool(w.valueSize)
 
 	p := &progress{out: os.Stderr}
@@ -129,6 +133,7 @@ func benchMain(args []string) error {
 	var failovers []time.Duration
 	var tiers []tierResult
 	var groupRuns []groupsResult
+	var cleanerRuns []cleanerResult
 	for run := 1; run <= f.repeat; run++ {
 		var results []runResult
 		for _, t := range targets {
@@ -190,6 +195,19 @@ func benchMain(args []string) error {
 			groupRuns = append(groupRuns, gr)
 			printGroupsResults(os.Stdout, title, f.groups.heartbeat, gr, nil)
 		}
+
+		if only[cleanerTargetName] {
+			dir := filepath.Join(root, fmt.Sprintf("run%d-cleaner", run))
+			cr, err := runCleaner(ctx, cleanerCfg, dir, pool, p)
+			if !f.keep {
+				os.RemoveAll(dir)
+			}
+			if err != nil {
+				return benchError(ctx, sigCtx, f.timeout, p, err)
+			}
+			cleanerRuns = append(cleanerRuns, cr)
+			printCleanerResults(os.Stdout, title, cr, nil)
+		}
 	}
 	if f.repeat > 1 {
 		if len(targets) > 0 {
@@ -208,6 +226,9 @@ func benchMain(args []string) error {
 		}
 		if len(groupRuns) > 0 {
 			printGroupsResults(os.Stdout, fmt.Sprintf("median of %d runs", f.repeat), f.groups.heartbeat, groupsMedians(groupRuns), groupRuns)
+		}
+		if len(cleanerRuns) > 0 {
+			printCleanerResults(os.Stdout, fmt.Sprintf("median of %d runs", f.repeat), cleanerMedians(cleanerRuns), cleanerRuns)
 		}
 	}
 	return nil
