@@ -197,11 +197,15 @@ type CleanStats struct {
 // kept), and I/O and corruption errors otherwise. With nothing dirty (and no tombstone's
 // horizon passed) it does nothing. One Clean runs at a time per log; appends and reads are
 // not held up beyond the few file renames of each swap.
-func (l *Log) Clean(ctx context.Context, m *OffsetMap, limit int64) (CleanStats, error) {
+func (l *Log) Clean(ctx context.Context, m *OffsetMap, limit int64) (st CleanStats, err error) {
 	l.cl.mu.Lock()
 	defer l.cl.mu.Unlock()
+	defer func() {
+		if err != nil && !errors.Is(err, ErrClosed) && l.closedA.Load() {
+			err = ErrCleanAborted // closed or deleted meanwhile: its directory may be gone
+		}
+	}()
 	began := time.Now()
-	var st CleanStats
 	now := l.now().UnixMilli()
 
 	l.mu.Lock()
