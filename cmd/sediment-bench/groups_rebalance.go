@@ -285,8 +285,9 @@ func startMember(ctx context.Context, js joinSetup, group string, proto groupPro
 			own.change(idx, m[groupsRebalanceTopic], true)
 		}),
 		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
-			// What kgo does when no callback is set: commit before
-			// giving the partitions up (autocommit is on).
+			// Commit before giving the partitions up, as kgo does
+			// when no callback is set (it leaves out the last poll's
+			// records; the cost is the same one commit).
 			_ = cl.CommitUncommittedOffsets(ctx)
 			own.change(idx, m[groupsRebalanceTopic], false)
 		}),
