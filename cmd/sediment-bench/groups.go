@@ -14,7 +14,7 @@ package main
 //     ConsumerGroupDescribe). --groups-joins times per protocol: classic
 //     (cooperative-sticky) and KIP-848 (kgo.ServerSideBalancer), alternately.
 //  2. offset commits (groups_commit.go): --groups-committers committers,
-//     each with its own client, committing one offset per OffsetCommit
+//     each on its own connection (groups_wire.go), committing one offset per OffsetCommit
 //     request for its own group (generation -1), one request at a time, as
 //     fast as the broker answers, for --groups-commit-time.
 //  3. consumption (groups_consume.go): --groups-bytes produced with the
@@ -99,7 +99,7 @@ type groupsConfig struct {
 	serveFlags  []string // --sediment-flag, before the phase's own
 }
 
-// serveFlags are the broker's group flags: no delay of a first rebalance
+// groupFlags are the broker's group flags: no delay of a first rebalance
 // (the setting), and the heartbeat interval KIP-848 members are
 // told to use. They come after --sediment-flag, so the figures printed
 // stay true to them.
