@@ -14,9 +14,10 @@ package main
 //     ConsumerGroupDescribe). --groups-joins times per protocol: classic
 //     (cooperative-sticky) and KIP-848 (kgo.ServerSideBalancer), alternately.
 //  2. offset commits (groups_commit.go): --groups-committers committers,
-//     each on its own connection (groups_wire.go), committing one offset per OffsetCommit
-//     request for its own group (generation -1), one request at a time, as
-//     fast as the broker answers, for --groups-commit-time.
+//     each on its own connection (groups_wire.go), committing one offset
+//     per OffsetCommit request for its own group (generation -1), one
+//     request at a time, as fast as the broker answers, for
+//     --groups-commit-time.
 //  3. consumption (groups_consume.go): --groups-bytes produced with the
 //     workload's producer, then read with the workload's verifying consumer
 //     without a group, in a one-member classic group and in a one-member
