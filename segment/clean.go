@@ -87,7 +87,11 @@ type cleanerState struct {
 // LogToClean).
 type Cleanable struct {
 	FirstDirty       int64 // the first offset not yet cleaned
-	FirstUncleanable int64 // a clean reads no segment at or after it
+	// FirstUncleanable is the base of the first segment a clean may not read: the
+	// active one, or the first holding offsets at or above the limit or records
+	// younger than min.compaction.lag.ms. Below FirstDirty when the segment holding
+	// FirstDirty is such a segment.
+	FirstUncleanable int64
 	CleanBytes       int64 // bytes of segments below FirstDirty
 	DirtyBytes       int64 // bytes of segments holding offsets in [FirstDirty, FirstUncleanable)
 	// LagExceeded: a dirty segment's first batch is older than max.compaction.lag.ms
@@ -134,7 +138,6 @@ func (l *Log) cleanable(segs []*segment, cfg *Config, limit, now int64) Cleanabl
 			break
 		}
 	}
-	c.FirstUncleanable = max(c.FirstUncleanable, c.FirstDirty)
 	for _, s := range sealed {
 		if s.base >= c.FirstUncleanable {
 			break

@@ -25,14 +25,14 @@ func cleanCrashSetup(t *testing.T, cfg Config) (*vfs.MemFS, []origRec) {
 	w := newWorkload(11, 12)
 	w.tombs = 4
 	w.plain = true // the codecs are TestClean*'s business; this is about files
-	orig := w.appendBatches(t, l, 40)
+	orig := w.appendBatches(t, l, 30)
 	if err := l.Roll(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.Clean(context.Background(), NewOffsetMap(1<<16), l.LogEndOffset()); err != nil {
 		t.Fatal(err)
 	}
-	orig = append(orig, w.appendBatches(t, l, 40)...)
+	orig = append(orig, w.appendBatches(t, l, 25)...)
 	if err := l.Roll(); err != nil {
 		t.Fatal(err)
 	}

@@ -208,7 +208,7 @@ func TestCleanKeepsLastValuePerKey(t *testing.T) {
 	cfg := compactConfig()
 	l := openTest(t, dir, cfg, Options{FS: mem})
 	w := newWorkload(1, 50)
-	orig := w.appendBatches(t, l, 600)
+	orig := w.appendBatches(t, l, 400)
 	before := len(l.Segments())
 	c := l.Cleanable(l.LogEndOffset())
 	if !c.Due || c.FirstDirty != 0 || c.CleanBytes != 0 || c.DirtyBytes == 0 {
@@ -240,7 +240,7 @@ func TestCleanKeepsLastValuePerKey(t *testing.T) {
 	}
 
 	// More data, a second clean: the clean section is cleaned again with the new keys.
-	orig = append(orig, w.appendBatches(t, l, 300)...)
+	orig = append(orig, w.appendBatches(t, l, 200)...)
 	if err := l.Roll(); err != nil {
 		t.Fatal(err)
 	}
@@ -618,4 +618,38 @@ func TestCleanRemovesNullKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkCompacted(t, "null keys", l, orig, st.EndOffset, false)
+}
+
+// TestCleanNeverReadsAboveLimit: when the first dirty offset lies in a segment that
+// reaches the limit (the high watermark), nothing of that segment is mapped: records
+// that may still be truncated must not remove older ones.
+func TestCleanNeverReadsAboveLimit(t *testing.T) {
+	cfg := compactConfig()
+	l := openTest(t, "/c/t-0", cfg, Options{FS: vfs.NewMem()})
+	w := newWorkload(12, 300)
+	orig := w.appendBatches(t, l, 300)
+	l.Roll()
+	st, err := l.Clean(context.Background(), NewOffsetMap(40*offsetMapSlotSize), l.LogEndOffset())
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := st.EndOffset
+	var holding SegmentInfo
+	for _, s := range l.Segments() {
+		if s.BaseOffset < end && end < s.NextOffset {
+			holding = s
+		}
+	}
+	if holding.NextOffset == 0 {
+		t.Fatalf("the map's end %d is not inside a segment: %+v", end, l.Segments())
+	}
+	c := l.Cleanable(end + 1)
+	if c.DirtyBytes != 0 || c.FirstUncleanable != holding.BaseOffset || c.FirstDirty != end {
+		t.Fatalf("limit inside the segment holding the first dirty offset: %+v", c)
+	}
+	st, err = l.Clean(context.Background(), NewOffsetMap(1<<20), end+1)
+	if err != nil || st.MapBytesRead != 0 || st.EndOffset != end {
+		t.Fatalf("clean below a limit inside the first dirty segment read %d bytes, ended at %d: %v", st.MapBytesRead, st.EndOffset, err)
+	}
+	checkCompacted(t, "limited", l, orig, end, false)
 }
