@@ -86,7 +86,7 @@ type cleanerState struct {
 // Cleanable describes how much of a compacted log a clean would work on (Kafka's
 // LogToClean).
 type Cleanable struct {
-	FirstDirty       int64 // the first offset not yet cleaned
+	FirstDirty int64 // the first offset not yet cleaned
 	// FirstUncleanable is the base of the first segment a clean may not read: the
 	// active one, or the first holding offsets at or above the limit or records
 	// younger than min.compaction.lag.ms. Below FirstDirty when the segment holding
