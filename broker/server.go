@@ -111,10 +111,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 // offsetsPartitions is the partition count of __consumer_offsets, 0 while it
 // does not exist.
 func (s *Server) offsetsPartitions() int32 {
-	if t, ok := s.cache.Topic(group.OffsetsTopic); ok {
-		return int32(len(t.Partitions))
-	}
-	return 0
+	n, _ := s.cache.PartitionCount(group.OffsetsTopic)
+	return int32(n)
 }
 
 // topicInfos lists the topics for the group coordinator's assignors.

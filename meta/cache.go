@@ -424,6 +424,15 @@ func (c *Cache) Topic(name string) (Topic, bool) {
 	return t.clone(), ok
 }
 
+// PartitionCount is a topic's number of partitions, without the copy Topic
+// makes (the group coordinator asks on every request).
+func (c *Cache) PartitionCount(name string) (int, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	t, ok := c.state.topics[name]
+	return len(t.Partitions), ok
+}
+
 // TopicByID returns the topic with the given id.
 func (c *Cache) TopicByID(id TopicID) (Topic, bool) {
 	c.mu.RLock()

@@ -54,6 +54,12 @@ func TestCacheFollowsOtherWriters(t *testing.T) {
 	if byID, ok := c.TopicByID(topic.ID); !ok || byID.Name != "orders" {
 		t.Fatalf("TopicByID = %+v, %v", byID, ok)
 	}
+	if n, ok := c.PartitionCount("orders"); !ok || n != 3 {
+		t.Fatalf("PartitionCount(orders) = %d, %v", n, ok)
+	}
+	if n, ok := c.PartitionCount("nope"); ok || n != 0 {
+		t.Fatalf("PartitionCount(nope) = %d, %v", n, ok)
+	}
 	if ps, ok := c.Partition(topic.ID, 2); !ok || ps.Leader != 1 || ps.Revision != rev {
 		t.Fatalf("Partition(orders, 2) = %+v, %v", ps, ok)
 	}
