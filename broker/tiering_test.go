@@ -272,3 +272,34 @@ func TestRemoteRetention(t *testing.T) {
 		t.Fatalf("earliest offset %d after retention; local log start %d", o.Offset, p.Log().LogStartOffset())
 	}
 }
+
+// A topic with remote.storage.enable=false uploads nothing; switching it on
+// starts its leader's uploader within the same term.
+func TestTieringFollowsTopicConfig(t *testing.T) {
+	store, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := startNode(t, t.TempDir(), 1, nil, func(c *Config) {
+		c.TierUploadInterval = 100 * time.Millisecond
+	}, func(d *Deps) { d.Tier = store })
+	segBytes, off := "4096", "false"
+	b.createTopic("local", 1, map[string]*string{"segment.bytes": &segBytes, "remote.storage.enable": &off})
+	cl := b.client(kgo.DefaultProduceTopic("local"), kgo.ProducerBatchMaxBytes(2048))
+	ctx := ctxT(t, 60*time.Second)
+	for range 200 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(strings.Repeat("x", 100))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := b.srv.parts.Get("local", 0)
+	time.Sleep(time.Second) // ten upload intervals: long enough for an uploader to have uploaded
+	if recs := finishedRecords(t, b, p); len(recs) != 0 {
+		t.Fatalf("%d segments of a topic with remote.storage.enable=false were uploaded", len(recs))
+	}
+	on := "true"
+	if _, err := b.admin().AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "remote.storage.enable", Value: &on}}, "local"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "uploads once remote.storage.enable=true", 30*time.Second, func() bool { return len(finishedRecords(t, b, p)) > 0 })
+}

@@ -24,7 +24,7 @@ type Log interface {
 	LogStartOffset() int64
 	LogEndOffset() int64
 	// AppendFollower appends batches with leader-assigned offsets; the first batch's base
-	// offset must equal LogEndOffset().
+	// offset must be at or after LogEndOffset() (compaction leaves gaps).
 	AppendFollower(records []byte) error
 	// TruncateTo drops every batch at or above offset (a batch straddling it goes whole).
 	TruncateTo(offset int64) error

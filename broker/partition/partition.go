@@ -68,10 +68,20 @@ type Partition struct {
 // is cancelled when the term ends; work done for the leader (uploads, ISR
 // writes) runs under it.
 type term struct {
-	leader   *repl.Leader
-	ctx      context.Context
-	cancel   context.CancelFunc
-	uploader chan struct{} // closed when the term's uploader stopped; nil without one
+	leader *repl.Leader
+	epoch  int32
+	ctx    context.Context
+	cancel context.CancelFunc
+	// upload is the term's uploader while the topic is tiered; started and
+	// stopped by reconcile passes only.
+	upload *uploaderRun
+}
+
+// uploaderRun is a running uploader: cancel stops it, done is closed once it
+// has.
+type uploaderRun struct {
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 func (p *Partition) String() string { return p.topic + "-" + strconv.Itoa(int(p.index)) }

@@ -252,14 +252,18 @@ func (c change) needsRoleChange(self int32) bool {
 	}
 	switch {
 	case st.Leader == self:
-		l := p.leader()
-		return l == nil || l.Epoch() != st.LeaderEpoch
+		t := p.term.Load()
+		// A new term, or the topic's tiering switched on or off.
+		return t == nil || t.leader.Epoch() != st.LeaderEpoch || (t.upload != nil) != c.uploads(p.m)
 	case st.Leader < 0:
 		return !(p.leaderID.Load() == -1 && !p.IsLeader() && p.leaderEpoch.Load() == st.LeaderEpoch)
 	default:
 		return !(!p.IsLeader() && p.leaderID.Load() == st.Leader && p.leaderEpoch.Load() == st.LeaderEpoch)
 	}
 }
+
+// uploads reports whether the partition's leader should upload its segments.
+func (c change) uploads(m *Manager) bool { return m.tierStore != nil && c.settings.Tiered }
 
 // applyRole makes the local replica leader, follower or offline as the
 // partition state in etcd says.
@@ -280,6 +284,18 @@ func (m *Manager) applyRole(c change) {
 	}
 	switch {
 	case st.Leader == self:
+		if t := p.term.Load(); t != nil && t.leader.Epoch() == st.LeaderEpoch {
+			// The same term; the topic's tiering changed.
+			if c.uploads(m) {
+				m.startUploader(p, t)
+			} else {
+				m.stopUploader(p, t)
+			}
+			t.leader.SetMembership(c.replicas, st.ISR)
+			p.updateHW()
+			p.roleChanged()
+			return
+		}
 		m.endTerm(p)
 		m.repl.Unfollow(p.id, p.index)
 		// A high watermark learnt as follower may exceed a truncated log.
@@ -290,7 +306,7 @@ func (m *Manager) applyRole(c change) {
 		}
 		p.leaderEpoch.Store(st.LeaderEpoch)
 		p.leaderID.Store(self)
-		m.startTerm(p, repl.NewLeader(self, st.LeaderEpoch, c.replicas, st.ISR, m.cfg.ReplicaLagTimeMax, nil), st.LeaderEpoch)
+		m.startTerm(p, repl.NewLeader(self, st.LeaderEpoch, c.replicas, st.ISR, m.cfg.ReplicaLagTimeMax, nil), st.LeaderEpoch, c.uploads(m))
 		p.updateHW()
 		p.roleChanged()
 		m.log.Info("leading partition", "partition", p.String(), "leader_epoch", st.LeaderEpoch, "isr", st.ISR,
@@ -317,26 +333,47 @@ func (m *Manager) applyRole(c change) {
 }
 
 // startTerm makes this broker p's leader in epoch: work for the term runs
-// under a context cancelled when it ends, and with a tier its uploader
-// starts.
-func (m *Manager) startTerm(p *Partition, l *repl.Leader, epoch int32) {
+// under a context cancelled when it ends, and with uploads (a tier, and the
+// topic tiered) its uploader starts.
+func (m *Manager) startTerm(p *Partition, l *repl.Leader, epoch int32, uploads bool) {
 	ctx, cancel := context.WithCancel(m.ctx)
-	t := &term{leader: l, ctx: ctx, cancel: cancel}
+	t := &term{leader: l, epoch: epoch, ctx: ctx, cancel: cancel}
 	if m.tierStore != nil {
 		// A new term reads the tier's state afresh before answering from it.
 		p.remoteLoaded.Store(false)
-		t.uploader = make(chan struct{})
 	}
 	p.term.Store(t)
-	if t.uploader != nil {
-		m.wg.Go(func() {
-			defer close(t.uploader)
-			m.runUploader(ctx, p, epoch)
-		})
+	if uploads {
+		m.startUploader(p, t)
 	}
 	if m.roles != nil {
 		m.roles.Elected(p, epoch)
 	}
+}
+
+// startUploader runs p's uploader for the term t, unless it runs already.
+func (m *Manager) startUploader(p *Partition, t *term) {
+	if m.tierStore == nil || t.upload != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(t.ctx)
+	u := &uploaderRun{cancel: cancel, done: make(chan struct{})}
+	t.upload = u
+	m.wg.Go(func() {
+		defer close(u.done)
+		m.runUploader(ctx, p, t.epoch)
+	})
+}
+
+// stopUploader stops t's uploader, if any, and waits for it.
+func (m *Manager) stopUploader(p *Partition, t *term) {
+	if t.upload == nil {
+		return
+	}
+	t.upload.cancel()
+	<-t.upload.done
+	t.upload = nil
+	m.setStalled(p, false)
 }
 
 // endTerm ends this broker's term over p, if any, and waits for its
@@ -350,8 +387,5 @@ func (m *Manager) endTerm(p *Partition) {
 		m.roles.Resigned(p)
 	}
 	t.cancel()
-	if t.uploader != nil {
-		<-t.uploader
-		m.setStalled(p, false)
-	}
+	m.stopUploader(p, t)
 }
