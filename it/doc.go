@@ -11,6 +11,15 @@
 // are killed when it ends) and the other *_harness_test.go files add the
 // Kafka-level checks the tests share.
 //
+// The consumer-group tests (group_*_test.go) run every client's group
+// consumer against a 3-broker cluster and check what the members consumed
+// against what was produced, record by record, in a ledger
+// (group_harness_test.go): at-least-once with no gap, duplicates only
+// across rebalances, committed offsets that never go back (sampled from
+// the coordinator throughout) and end at the end offsets; across a member
+// leaving, a member dying without leaving, its coordinator killed, and the
+// whole cluster restarted.
+//
 // The tests use $SEDIMENT_BIN when it is set (make test sets it); otherwise the
 // first test builds the binary once per test binary with CGO_ENABLED=0. Under
 // CI=true every tool a test needs (kcat, MinIO, a C toolchain for
@@ -19,5 +28,5 @@
 //
 // Set SEDIMENT_IT_KEEP=1 to keep each broker's log file (its path is logged)
 // after the test, and SEDIMENT_IT_DEBUG=1 to run cluster brokers at debug
-// log level.
+// log level and have the group tests' franz-go members log to stderr.
 package it

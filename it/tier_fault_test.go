@@ -766,7 +766,19 @@ func TestTierRemoteRetentionAfterLeaderChange(t *testing.T) {
 		}
 		return true, ""
 	}
-	waitUntil(t, "A's objects gone from the bucket", 60*time.Second, func() (bool, string) { return checkBucket(m1) })
+	// The manifest is read afresh: C's segments may be uploaded after m1 was.
+	waitUntil(t, "A's objects gone from the bucket", 60*time.Second, func() (bool, string) {
+		m, err := env.manifest(ctx, tid, 0)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, s := range m.Segments {
+			if s.EndOffset <= aLast {
+				return false, fmt.Sprintf("segment [%d, %d] of group A only is back in the manifest", s.BaseOffset, s.EndOffset)
+			}
+		}
+		return checkBucket(m)
+	})
 	b1, _ := boundsOf(0)
 	if b1.Earliest > bFirst {
 		t.Fatalf("after deleting A: %v; the log must start at or below B's first offset %d", b1, bFirst)

@@ -222,6 +222,30 @@ func (c *Cluster) Stop(grace time.Duration) error {
 	return errors.Join(errs...)
 }
 
+// Start starts every broker that is not running, all at once, on the same
+// data and ports (one after the other, the first would wait for an etcd
+// quorum that needs the others), and returns when each is ready
+// (Broker.Start) and the cluster has formed (WaitKafka): a whole cluster
+// started again after Stop.
+func (c *Cluster) Start(ctx context.Context) error {
+	var stopped []*Broker
+	for _, b := range c.Brokers {
+		if !b.Running() {
+			stopped = append(stopped, b)
+		}
+	}
+	errs := make([]error, len(stopped))
+	var wg sync.WaitGroup
+	for i, b := range stopped {
+		wg.Go(func() { errs[i] = b.Start(ctx) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return c.WaitKafka(ctx)
+}
+
 // Kill kills every broker (SIGKILL) and waits until they are gone.
 func (c *Cluster) Kill() {
 	for _, b := range c.Brokers {

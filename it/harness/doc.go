@@ -18,7 +18,7 @@
 //   - ending processes: Stop (SIGTERM, then SIGKILL after a grace period),
 //     Kill (SIGKILL, as a crash would), Pause and Resume (SIGSTOP and
 //     SIGCONT), and starting a stopped broker or MinIO again on the same
-//     data and ports;
+//     data and ports (a whole stopped cluster at once: Cluster.Start);
 //   - what a process costs: its resident set (Memory: VmRSS and VmHWM) and
 //     CPU time (CPU).
 //
