@@ -35,7 +35,10 @@ func TestCompaction(t *testing.T) {
 		"min.cleanable.dirty.ratio": cfg("0.01"),
 		"delete.retention.ms":       cfg("4000"),
 	})
-	cl := b.client(kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	// Batches well under segment.bytes: an append larger than a segment is
+	// refused (below).
+	cl := b.client(kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.ProducerBatchMaxBytes(64<<10))
 	ctx := ctxT(t, 120*time.Second)
 
 	type rec struct {
@@ -68,6 +71,12 @@ func TestCompaction(t *testing.T) {
 	err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("no key")}).FirstErr()
 	if !errors.Is(err, kerr.InvalidRecord) {
 		t.Fatalf("null key: %v, want INVALID_RECORD", err)
+	}
+	// Nor a batch larger than segment.bytes (under max.message.bytes).
+	big := b.client(kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	err = big.ProduceSync(ctx, &kgo.Record{Key: []byte("big"), Value: make([]byte, 300<<10)}).FirstErr()
+	if !errors.Is(err, kerr.RecordListTooLarge) {
+		t.Fatalf("a batch of 300 KiB, segment.bytes 256 KiB: %v, want RECORD_LIST_TOO_LARGE", err)
 	}
 
 	p := b.srv.parts.Get(topic, 0)

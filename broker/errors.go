@@ -48,6 +48,7 @@ var errorCodes = []struct {
 	{segment.ErrUnsupportedMagic, kerr.InvalidRecord.Code},
 	{segment.ErrNoKey, kerr.InvalidRecord.Code}, // a record without a key in a compacted topic
 	{segment.ErrRecordTooLarge, kerr.MessageTooLarge.Code},
+	{segment.ErrAppendTooLarge, kerr.RecordListTooLarge.Code},
 	{segment.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber.Code},
 	{segment.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch.Code},
 	{context.DeadlineExceeded, kerr.RequestTimedOut.Code},

@@ -14,8 +14,8 @@ import (
 //
 // Validation is header-level plus CRC (records are never decoded or re-encoded): see
 // ValidateBatch, plus at least one record per batch and lastOffsetDelta == recordCount-1
-// (Kafka's LogValidator rules for client batches), each batch at most MaxMessageBytes and
-// the whole append at most SegmentBytes (ErrRecordTooLarge). On a compacted log
+// (Kafka's LogValidator rules for client batches), each batch at most MaxMessageBytes
+// (ErrRecordTooLarge) and the whole append at most SegmentBytes (ErrAppendTooLarge). On a compacted log
 // (cleanup.policy includes compact) every record must have a key (ErrNoKey): only then are
 // records decoded, decompressing if need be.
 //
@@ -192,7 +192,7 @@ func parseBatches(records []byte, hdrs []BatchHeader, leader bool, cfg *Config) 
 		return nil, fmt.Errorf("%w: no record batch", ErrCorruptBatch)
 	}
 	if leader && int64(len(records)) > cfg.SegmentBytes {
-		return nil, fmt.Errorf("%w: %d bytes appended at once, segment.bytes is %d", ErrRecordTooLarge, len(records), cfg.SegmentBytes)
+		return nil, fmt.Errorf("%w: %d bytes appended at once, segment.bytes is %d", ErrAppendTooLarge, len(records), cfg.SegmentBytes)
 	}
 	var scratch []byte // decompressed records of a compacted topic's batch
 	for pos := 0; pos < len(records); {

@@ -13,9 +13,12 @@ var (
 	// ErrUnsupportedMagic reports a batch whose magic byte is not 2 (message format v0/v1
 	// are not accepted).
 	ErrUnsupportedMagic = errors.New("segment: unsupported record batch magic")
-	// ErrRecordTooLarge reports a batch larger than Config.MaxMessageBytes, or an append
-	// larger than Config.SegmentBytes.
+	// ErrRecordTooLarge reports a batch larger than Config.MaxMessageBytes
+	// (Kafka's MESSAGE_TOO_LARGE).
 	ErrRecordTooLarge = errors.New("segment: record batch too large")
+	// ErrAppendTooLarge reports an append larger than Config.SegmentBytes: it
+	// could fit in no segment (Kafka's RECORD_LIST_TOO_LARGE, code 18).
+	ErrAppendTooLarge = errors.New("segment: append larger than a segment")
 	// ErrOutOfOrderSequence reports an idempotent producer sequence that does not follow
 	// the last one this log holds for that producer and epoch.
 	ErrOutOfOrderSequence = errors.New("segment: out of order sequence number")

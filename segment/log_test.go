@@ -197,7 +197,7 @@ func TestRollOnSegmentBytes(t *testing.T) {
 		t.Fatalf("name %s", segs[1].LogPath)
 	}
 	// An append larger than a segment is rejected.
-	if _, err := l.AppendLeader(batchAt(1, string(make([]byte, 5000))), 0); !errors.Is(err, ErrRecordTooLarge) {
+	if _, err := l.AppendLeader(batchAt(1, string(make([]byte, 5000))), 0); !errors.Is(err, ErrAppendTooLarge) {
 		t.Fatalf("err = %v", err)
 	}
 }

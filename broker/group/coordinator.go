@@ -425,7 +425,7 @@ func writeErrorCode(err error) int16 {
 		return kerr.RequestTimedOut.Code
 	case errors.Is(err, context.Canceled):
 		return kerr.NotCoordinator.Code
-	case errors.Is(err, segment.ErrRecordTooLarge):
+	case errors.Is(err, segment.ErrRecordTooLarge), errors.Is(err, segment.ErrAppendTooLarge):
 		return kerr.InvalidCommitOffsetSize.Code
 	default:
 		return kerr.NotCoordinator.Code // storage errors: let the client find a coordinator that works
