@@ -148,7 +148,7 @@ func bindGroupDelete(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		resps, reqErr := adm.DeleteGroups(ctx, groups...)
+		resps, reqErr := adm.DeleteGroups(ctx, slices.Clone(groups)...)
 		out := make([]deletedGroupJSON, 0, len(groups))
 		failed := 0
 		for _, g := range groups {

@@ -86,7 +86,8 @@ func bindGroupDescribe(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		lags, err := adm.Lag(ctx, groups...)
+		// A copy: kadm's Lag reuses the slice it is given, in map order.
+		lags, err := adm.Lag(ctx, slices.Clone(groups)...)
 		if err != nil && len(lags) == 0 {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -229,9 +230,26 @@ func TestGroupCommands(t *testing.T) {
 			t.Fatalf("describe nope: %s", stderr)
 		}
 		stdout, stderr := run(1, "group", "describe", group, "nope", "--output", "json")
+		d = describeJSON{}
 		decode(stdout, &d)
 		if len(d.Groups) != 2 || d.Groups[0].Group != group || d.Groups[1].Error != "GROUP_ID_NOT_FOUND" || !strings.Contains(stderr, "1 of 2") {
 			t.Fatalf("describe g1 nope: %+v\n%s", d, stderr)
+		}
+		// Groups come out in the order named (kadm reorders the slice it is
+		// given by a map's order).
+		named := []string{"nope-z", group, "nope-a", "nope-m", "nope-b"}
+		stdout, _ = run(1, append([]string{"group", "describe"}, append(named, "--output", "json")...)...)
+		d = describeJSON{}
+		decode(stdout, &d)
+		var order []string
+		for _, g := range d.Groups {
+			order = append(order, g.Group)
+			if (g.Group == group) != (g.Error == "") {
+				t.Errorf("describe %v: group %s has error %q", named, g.Group, g.Error)
+			}
+		}
+		if !slices.Equal(order, named) {
+			t.Fatalf("describe %v: groups %v", named, order)
 		}
 	})
 
