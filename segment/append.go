@@ -23,12 +23,21 @@ import (
 // last five batches of that producer is a duplicate; when every batch of the call is a
 // duplicate nothing is written and the result has Duplicate set and the original offsets.
 // A call mixing duplicates and new batches fails with ErrOutOfOrderSequence.
+//
+// Transactions: a transactional batch opens its producer's transaction if none is ongoing
+// (see FirstUnstableOffset). Control batches are refused (ErrControlBatch), as Kafka
+// refuses them from clients: markers come from the coordinator through AppendMarker.
 func (l *Log) AppendLeader(records []byte, leaderEpoch int32) (AppendResult, error) {
 	cfg := l.config()
 	var hb [4]BatchHeader
 	hdrs, err := parseBatches(records, hb[:0], true, cfg)
 	if err != nil {
 		return AppendResult{}, err
+	}
+	for i := range hdrs {
+		if hdrs[i].Control() {
+			return AppendResult{}, fmt.Errorf("%w: batch %d of the append", ErrControlBatch, i)
+		}
 	}
 	appendTime := int64(-1)
 	if cfg.LogAppendTime {
@@ -109,10 +118,13 @@ func (l *Log) AppendLeader(records []byte, leaderEpoch int32) (AppendResult, err
 		setOffsetAndEpoch(records[pos:], hdrs[i].BaseOffset, leaderEpoch)
 		pos += hdrs[i].Size()
 	}
+	l.lowerUnstableLocked(hdrs)
 	if err := l.writeLocked(cfg, records, hdrs); err != nil {
+		l.publishUnstableLocked()
 		return AppendResult{}, err
 	}
 	l.producers.commit(pend)
+	l.publishUnstableLocked()
 	return AppendResult{
 		FirstOffset:    first,
 		LastOffset:     next - 1,
@@ -126,12 +138,19 @@ func (l *Log) AppendLeader(records []byte, leaderEpoch int32) (AppendResult, err
 // that offsets increase, then appends them (a gap is the leader's compaction: the batches
 // a follower fetches from a cleaned log may start after the offset it asked for, as in
 // Kafka), rolling between batches as needed, and updates
-// producer state and the leader-epoch cache from the batches. Sizes are not limited by
-// MaxMessageBytes: the leader accepted them.
+// producer state, the aborted-transaction index (from ABORT markers, exactly as
+// AppendMarker does on the leader) and the leader-epoch cache from the batches. Sizes are
+// not limited by MaxMessageBytes: the leader accepted them. A control batch must hold a
+// transaction marker (ErrCorruptBatch otherwise).
 func (l *Log) AppendFollower(records []byte) error {
 	cfg := l.config()
 	var hb [4]BatchHeader
 	hdrs, err := parseBatches(records, hb[:0], false, cfg)
+	if err != nil {
+		return err
+	}
+	var kb [4]markerKind
+	kinds, err := markerKinds(records, hdrs, kb[:0])
 	if err != nil {
 		return err
 	}
@@ -174,12 +193,15 @@ func (l *Log) AppendFollower(records []byte) error {
 			}
 		}
 		n := size - s.size.Load()
+		l.lowerUnstableLocked(hdrs[i:j])
 		if err := l.writeLocked(cfg, records[start:start+n], hdrs[i:j]); err != nil {
+			l.publishUnstableLocked()
 			return err
 		}
 		for k := i; k < j; k++ {
-			l.producers.apply(&hdrs[k])
+			l.applyBatchLocked(s, &hdrs[k], kinds[k])
 		}
+		l.publishUnstableLocked()
 		start += n
 		i = j
 	}

@@ -43,9 +43,14 @@ import (
 //   - Producers: the batch holding an active producer's last data offset is kept, empty if
 //     all its records went (an idempotent producer's sequence and epoch must survive);
 //     other batches that lose every record are dropped.
-//   - Control batches (transaction markers) are kept whole. Transactions are not
-//     implemented yet: removing aborted transactions' records and empty transactions'
-//     markers comes with them.
+//   - Control batches (transaction markers) are kept whole, and so are transactional
+//     batches' records by the same rules as any (Kafka's removal of aborted transactions'
+//     records and, after delete.retention.ms, of markers is not implemented yet). So every
+//     marker keeps its offset and a rewritten segment carries the aborted-transaction
+//     index entries of the segments it replaces unchanged (.txnindex.cleaned, swapped in
+//     with the other files). Until aborted records are removed, an aborted record can be
+//     the one kept for its key, hiding an older committed value from read_committed
+//     consumers of a compacted topic.
 //   - The last batch of every rewritten group of segments is kept, empty if need be (Kafka
 //     keeps the last batch of a clean round): a rewritten segment then ends where the
 //     segments it replaces ended, which recovery of an interrupted swap relies on.
@@ -469,7 +474,8 @@ func groupSegments(work []*segment, end int64, cfg *Config) [][]*segment {
 }
 
 // rewrite writes the cleaned copy of group g to <base>.log.cleaned and its indexes to
-// <base>.index.cleaned and <base>.timeindex.cleaned, all synced, and returns it as a
+// <base>.index.cleaned, <base>.timeindex.cleaned and <base>.txnindex.cleaned (the group's
+// aborted transactions, always written), all synced, and returns it as a
 // sealed segment whose file is the .cleaned one (swapIn renames it).
 func (cw *cleanWork) rewrite(g []*segment) (ns *segment, err error) {
 	l := cw.l
@@ -540,14 +546,23 @@ func (cw *cleanWork) rewrite(g []*segment) (ns *segment, err error) {
 	ns.size.Store(pos)
 	ns.next.Store(next)
 	cw.stats.BytesWritten += pos
+	// The aborted transactions of the group: control batches are kept whole, so every
+	// marker keeps its offset and the entries stay true as they are.
+	var txn []byte
+	for _, s := range g {
+		s.idxMu.RLock()
+		txn = append(txn, s.txn.b...)
+		s.idxMu.RUnlock()
+	}
 	ns.idxMu.Lock()
 	defer ns.idxMu.Unlock()
 	ns.finalTimeEntryLocked()
+	ns.txn = txnIndex{b: txn, onDisk: true}
 	for _, x := range []struct {
 		path string
 		b    []byte
 		w    *int
-	}{{ns.indexPath(), ns.oidx.b, &ns.oidx.written}, {ns.timeIndexPath(), ns.tidx.b, &ns.tidx.written}} {
+	}{{ns.indexPath(), ns.oidx.b, &ns.oidx.written}, {ns.timeIndexPath(), ns.tidx.b, &ns.tidx.written}, {ns.txnIndexPath(), ns.txn.b, &ns.txn.written}} {
 		if err := vfs.WriteFileAtomic(l.fs, x.path+cleanedSuffix, x.b, false); err != nil {
 			return nil, err
 		}

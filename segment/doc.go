@@ -2,8 +2,8 @@
 //
 // A Log owns one directory, <topic>-<partition>/, holding segments: %020d.log files of
 // v2 record batches stored verbatim, each with a sparse %020d.index (offset → file
-// position) and %020d.timeindex (timestamp → offset), plus %020d.snapshot files of
-// idempotent-producer state, a leader-epoch-checkpoint, a log-start-offset checkpoint and,
+// position) and %020d.timeindex (timestamp → offset) and, once a transaction in it was
+// aborted, a %020d.txnindex, plus %020d.snapshot files of producer state, a leader-epoch-checkpoint, a log-start-offset checkpoint and,
 // between a clean Close and the next Open, a clean-shutdown marker. FORMAT.md specifies
 // every file byte for byte.
 //
@@ -13,6 +13,12 @@
 //     never decoded or re-encoded), enforces idempotent-producer sequences and epochs
 //     (duplicates return their original offsets), assigns offsets by rewriting baseOffset
 //     in place, and appends with one write. All batches of a call go in, or none.
+//   - Transactions (KIP-98): AppendMarker writes the COMMIT or ABORT control batch that
+//     ends a producer's transaction (fenced by epoch); producer state tracks ongoing
+//     transactions, FirstUnstableOffset bounds the last stable offset and
+//     OngoingTransactions lists them; ABORT markers fill the aborted-transaction index
+//     (.txnindex, Kafka's format) that AbortedTransactions serves to read_committed
+//     fetches. Followers and recovery apply markers by the same code path.
 //   - Durability: WaitDurable implements group commit without a goroutine: one fdatasync
 //     covers every append that arrived before it. FlushOS leaves flushing to the OS, as
 //     Kafka does. Rolls sync the finished segment before starting the next one.
@@ -35,7 +41,9 @@
 //     DecodeRecords and EncodeBatch are the record-level codec.
 //   - Recovery: Open trusts sealed segments and, after an unclean stop, CRC-scans the
 //     active one, truncating a torn tail and rebuilding indexes; producer state comes back
-//     from the latest snapshot plus a replay, so deduplication survives kill -9.
+//     from the latest snapshot plus a replay, so deduplication and ongoing transactions
+//     survive kill -9, and the replay rebuilds the active segment's aborted-transaction
+//     index.
 //
 // The package never touches the network, etcd or object storage, owns no goroutines (Clean
 // runs on its caller's, and neither blocks reads nor holds appends beyond a swap's renames), and

@@ -27,6 +27,10 @@ var (
 	ErrInvalidProducerEpoch = errors.New("segment: invalid producer epoch")
 	// ErrOffsetOutOfRange reports an offset below the log start or above the log end.
 	ErrOffsetOutOfRange = errors.New("segment: offset out of range")
+	// ErrControlBatch reports a control batch (a transaction marker) in a produce: only
+	// the transaction coordinator writes markers, through AppendMarker (Kafka answers
+	// INVALID_RECORD).
+	ErrControlBatch = errors.New("segment: control batch from a client")
 	// ErrClosed is returned by every method of a Log after Close or Delete.
 	ErrClosed = errors.New("segment: log closed")
 )

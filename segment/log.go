@@ -38,6 +38,7 @@ type Log struct {
 
 	segs     atomic.Pointer[[]*segment] // immutable, sorted by base offset; replaced on change
 	leo      atomic.Int64               // log end offset, published after the segment's size
+	unstable atomic.Int64               // first offset of the oldest ongoing transaction, -1 none (txn.go)
 	logStart atomic.Int64
 	closedA  atomic.Bool
 
@@ -70,6 +71,10 @@ type SegmentInfo struct {
 	LogPath       string
 	IndexPath     string
 	TimeIndexPath string
+	// TxnIndexPath names the aborted-transaction index; the file exists only when
+	// HasTxnIndex (Kafka's too is created on the first aborted transaction).
+	TxnIndexPath string
+	HasTxnIndex  bool
 }
 
 func (l *Log) config() *Config { return l.cfg.Load() }
@@ -123,11 +128,12 @@ func (l *Log) Segments() []SegmentInfo {
 	out := make([]SegmentInfo, 0, len(segs))
 	for _, s := range segs {
 		s.idxMu.RLock()
-		maxTs := s.maxTs
+		maxTs, hasTxn := s.maxTs, s.txn.onDisk
 		s.idxMu.RUnlock()
 		out = append(out, SegmentInfo{
 			BaseOffset: s.base, NextOffset: s.next.Load(), Size: s.size.Load(), MaxTimestamp: maxTs,
 			Sealed: s.sealed, LogPath: s.path, IndexPath: s.indexPath(), TimeIndexPath: s.timeIndexPath(),
+			TxnIndexPath: s.txnIndexPath(), HasTxnIndex: hasTxn,
 		})
 	}
 	return out
@@ -255,7 +261,7 @@ func (l *Log) createSegmentLocked(base int64) (*segment, error) {
 // removeSegmentFiles unlinks a segment's files; open Slices keep reading the log file.
 func (l *Log) removeSegmentFiles(s *segment) error {
 	var errs []error
-	for _, p := range []string{s.path, s.indexPath(), s.timeIndexPath()} {
+	for _, p := range []string{s.path, s.indexPath(), s.timeIndexPath(), s.txnIndexPath()} {
 		if err := l.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"slices"
 
 	"github.com/sedimentio/sediment/segment/vfs"
 )
@@ -76,16 +77,22 @@ func (e *producerEntry) check(h *BatchHeader, known bool) (*batchMeta, error) {
 }
 
 // apply records batch h (its offsets assigned) in e, without checks: the leader calls it
-// after check, followers and recovery call it alone.
-func (e *producerEntry) apply(h *BatchHeader) {
+// after check, followers and recovery call it alone. For a control batch (a transaction
+// marker) it returns the first offset of the transaction the marker ends, -1 when none was
+// ongoing.
+func (e *producerEntry) apply(h *BatchHeader) (endedTxnFirst int64) {
 	if h.ProducerEpoch != e.epoch {
 		e.epoch = h.ProducerEpoch
 		e.n = 0
 	}
 	e.lastTimestamp = h.MaxTimestamp
 	if h.Control() {
+		// A transaction marker ends the ongoing transaction, if any; one for a producer
+		// with none (a retried marker) changes no transaction state (Kafka's
+		// ProducerAppendInfo.appendEndTxnMarker).
+		first := e.txnFirstOffset
 		e.txnFirstOffset = -1
-		return
+		return first
 	}
 	if e.n == maxProducerBatches {
 		copy(e.batches[:], e.batches[1:])
@@ -100,21 +107,69 @@ func (e *producerEntry) apply(h *BatchHeader) {
 	if h.Transactional() && e.txnFirstOffset < 0 {
 		e.txnFirstOffset = h.BaseOffset
 	}
+	return -1
 }
 
 // producerState maps producer ids to their state. Guarded by Log.mu.
+//
+// ongoing indexes the producers with a transaction in progress by id, with its first
+// offset: the last stable offset is bounded by the smallest of them, and there are few of
+// them (one per transactional producer at most) while m may hold thousands of idempotent
+// producers.
 type producerState struct {
-	m map[int64]*producerEntry
+	m       map[int64]*producerEntry
+	ongoing map[int64]int64
+	minTxn  int64 // smallest first offset in ongoing, -1 when none; valid unless dirty
+	dirty   bool
 }
 
 func newProducerState() *producerState {
-	return &producerState{m: make(map[int64]*producerEntry)}
+	return &producerState{m: make(map[int64]*producerEntry), ongoing: make(map[int64]int64), minTxn: -1}
 }
 
-// apply records h without checks (replication and recovery).
-func (ps *producerState) apply(h *BatchHeader) {
+// track updates ongoing after producer id's entry changed.
+func (ps *producerState) track(id int64, e *producerEntry) {
+	old, had := ps.ongoing[id]
+	switch {
+	case e.txnFirstOffset >= 0 && (!had || old != e.txnFirstOffset):
+		ps.ongoing[id] = e.txnFirstOffset
+		ps.dirty = true
+	case e.txnFirstOffset < 0 && had:
+		delete(ps.ongoing, id)
+		ps.dirty = true
+	}
+}
+
+// firstUnstable is the smallest first offset of an ongoing transaction, -1 when none.
+func (ps *producerState) firstUnstable() int64 {
+	if ps.dirty {
+		ps.minTxn = -1
+		for _, first := range ps.ongoing {
+			if ps.minTxn < 0 || first < ps.minTxn {
+				ps.minTxn = first
+			}
+		}
+		ps.dirty = false
+	}
+	return ps.minTxn
+}
+
+// completedTxn describes a transaction a marker ended.
+type completedTxn struct {
+	producerID  int64
+	firstOffset int64 // of the transaction's first batch
+	lastOffset  int64 // the marker's offset
+	// lastStable is the first unstable offset once the transaction is complete: the
+	// smallest first offset of the transactions still ongoing, or the offset after the
+	// marker when none is (Kafka's ProducerStateManager.lastStableOffset).
+	lastStable int64
+}
+
+// apply records h without checks (replication, recovery, and markers on the leader once
+// checked). For a marker that ended an ongoing transaction it returns that transaction.
+func (ps *producerState) apply(h *BatchHeader) (completedTxn, bool) {
 	if !h.HasProducer() {
-		return
+		return completedTxn{}, false
 	}
 	e := ps.m[h.ProducerID]
 	if e == nil {
@@ -122,7 +177,16 @@ func (ps *producerState) apply(h *BatchHeader) {
 		e = &ne
 		ps.m[h.ProducerID] = e
 	}
-	e.apply(h)
+	first := e.apply(h)
+	ps.track(h.ProducerID, e)
+	if first < 0 {
+		return completedTxn{}, false
+	}
+	done := completedTxn{producerID: h.ProducerID, firstOffset: first, lastOffset: h.LastOffset(), lastStable: ps.firstUnstable()}
+	if done.lastStable < 0 {
+		done.lastStable = h.LastOffset() + 1
+	}
+	return done, true
 }
 
 // pendingProducer is a producer's state as it will be once the append being checked
@@ -149,40 +213,53 @@ func (ps *producerState) pending(pend []pendingProducer, id int64) ([]pendingPro
 
 func (ps *producerState) commit(pend []pendingProducer) {
 	for i := range pend {
-		if e := ps.m[pend[i].id]; e != nil {
+		e := ps.m[pend[i].id]
+		if e != nil {
 			*e = pend[i].e
 		} else {
-			e := pend[i].e
-			ps.m[pend[i].id] = &e
+			ne := pend[i].e
+			e = &ne
+			ps.m[pend[i].id] = e
 		}
+		ps.track(pend[i].id, e)
 	}
 }
 
 // Snapshot file format (big-endian; see FORMAT.md):
 //
-//	magic "SDPS" | version int16 = 1 | offset int64 | count int32 |
+//	magic "SDPS" | version int16 = 2 | offset int64 | count int32 |
 //	count × { producerId int64 | epoch int16 | txnFirstOffset int64 | lastTimestamp int64 |
 //	          nbatches int8 | nbatches × { firstSeq int32 | lastSeq int32 | firstOffset int64 |
 //	          lastOffset int64 | timestamp int64 } } |
 //	crc uint32 (CRC-32C of everything before it)
+//
+// Version 2 has the layout of version 1 with producers in increasing id order, so that a
+// snapshot has exactly one encoding (version 1 wrote them in map order). Both are read.
 const (
-	snapshotMagic   = "SDPS"
-	snapshotVersion = 1
-	snapshotHeader  = 4 + 2 + 8 + 4
-	snapshotEntry   = 8 + 2 + 8 + 8 + 1
-	snapshotBatch   = 4 + 4 + 8 + 8 + 8
+	snapshotMagic    = "SDPS"
+	snapshotVersion  = 2
+	snapshotVersion1 = 1
+	snapshotHeader   = 4 + 2 + 8 + 4
+	snapshotEntry    = 8 + 2 + 8 + 8 + 1
+	snapshotBatch    = 4 + 4 + 8 + 8 + 8
 )
 
 var errSnapshot = errors.New("segment: corrupt producer snapshot")
 
 func (ps *producerState) encode(offset int64) []byte {
 	be := binary.BigEndian
+	ids := make([]int64, 0, len(ps.m))
+	for id := range ps.m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
 	b := make([]byte, 0, snapshotHeader+len(ps.m)*(snapshotEntry+maxProducerBatches*snapshotBatch)+4)
 	b = append(b, snapshotMagic...)
 	b = be.AppendUint16(b, snapshotVersion)
 	b = be.AppendUint64(b, uint64(offset))
 	b = be.AppendUint32(b, uint32(len(ps.m)))
-	for id, e := range ps.m {
+	for _, id := range ids {
+		e := ps.m[id]
 		b = be.AppendUint64(b, uint64(id))
 		b = be.AppendUint16(b, uint16(e.epoch))
 		b = be.AppendUint64(b, uint64(e.txnFirstOffset))
@@ -199,6 +276,8 @@ func (ps *producerState) encode(offset int64) []byte {
 	return be.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
+// decodeSnapshot decodes a snapshot of version 1 or 2. It allocates at most in proportion
+// to len(b).
 func decodeSnapshot(b []byte) (offset int64, ps *producerState, err error) {
 	be := binary.BigEndian
 	if len(b) < snapshotHeader+4 || string(b[:4]) != snapshotMagic {
@@ -208,7 +287,8 @@ func decodeSnapshot(b []byte) (offset int64, ps *producerState, err error) {
 	if crc32.Checksum(body, castagnoli) != sum {
 		return 0, nil, fmt.Errorf("%w: bad crc", errSnapshot)
 	}
-	if v := be.Uint16(b[4:]); v != snapshotVersion {
+	v := be.Uint16(b[4:])
+	if v != snapshotVersion && v != snapshotVersion1 {
 		return 0, nil, fmt.Errorf("%w: version %d", errSnapshot, v)
 	}
 	offset = int64(be.Uint64(b[6:]))
@@ -217,13 +297,22 @@ func decodeSnapshot(b []byte) (offset int64, ps *producerState, err error) {
 	if count > int64(len(p))/snapshotEntry {
 		return 0, nil, fmt.Errorf("%w: %d producers in %d bytes", errSnapshot, count, len(p))
 	}
-	ps = &producerState{m: make(map[int64]*producerEntry, count)}
-	for range count {
+	ps = newProducerState()
+	ps.m = make(map[int64]*producerEntry, count)
+	prev := int64(math.MinInt64)
+	for i := range count {
 		if len(p) < snapshotEntry {
 			return 0, nil, fmt.Errorf("%w: truncated", errSnapshot)
 		}
 		e := newProducerEntry()
 		id := int64(be.Uint64(p))
+		if v == snapshotVersion && i > 0 && id <= prev {
+			return 0, nil, fmt.Errorf("%w: producer %d after %d", errSnapshot, id, prev)
+		}
+		if ps.m[id] != nil {
+			return 0, nil, fmt.Errorf("%w: producer %d twice", errSnapshot, id)
+		}
+		prev = id
 		e.epoch = int16(be.Uint16(p[8:]))
 		e.txnFirstOffset = int64(be.Uint64(p[10:]))
 		e.lastTimestamp = int64(be.Uint64(p[18:]))
@@ -231,6 +320,9 @@ func decodeSnapshot(b []byte) (offset int64, ps *producerState, err error) {
 		p = p[snapshotEntry:]
 		if e.n > maxProducerBatches || len(p) < e.n*snapshotBatch {
 			return 0, nil, fmt.Errorf("%w: producer %d has %d batches", errSnapshot, id, e.n)
+		}
+		if e.txnFirstOffset < -1 {
+			return 0, nil, fmt.Errorf("%w: producer %d: transaction at offset %d", errSnapshot, id, e.txnFirstOffset)
 		}
 		for i := range e.n {
 			e.batches[i] = batchMeta{
@@ -243,6 +335,7 @@ func decodeSnapshot(b []byte) (offset int64, ps *producerState, err error) {
 			p = p[snapshotBatch:]
 		}
 		ps.m[id] = &e
+		ps.track(id, &e)
 	}
 	if len(p) != 0 {
 		return 0, nil, fmt.Errorf("%w: %d trailing bytes", errSnapshot, len(p))

@@ -88,18 +88,22 @@ func TestSequenceWrap(t *testing.T) {
 
 func TestControlBatch(t *testing.T) {
 	l := openTest(t, t.TempDir(), DefaultConfig(), Options{})
-	txn := segmenttest.Batch{ProducerID: 5, ProducerEpoch: 1, BaseSequence: 0, Transactional: true, Records: segmenttest.Values("a")}.Encode()
+	txn := segmenttest.Transactional(5, 1, 0, "a")
 	mustAppend(t, l, txn)
-	marker := segmenttest.Batch{ProducerID: 5, ProducerEpoch: 1, BaseSequence: -1, Transactional: true, Control: true, Records: segmenttest.Values("")}.Encode()
-	mustAppend(t, l, marker)
+	if _, err := l.AppendMarker(5, 1, true, 0, 0); err != nil {
+		t.Fatal(err)
+	}
 	if e := l.producers.m[5]; e.txnFirstOffset != -1 || e.n != 1 {
 		t.Fatalf("state after marker %+v", e)
 	}
 	// Sequences continue after the marker.
 	mustAppend(t, l, segmenttest.Idempotent(5, 1, 1, "b"))
-	old := segmenttest.Batch{ProducerID: 5, ProducerEpoch: 0, BaseSequence: -1, Control: true, Records: segmenttest.Values("")}.Encode()
-	if _, err := l.AppendLeader(old, 0); !errors.Is(err, ErrInvalidProducerEpoch) {
+	if _, err := l.AppendMarker(5, 0, false, 0, 0); !errors.Is(err, ErrInvalidProducerEpoch) {
 		t.Fatalf("marker with old epoch: %v", err)
+	}
+	// Clients may not write markers (Kafka: INVALID_RECORD).
+	if _, err := l.AppendLeader(testMarker(t, 0, 5, 1, true), 0); !errors.Is(err, ErrControlBatch) {
+		t.Fatalf("control batch from a client: %v", err)
 	}
 }
 

@@ -97,6 +97,8 @@ func (l *Log) load() error {
 			indexFiles[b] = append(indexFiles[b], name)
 		} else if b, ok := parseFileName(name, timeIndexSuffix); ok {
 			indexFiles[b] = append(indexFiles[b], name)
+		} else if b, ok := parseFileName(name, txnIndexSuffix); ok {
+			indexFiles[b] = append(indexFiles[b], name)
 		}
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
@@ -143,6 +145,15 @@ func (l *Log) load() error {
 			if err := s.loadIndexes(l); err != nil {
 				return err
 			}
+		}
+		// The aborted-transaction index: trusted like the other indexes, except that
+		// the active segment's after an unclean stop only reached disk at the last roll
+		// or Close. One that is stale or corrupt is rebuilt by the producer replay.
+		if last && !clean {
+			s.txnRebuild = true
+		} else if err := s.loadTxnIndex(l.fs); err != nil {
+			l.logger.Warn("segment: rebuilding transaction index", "segment", s.path, "err", err)
+			s.txnRebuild = true
 		}
 	}
 	for i := 1; i < len(l.loading); i++ {
@@ -388,10 +399,22 @@ func (l *Log) recoverSegment(s *segment, active bool) error {
 
 // loadProducersLocked rebuilds producer state: the latest readable snapshot at or below
 // the log end, then a replay of the batches after it. Snapshots above the log end (from a
-// tail that was truncated) and below the first segment are deleted.
+// tail that was truncated) and below the first segment are deleted. Segments marked
+// txnRebuild get their aborted-transaction index rebuilt by the replay, which then starts
+// at a snapshot at or below the first of them (or at the first segment), and written.
 func (l *Log) loadProducersLocked(snaps []int64) error {
 	leo := l.leo.Load()
-	first := (*l.segs.Load())[0].base
+	segs := *l.segs.Load()
+	first := segs[0].base
+	limit := leo
+	for _, s := range segs {
+		if s.txnRebuild {
+			limit = min(limit, s.base)
+			s.idxMu.Lock()
+			s.txn.b, s.txn.written = nil, 0 // rewritten whole
+			s.idxMu.Unlock()
+		}
+	}
 	sort.Slice(snaps, func(i, j int) bool { return snaps[i] > snaps[j] })
 	from := int64(-1)
 	l.producers = newProducerState()
@@ -401,7 +424,7 @@ func (l *Log) loadProducersLocked(snaps []int64) error {
 			l.fs.Remove(path)
 			continue
 		}
-		if from >= 0 {
+		if from >= 0 || off > limit {
 			continue
 		}
 		ps, err := readSnapshot(l.fs, path, off)
@@ -415,7 +438,23 @@ func (l *Log) loadProducersLocked(snaps []int64) error {
 	if from < 0 {
 		from = first
 	}
-	return l.replayProducersLocked(from)
+	if err := l.replayProducersLocked(from); err != nil {
+		return err
+	}
+	l.publishUnstableLocked()
+	for _, s := range segs {
+		if !s.txnRebuild {
+			continue
+		}
+		s.idxMu.Lock()
+		err := s.writeTxnIndexLocked(l.fs, true)
+		s.idxMu.Unlock()
+		if err != nil {
+			return err
+		}
+		s.txnRebuild = false
+	}
+	return nil
 }
 
 // replayProducersLocked applies the producer fields of every batch at or after from.
@@ -452,6 +491,7 @@ func (l *Log) replaySegmentLocked(s *segment, from int64) error {
 	// Collect first: a scan that fails half way (a bad index position) must not have
 	// applied anything, as it is retried from a rebuilt index.
 	var hdrs []BatchHeader
+	var kinds []markerKind
 	sc := newScanner(s.log, start, s.size.Load())
 	for {
 		h, pos, err := sc.next(false)
@@ -462,11 +502,23 @@ func (l *Log) replaySegmentLocked(s *segment, from int64) error {
 			return &CorruptionError{Segment: s.path, Offset: pos, Err: err}
 		}
 		if h.BaseOffset >= from && h.HasProducer() {
+			kind, err := parseMarker(&h, sc.ctl)
+			if err != nil {
+				// Appends check markers, so this is damage the scan cannot see (it
+				// checks no CRC): the marker still ends its transaction, unindexed.
+				l.logger.Warn("segment: undecodable transaction marker", "segment", s.path, "position", pos, "err", err)
+				kind = markerCommit
+			}
 			hdrs = append(hdrs, h)
+			kinds = append(kinds, kind)
 		}
 	}
+	target := s
+	if !s.txnRebuild {
+		target = nil
+	}
 	for i := range hdrs {
-		l.producers.apply(&hdrs[i])
+		l.applyBatchLocked(target, &hdrs[i], kinds[i])
 	}
 	return nil
 }

@@ -153,6 +153,9 @@ type segment struct {
 	maxTs       int64 // largest batch maxTimestamp, -1 when none
 	maxTsOffset int64 // last offset of the batch that has maxTs
 	ring        *tailRing
+	txn         txnIndex // aborted transactions (txnindex.go): always in memory
+
+	txnRebuild bool // Log.mu: Open rebuilds txn from a replay of producer state
 
 	closeOnce sync.Once
 	closeErr  error
@@ -231,13 +234,16 @@ func (s *segment) addBatchLocked(h *BatchHeader, pos int64, indexInterval int64,
 	}
 }
 
-// writeIndexesLocked writes the in-memory indexes to their files (whole rewrite when they
+// writeIndexesLocked writes the in-memory indexes (the aborted-transaction index too) to their files (whole rewrite when they
 // shrank, else append) and optionally syncs them. idxMu held.
 func (s *segment) writeIndexesLocked(fsys vfs.FS, sync bool) error {
 	if err := writeIndexFile(fsys, s.indexPath(), s.oidx.b, &s.oidx.written, sync); err != nil {
 		return err
 	}
-	return writeIndexFile(fsys, s.timeIndexPath(), s.tidx.b, &s.tidx.written, sync)
+	if err := writeIndexFile(fsys, s.timeIndexPath(), s.tidx.b, &s.tidx.written, sync); err != nil {
+		return err
+	}
+	return s.writeTxnIndexLocked(fsys, sync)
 }
 
 func writeIndexFile(fsys vfs.FS, path string, b []byte, written *int, doSync bool) error {
@@ -426,6 +432,9 @@ type scanner struct {
 	end  int64
 	hdr  [batchHeaderSize]byte
 	prev int64 // next offset after the previous batch, for monotonicity; -1 before the first
+	// ctl is the whole batch when the last one returned was a control batch (a transaction
+	// marker, whose record producer state needs) no bigger than the read buffer; else nil.
+	ctl []byte
 }
 
 func newScanner(f io.ReaderAt, from, end int64) *scanner {
@@ -468,6 +477,12 @@ func (sc *scanner) next(validate bool) (BatchHeader, int64, error) {
 		return h, pos, fmt.Errorf("%w: base offset %d after offset %d", ErrCorruptBatch, h.BaseOffset, sc.prev)
 	}
 	rest := h.Size() - batchHeaderSize
+	sc.ctl = sc.ctl[:0]
+	if h.Control() && rest <= int64(sc.r.Size()) {
+		if p, err := sc.r.Peek(int(rest)); err == nil {
+			sc.ctl = append(append(sc.ctl, sc.hdr[:]...), p...)
+		}
+	}
 	if validate {
 		crc := crc32.Update(0, castagnoli, sc.hdr[offAttributes:])
 		for rest > 0 {

@@ -17,7 +17,7 @@ import (
 // A group of old segments O1..Ok (bases b1 < ... < bk) is rewritten into one new segment N
 // with base b1, so N's final names are O1's. Its files go through three names:
 //
-//  1. rewrite: %020d.log.cleaned, .index.cleaned, .timeindex.cleaned, written and
+//  1. rewrite: %020d.log.cleaned, .index.cleaned, .timeindex.cleaned, .txnindex.cleaned, written and
 //     fdatasync'ed. A crash leaves .cleaned files, which Open deletes: rolled back.
 //  2. commit (append lock held from here): the index files, then the log, are renamed to
 //     .swap and the directory is synced. From the moment <b1>.log.swap is durable the swap
@@ -39,9 +39,10 @@ const (
 	swapSuffix    = ".swap"
 )
 
-// swapSuffixes are the three files of a segment, index files first: the log's rename
-// is what commits a swap and what completes it.
-var segmentSuffixes = []string{indexSuffix, timeIndexSuffix, logSuffix}
+// segmentSuffixes are the files of a segment, index files first: the log's rename is
+// what commits a swap and what completes it. A cleaned segment always has a .txnindex
+// (maybe empty); an old one may have none.
+var segmentSuffixes = []string{indexSuffix, timeIndexSuffix, txnIndexSuffix, logSuffix}
 
 // removeCleaned deletes the .cleaned files of the segment at base (a clean that failed).
 func removeCleaned(fsys vfs.FS, dir string, base int64) {
@@ -148,6 +149,8 @@ func (l *Log) recoverSwaps() error {
 			} else if b, ok := parseFileName(strings.TrimSuffix(name, swapSuffix), indexSuffix); ok {
 				other[b] = true
 			} else if b, ok := parseFileName(strings.TrimSuffix(name, swapSuffix), timeIndexSuffix); ok {
+				other[b] = true
+			} else if b, ok := parseFileName(strings.TrimSuffix(name, swapSuffix), txnIndexSuffix); ok {
 				other[b] = true
 			}
 		default:

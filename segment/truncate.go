@@ -118,7 +118,8 @@ func (l *Log) TruncateTo(offset int64) error {
 // reindexTailLocked fixes segment s's in-memory indexes after its log was cut to cut
 // bytes: entries at or beyond the cut are dropped, and the batches after the last remaining
 // offset index entry are rescanned to restore the max timestamp, the ring and the index
-// cadence. It rewrites the index files and returns the segment's new next offset. mu held.
+// cadence; aborted transactions whose marker was cut go. It rewrites the index files and
+// returns the segment's new next offset. mu held.
 func (l *Log) reindexTailLocked(s *segment, cut int64) (int64, error) {
 	cfg := l.config()
 	mo, mt := maxEntries(cfg)
@@ -189,6 +190,7 @@ func (l *Log) reindexTailLocked(s *segment, cut int64) (int64, error) {
 	if next == s.base && from > 0 {
 		return 0, fmt.Errorf("segment: %s: nothing left after index position %d", s.path, from)
 	}
+	s.txn.truncate(next)
 	s.size.Store(cut)
 	s.next.Store(next)
 	s.rollBase = l.now()
@@ -221,6 +223,7 @@ func (l *Log) truncateFullyLocked(off int64) error {
 	l.durable.Store(off)
 	l.logStart.Store(off)
 	l.producers = newProducerState()
+	l.publishUnstableLocked()
 	if err := l.writeLogStart(off); err != nil {
 		return l.failLocked(err)
 	}

@@ -163,3 +163,14 @@ func compress(codec int8, b []byte) []byte {
 	}
 	return buf.Bytes()
 }
+
+// Transactional encodes a batch of a transactional producer with the current time as
+// timestamp.
+func Transactional(producerID int64, epoch int16, baseSequence int32, values ...string) []byte {
+	return Batch{
+		FirstTimestamp: time.Now().UnixMilli(),
+		ProducerID:     producerID, ProducerEpoch: epoch, BaseSequence: baseSequence,
+		Transactional: true,
+		Records:       Values(values...),
+	}.Encode()
+}
