@@ -81,7 +81,7 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.IntVar(&f.nodeID, "node-id", 1, "this broker's id (node.id), unique in the cluster")
 	fs.StringVar(&f.dataDir, "data-dir", "./data", "directory for partition logs (<topic>-<partition>/), etcd (meta/), meta.properties and a lock file")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:9092", "Kafka listener HOST:PORT")
-	fs.StringVar(&f.advertise, "advertise", "", "HOST:PORT clients are told to connect to (default: --listen)")
+	fs.StringVar(&f.advertise, "advertise", "", "HOST:PORT clients are told to connect to (default: --listen; with --listen on 0.0.0.0 or ::, this host's own address, e.g. a container's on its network)")
 	fs.StringVar(&f.httpAddr, "http", "127.0.0.1:9644", "HTTP listener HOST:PORT for /metrics, /healthz and /readyz (empty disables it)")
 	fs.StringVar(&f.rack, "rack", "", "broker.rack of this broker")
 	fs.StringVar(&f.metaClient, "meta-client-listen", "127.0.0.1:2379", "etcd client HOST:PORT of this broker's etcd member")
@@ -148,6 +148,11 @@ func serve(args []string) error {
 	bcfg.NodeID = int32(f.nodeID)
 	bcfg.Listen = f.listen
 	bcfg.Advertise = f.advertise
+	if f.advertise == "" {
+		if bcfg.Advertise, err = defaultAdvertise(f.listen); err != nil {
+			return err
+		}
+	}
 	bcfg.Rack = f.rack
 	bcfg.DataDir = f.dataDir
 	bcfg.AutoCreateTopics = f.autoCreate
