@@ -444,12 +444,13 @@ func TestTxnIndexCorrupt(t *testing.T) {
 	checkTxns(t, "rebuilt", l, m.state(), r)
 }
 
-// TestTxnPowerLoss cuts the power at random points of a run of transactions on the crash
-// filesystem: every marker WaitDurable acknowledged is there after recovery, with its
+// TestTxnPowerLoss cuts the power at a random file operation (rolls included) of a run of
+// transactions on the crash filesystem, keeping a random part of what was not synced:
+// every marker WaitDurable acknowledged before the cut is there after recovery, with its
 // index entry, and the first unstable offset is right for what was recovered.
 func TestTxnPowerLoss(t *testing.T) {
 	cfg := txnConfig()
-	for round := range 8 {
+	for round := range 24 {
 		r := rand.New(rand.NewPCG(uint64(round), 5))
 		fsys := vfs.NewMem()
 		l, err := Open("/data/t-0", cfg, Options{FS: fsys})
@@ -457,27 +458,33 @@ func TestTxnPowerLoss(t *testing.T) {
 			t.Fatal(err)
 		}
 		m := newTxnModel()
-		acked := int64(0)
-		steps := 20 + r.IntN(120)
-		for i := range steps {
+		acked, ackedAtCrash := int64(0), int64(-1)
+		// A run is about 290 file operations.
+		crashed := fsys.CrashAfter(1+r.Int64N(280), rand.New(rand.NewPCG(uint64(round), 6)), func() { ackedAtCrash = acked })
+		for range 120 {
 			res := m.step(t, l, r)
-			if r.IntN(3) == 0 || i == steps-1 && round%2 == 0 {
+			if r.IntN(3) == 0 {
 				if err := l.WaitDurable(context.Background(), res.LastOffset+1); err != nil {
 					t.Fatal(err)
 				}
 				acked = res.LastOffset + 1
 			}
 		}
-		crashed := fsys.CrashClone()
+		var after *vfs.MemFS
+		select {
+		case after = <-crashed:
+		default:
+			after, ackedAtCrash = fsys.CrashClone(), acked
+		}
 		l.abandon()
-		l, err = Open("/data/t-0", cfg, Options{FS: crashed})
+		l, err = Open("/data/t-0", cfg, Options{FS: after})
 		if err != nil {
 			t.Fatalf("round %d: recovery: %v", round, err)
 		}
 		leo := l.LogEndOffset()
 		st, ok := m.states[leo]
-		if leo < acked || !ok {
-			t.Fatalf("round %d: recovered to %d, acknowledged %d", round, leo, acked)
+		if leo < ackedAtCrash || !ok {
+			t.Fatalf("round %d: recovered to %d, acknowledged %d", round, leo, ackedAtCrash)
 		}
 		checkTxns(t, "recovered", l, st, r)
 		l.Close()
@@ -532,5 +539,26 @@ func TestCleanKeepsTxnIndex(t *testing.T) {
 	l = openTest(t, dir, cfg, Options{})
 	if got := txnEntriesOf(t, l); !slices.Equal(got, want) {
 		t.Fatalf("entries after restart\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+// TestAbortedTransactionsAllocs: AbortedTransactions allocates its result and nothing else.
+func TestAbortedTransactionsAllocs(t *testing.T) {
+	l := openTest(t, t.TempDir(), txnConfig(), Options{})
+	for i := range 30 {
+		mustAppend(t, l, segmenttest.Transactional(int64(i%2), 0, int32(i/2), "x"))
+		if _, err := l.AppendMarker(int64(i%2), 0, i%3 == 0, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leo := l.LogEndOffset()
+	if n := len(l.AbortedTransactions(0, leo)); n != 20 {
+		t.Fatalf("%d aborted transactions", n)
+	}
+	if a := testing.AllocsPerRun(50, func() { l.AbortedTransactions(0, leo) }); a != 1 {
+		t.Fatalf("%v allocations for a result", a)
+	}
+	if a := testing.AllocsPerRun(50, func() { l.AbortedTransactions(leo, leo+10) }); a != 0 {
+		t.Fatalf("%v allocations for nothing", a)
 	}
 }
