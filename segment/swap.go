@@ -27,10 +27,10 @@ import (
 //  4. the .swap files are renamed to their final names, the log last, replacing O1's.
 //
 // Open completes an interrupted swap: for each <b>.log.swap it reads the swap segment's
-// end offset e and deletes every segment whose base lies in [b, e) (the old segments: N
+// end offset e and deletes every segment whose base lies in (b, e) (the old segments: N
 // keeps the last batch of the segments it replaces, so it ends exactly where Ok ended),
-// syncs the directory, then renames the .swap files into place (a missing index is rebuilt
-// from the log). A crash during that is completed by the next Open the same way. So after
+// syncs the directory, then renames the .swap files into place, replacing O1's files at b
+// (those already renamed before the crash are N's and stay). A crash during that is completed by the next Open the same way. So after
 // any crash the log holds either the old segments or N, never both (no duplicate) and
 // never neither (no loss).
 
@@ -167,7 +167,10 @@ func (l *Log) recoverSwaps() error {
 		}
 		l.logger.Warn("segment: completing an interrupted swap of cleaned segments", "segment", fileName(l.dir, base, logSuffix), "end_offset", end)
 		for _, b := range logs {
-			if b >= base && (b < end || b == base) {
+			// base's own files are replaced by the renames below, and must not be
+			// removed: a crash during the renames may have left some of them renamed
+			// already, and those are N's (its .txnindex cannot be rebuilt).
+			if b > base && b < end {
 				for _, suf := range segmentSuffixes {
 					if err := l.fs.Remove(fileName(l.dir, b, suf)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 						return fmt.Errorf("segment: complete swap: %w", err)
