@@ -161,6 +161,8 @@ func (c *Coordinator) add(ctx context.Context, id string, pid int64, epoch int16
 func (sh *shard) addLocked(t *txn, pid int64, epoch int16, tps []TopicPartition) (<-chan int16, int16) {
 	cur := t.cur
 	switch {
+	case len(tps) == 0:
+		return nil, 0 // nothing to add: no transaction starts
 	case t.removed || pid != cur.producerID:
 		return nil, kerr.InvalidProducerIDMapping.Code
 	case epoch != cur.epoch:

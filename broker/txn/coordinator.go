@@ -275,7 +275,11 @@ func (sh *shard) append(id string, next meta) (int64, error) {
 	if next.state != Dead {
 		value = encodeValue(next)
 	}
-	return sh.log.Append(batchOf(encodeKey(id), value, sh.c.now().UnixMilli()))
+	b, err := batchOf(encodeKey(id), value, sh.c.now().UnixMilli())
+	if err != nil {
+		return 0, err
+	}
+	return sh.log.Append(b)
 }
 
 // committed waits, in the shard's term, for an append to be committed and
@@ -295,7 +299,7 @@ func (sh *shard) committed(next int64, err error) int16 {
 // shard's term, not the requester's, so that memory follows the log even
 // when the requester gives up.
 func (sh *shard) writeLocked(t *txn, next meta, done func(code int16)) <-chan int16 {
-	t.writing, t.pending = true, next.state
+	t.writing = true
 	off, err := sh.append(t.id, next)
 	ch := make(chan int16, 1)
 	sh.c.wg.Go(func() {

@@ -83,7 +83,7 @@ func (sh *shard) completeLocked(t *txn) {
 	if cur.state == PrepareCommit {
 		done = CompleteCommit
 	}
-	t.writing, t.pending = true, done
+	t.writing = true
 	m := Marker{ProducerID: cur.producerID, ProducerEpoch: cur.epoch, Commit: done == CompleteCommit,
 		CoordinatorEpoch: sh.epoch, TransactionVersion: int8(cur.clientTV), Partitions: cur.partitions}
 	sh.c.wg.Go(func() { sh.finish(t, m) })

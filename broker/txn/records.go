@@ -5,16 +5,18 @@ package txn
 // transactional id), the value kmsg.TxnMetadataValue, version 0, or the
 // flexible version 1 carrying KIP-890's fields once the producer speaks
 // transaction version 2; a null value is a tombstone (the id expired). The
-// coordinator writes one uncompressed v2 batch per transition.
+// coordinator writes one uncompressed v2 batch per transition, framed by
+// the log's own codec (segment.EncodeBatch).
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sedimentio/sediment/segment"
 )
 
 const (
@@ -119,70 +121,42 @@ func decodeValue(value []byte) (meta, error) {
 	return m, nil
 }
 
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
-
 // batchOf frames one record (a nil value is a tombstone) as an
-// uncompressed v2 record batch; the leader assigns its offset and epoch.
-func batchOf(key, value []byte, tsMs int64) []byte {
-	rec := kmsg.Record{Key: key, Value: value}
-	// Length counts the bytes after itself; measured with a one-byte
-	// placeholder, which a zero length is.
-	rec.Length = int32(len(rec.AppendTo(nil)) - 1)
-	b := kmsg.RecordBatch{
-		PartitionLeaderEpoch: -1, Magic: 2, FirstTimestamp: tsMs, MaxTimestamp: tsMs,
-		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: 1,
-		Records: rec.AppendTo(nil),
-	}
-	out := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(out[8:], uint32(len(out)-12))                 // batch length
-	binary.BigEndian.PutUint32(out[17:], crc32.Checksum(out[21:], crcTable)) // CRC over attributes onwards
-	return out
+// uncompressed v2 record batch with the log's own encoder; the leader
+// assigns its offset and epoch on append.
+func batchOf(key, value []byte, tsMs int64) ([]byte, error) {
+	h := segment.BatchHeader{PartitionLeaderEpoch: -1, BaseTimestamp: tsMs, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}
+	return segment.EncodeBatch(h, []segment.Record{{Timestamp: tsMs, Key: key, Value: value}})
 }
 
-// batchHeader is the size of a v2 batch header up to its records.
-const batchHeader = 61
-
 // readRecords calls fn with each record of the whole v2 batches at the
-// start of b and returns the offset after the last batch read. Control
-// batches (markers, never written here) are skipped; compressed batches are
-// refused, the coordinator never writes them. Invariant (fuzzed): never
-// panics, and allocates no more than b's size per record.
+// start of b and returns the offset after the last batch read. Batches are
+// validated (CRC included) by the log's decoder. Control batches (markers,
+// never written here) are skipped; compressed batches are refused, the
+// coordinator never writes them and producing to __transaction_state is
+// refused. Invariant (fuzzed): never panics, and allocates in proportion to
+// b.
 func readRecords(b []byte, fn func(off int64, key, value []byte) error) (next int64, err error) {
 	for len(b) > 0 {
-		if len(b) < batchHeader {
-			return next, fmt.Errorf("%w: %d bytes left, short of a batch header", ErrBadRecord, len(b))
+		h, err := segment.ValidateBatch(b)
+		if err != nil {
+			return next, fmt.Errorf("%w: %w", ErrBadRecord, err)
 		}
-		size := int64(int32(binary.BigEndian.Uint32(b[8:12]))) + 12
-		if size < batchHeader || size > int64(len(b)) {
-			return next, fmt.Errorf("%w: batch of %d bytes, %d left", ErrBadRecord, size, len(b))
+		if h.Compression() != segment.CompressionNone {
+			return next, fmt.Errorf("%w: compressed batch at offset %d", ErrBadRecord, h.BaseOffset)
 		}
-		var batch kmsg.RecordBatch
-		if err := batch.ReadFrom(b[:size]); err != nil {
-			return next, fmt.Errorf("%w: batch: %v", ErrBadRecord, err)
-		}
-		b = b[size:]
-		if batch.Magic != 2 {
-			return next, fmt.Errorf("%w: batch magic %d", ErrBadRecord, batch.Magic)
-		}
-		next = batch.FirstOffset + int64(batch.LastOffsetDelta) + 1
-		switch {
-		case batch.Attributes&0x20 != 0:
+		batch := b[:h.Size()]
+		b = b[h.Size():]
+		next = h.NextOffset()
+		if h.Control() {
 			continue
-		case batch.Attributes&0x07 != 0:
-			return next, fmt.Errorf("%w: compressed batch at offset %d", ErrBadRecord, batch.FirstOffset)
 		}
-		recs := batch.Records
-		for i := int32(0); i < batch.NumRecords; i++ {
-			l, n := binary.Varint(recs)
-			if n <= 0 || l < 0 || l > int64(len(recs)-n) {
-				return next, fmt.Errorf("%w: record %d of the batch at offset %d", ErrBadRecord, i, batch.FirstOffset)
-			}
-			var r kmsg.Record
-			if err := r.ReadFrom(recs[:n+int(l)]); err != nil {
-				return next, fmt.Errorf("%w: record at offset %d: %v", ErrBadRecord, batch.FirstOffset, err)
-			}
-			recs = recs[n+int(l):]
-			if err := fn(batch.FirstOffset+int64(r.OffsetDelta), r.Key, r.Value); err != nil {
+		_, recs, err := segment.DecodeRecords(batch)
+		if err != nil {
+			return next, fmt.Errorf("%w: %w", ErrBadRecord, err)
+		}
+		for _, r := range recs {
+			if err := fn(r.Offset, r.Key, r.Value); err != nil {
 				return next, err
 			}
 		}

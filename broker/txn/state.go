@@ -108,7 +108,7 @@ func (m meta) withPartitions(add []TopicPartition) []TopicPartition {
 // txn is one transactional id this coordinator holds.
 //
 // Its mu guards everything; it is never held while waiting for a write or
-// for markers. A transition is written with pending set: requests meanwhile
+// for markers. A transition is written with writing set: requests meanwhile
 // get CONCURRENT_TRANSACTIONS, and cur changes only once the write is
 // committed, as Kafka's pendingState does.
 type txn struct {
@@ -116,9 +116,8 @@ type txn struct {
 
 	mu      sync.Mutex
 	cur     meta
-	loaded  bool  // cur was written (or read from the log), not just created
-	pending State // the state being written; valid while writing
-	writing bool
+	loaded  bool // cur was written (or read from the log), not just created
+	writing bool // a transition is being written, or markers sent
 	// lastEpoch is the epoch before the last bump by InitProducerId, so that
 	// a retried InitProducerId gets the same answer (KIP-360); in memory
 	// only, as in Kafka.
