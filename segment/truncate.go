@@ -36,6 +36,9 @@ func (l *Log) TruncateTo(offset int64) error {
 		}
 		return nil
 	}
+	// Cutting a marker reopens its transaction: until producer state is reloaded below,
+	// the first unstable offset is the log start (it can only be too low meanwhile).
+	l.unstable.Store(0)
 	segs := *l.segs.Load()
 	if offset <= segs[0].base {
 		return l.truncateFullyLocked(offset)

@@ -211,8 +211,10 @@ func (l *Log) publishUnstableLocked() { l.unstable.Store(l.producers.firstUnstab
 // partition layer's last stable offset (LSO) is the smaller of it and the high watermark:
 // read_committed consumers read below the LSO. It takes no lock.
 func (l *Log) FirstUnstableOffset() int64 {
-	u := l.unstable.Load()
+	// The log end first: appends lower unstable before they publish a new log end, so
+	// an end seen here comes with an unstable at least as recent.
 	leo := l.leo.Load()
+	u := l.unstable.Load()
 	if u < 0 || u > leo {
 		u = leo
 	}

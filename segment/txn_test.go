@@ -631,3 +631,46 @@ func TestAbortedTransactionsAllocs(t *testing.T) {
 		t.Fatalf("%v allocations for nothing", a)
 	}
 }
+
+// TestFirstUnstableOffsetConcurrent reads FirstUnstableOffset while transactions are
+// appended and committed: it must never pass the first offset of a transaction whose
+// marker was not yet written, which would let read_committed consumers read it.
+func TestFirstUnstableOffsetConcurrent(t *testing.T) {
+	l := openTest(t, t.TempDir(), DefaultConfig(), Options{})
+	type txn struct{ first, marker int64 }
+	var txns []txn
+	done := make(chan struct{})
+	type obs struct{ fu, leoAfter int64 }
+	var seen []obs
+	go func() {
+		defer close(done)
+		for i := range 300 {
+			mustAppend(t, l, segmenttest.Plain("p"))
+			r := mustAppend(t, l, segmenttest.Transactional(1, 0, int32(i), "t"))
+			m, err := l.AppendMarker(1, 0, i%2 == 0, 0, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			txns = append(txns, txn{r.FirstOffset, m.FirstOffset})
+		}
+	}()
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		o := obs{l.FirstUnstableOffset(), l.LogEndOffset()}
+		if len(seen) == 0 || seen[len(seen)-1] != o {
+			seen = append(seen, o)
+		}
+	}
+	for _, o := range seen {
+		for _, x := range txns {
+			if x.first < o.fu && x.marker >= o.leoAfter {
+				t.Fatalf("first unstable offset %d read before the marker at %d of the transaction at %d", o.fu, x.marker, x.first)
+			}
+		}
+	}
+}
