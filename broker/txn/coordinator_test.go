@@ -156,10 +156,10 @@ func TestCommit(t *testing.T) {
 	pid, epoch := h.mustInit("t")
 	wantCode(t, "EndTxn with no transaction", h.end("t", pid, epoch, true), kerr.InvalidTxnState)
 	wantCode(t, "add", h.add("t", pid, epoch, tp("a", 0), tp("b", 1)), nil)
-	start := h.log.end
+	_, start := h.log.Bounds()
 	h.clock.advance(time.Second)
 	wantCode(t, "add again", h.add("t", pid, epoch, tp("a", 0)), nil)
-	if h.log.end != start {
+	if _, end := h.log.Bounds(); end != start {
 		t.Fatal("adding partitions already in the transaction wrote a record")
 	}
 	off := kmsg.NewPtrAddOffsetsToTxnRequest()
@@ -645,4 +645,61 @@ func TestAddPartitionsBatchedAndVerify(t *testing.T) {
 	if all != 0 || !missing[tp("a", 0)] {
 		t.Fatalf("verify after commit: %d %v", all, missing)
 	}
+}
+
+func TestAddOffsetsToTxn(t *testing.T) {
+	h := newHarness(t)
+	pid, epoch := h.mustInit("t")
+	req := kmsg.NewPtrAddOffsetsToTxnRequest()
+	req.Version, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group = 1, "t", pid, epoch+1, "g"
+	wantCode(t, "fenced v1", h.c.AddOffsetsToTxn(context.Background(), req).ErrorCode, kerr.InvalidProducerEpoch)
+	req.Version = 3
+	wantCode(t, "fenced v3", h.c.AddOffsetsToTxn(context.Background(), req).ErrorCode, kerr.ProducerFenced)
+	req.TransactionalID = ""
+	wantCode(t, "empty id", h.c.AddOffsetsToTxn(context.Background(), req).ErrorCode, kerr.InvalidRequest)
+	h.mu.Lock()
+	delete(h.topics, group.OffsetsTopic)
+	h.mu.Unlock()
+	req.TransactionalID, req.ProducerEpoch = "t", epoch
+	wantCode(t, "no __consumer_offsets", h.c.AddOffsetsToTxn(context.Background(), req).ErrorCode, kerr.CoordinatorNotAvailable)
+}
+
+func TestUndecodableRecordKeepsThePartitionLoading(t *testing.T) {
+	h := newHarness(t)
+	h.mustInit("t")
+	bad := meta{producerID: 1, state: 9}
+	b := mustBatch(t, encodeKey("t"), encodeValue(bad), 1)
+	if _, err := h.log.Append(b); err != nil {
+		t.Fatal(err)
+	}
+	h.c.resign(0)
+	h.c.elect(0, h.log, 2)
+	time.Sleep(20 * time.Millisecond)
+	code, _, _ := h.init("t", 1000, -1, -1)
+	wantCode(t, "after a bad record", code, kerr.CoordinatorLoadInProgress)
+}
+
+func TestCloseStopsEverything(t *testing.T) {
+	h := newHarness(t)
+	pid, epoch := h.mustInit("t")
+	wantCode(t, "add", h.add("t", pid, epoch, tp("a", 0)), nil)
+	h.markers.mu.Lock()
+	h.markers.block = make(chan struct{}) // never released: Close must not wait for it
+	h.markers.mu.Unlock()
+	wantCode(t, "commit", h.end("t", pid, epoch, true), nil)
+	<-h.markers.called
+	h.log.mu.Lock()
+	h.log.hold = true
+	h.log.mu.Unlock()
+	initDone := make(chan int16, 1)
+	go func() { code, _, _ := h.init("u", 1000, -1, -1); initDone <- code }() // a write that is never committed
+	time.Sleep(5 * time.Millisecond)
+	closed := make(chan struct{})
+	go func() { h.c.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	wantCode(t, "init cut short by Close", <-initDone, kerr.NotCoordinator)
 }
