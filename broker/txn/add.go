@@ -19,7 +19,8 @@ import (
 // (the API file checks CLUSTER_ACTION) sending several transactions, each
 // either added or, with VerifyOnly, only checked: every partition is
 // answered 0 if it is part of the producer's ongoing transaction and
-// INVALID_TXN_STATE if not. A partition that does not exist fails the
+// TRANSACTION_ABORTABLE if not, as Kafka 4 answers (the partition leader
+// tells producers too old for that code INVALID_TXN_STATE). A partition that does not exist fails the
 // transaction's request: it gets UNKNOWN_TOPIC_OR_PARTITION and the others
 // OPERATION_NOT_ATTEMPTED. Adding blocks until the new set of partitions is
 // committed to __transaction_state.
@@ -142,7 +143,7 @@ func (c *Coordinator) addOrVerify(ctx context.Context, id string, pid int64, epo
 				return all
 			}
 			if missing[tp] {
-				return kerr.InvalidTxnState.Code
+				return kerr.TransactionAbortable.Code
 			}
 			return 0
 		})

@@ -27,6 +27,9 @@ func (c *Coordinator) DescribeTransactions(req *kmsg.DescribeTransactionsRequest
 }
 
 func (c *Coordinator) describe(id string, st *kmsg.DescribeTransactionsResponseTransactionState) int16 {
+	if id == "" {
+		return kerr.InvalidRequest.Code
+	}
 	sh, code := c.shardFor(id)
 	if code != 0 {
 		return code

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -85,6 +86,19 @@ func (c Config) Validate() error {
 		return fmt.Errorf("txn: request.timeout.ms %v must be positive", c.WriteTimeout)
 	}
 	return nil
+}
+
+// TopicConfigs are the configs __transaction_state is created with, as
+// Kafka creates it: compacted, uncompressed, no unclean elections,
+// transaction.state.log.min.isr and .segment.bytes.
+func (c Config) TopicConfigs() map[string]string {
+	return map[string]string{
+		"cleanup.policy":                 "compact",
+		"compression.type":               "uncompressed",
+		"unclean.leader.election.enable": "false",
+		"min.insync.replicas":            strconv.Itoa(int(c.MinISR)),
+		"segment.bytes":                  strconv.Itoa(int(c.SegmentBytes)),
+	}
 }
 
 // ProducerIDs hands out cluster-unique producer ids (the broker reserves

@@ -47,6 +47,9 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("%s: %v", flag, err)
 		}
 	}
+	if tc := DefaultConfig().TopicConfigs(); tc["cleanup.policy"] != "compact" || tc["min.insync.replicas"] != "2" {
+		t.Fatalf("topic configs %v", tc)
+	}
 	d := DefaultConfig()
 	if d.NumPartitions != 50 || d.MaxTimeout != 900000*time.Millisecond || d.IDExpiration != 604800000*time.Millisecond ||
 		d.AbortTimedOutInterval != 10000*time.Millisecond || d.RemoveExpiredInterval != 3600000*time.Millisecond {
@@ -546,6 +549,8 @@ func TestDescribeAndList(t *testing.T) {
 		t.Fatalf("describe one: %+v", st)
 	}
 	wantCode(t, "describe unknown", d.TransactionStates[1].ErrorCode, kerr.TransactionalIDNotFound)
+	d = h.c.DescribeTransactions(&kmsg.DescribeTransactionsRequest{TransactionalIDs: []string{""}})
+	wantCode(t, "describe empty id", d.TransactionStates[0].ErrorCode, kerr.InvalidRequest)
 
 	list := func(mod func(*kmsg.ListTransactionsRequest)) []string {
 		req := kmsg.NewPtrListTransactionsRequest()
@@ -616,7 +621,7 @@ func TestAddPartitionsBatchedAndVerify(t *testing.T) {
 		return out
 	}
 	for i, want := range [][]int16{
-		{0, kerr.InvalidTxnState.Code},
+		{0, kerr.TransactionAbortable.Code},
 		{0, 0},
 		{kerr.ProducerFenced.Code},
 		{kerr.InvalidProducerIDMapping.Code},

@@ -66,15 +66,19 @@ func (c *Coordinator) initProducerID(ctx context.Context, id string, timeoutMs i
 	// newPID is allocated outside any lock when needed (a new id, or a
 	// rotation), then the decision is taken again.
 	newPID := int64(noProducerID)
+	allocate := func() bool {
+		var err error
+		if newPID, err = c.d.ProducerIDs.NextProducerID(ctx); err != nil {
+			c.log.Error("allocating a producer id", "transactional_id", id, "err", err)
+			return false
+		}
+		return true
+	}
 	for range 4 {
 		t := sh.get(id)
 		if t == nil {
-			if newPID < 0 {
-				var err error
-				if newPID, err = c.d.ProducerIDs.NextProducerID(ctx); err != nil {
-					c.log.Error("allocating a producer id", "transactional_id", id, "err", err)
-					return kerr.CoordinatorNotAvailable.Code, 0, 0
-				}
+			if newPID < 0 && !allocate() {
+				return kerr.CoordinatorNotAvailable.Code, 0, 0
 			}
 			now := c.now().UnixMilli()
 			fresh := newTxn(id, meta{producerID: newPID, prevProducerID: noProducerID, nextProducerID: noProducerID,
@@ -86,10 +90,8 @@ func (c *Coordinator) initProducerID(ctx context.Context, id string, timeoutMs i
 		t.mu.Lock()
 		ch, code, pid, epoch, needPID := sh.initLocked(t, timeoutMs, expPID, expEpoch, newPID)
 		t.mu.Unlock()
-		if needPID && code == 0 {
-			var err error
-			if newPID, err = c.d.ProducerIDs.NextProducerID(ctx); err != nil {
-				c.log.Error("allocating a producer id", "transactional_id", id, "err", err)
+		if needPID {
+			if !allocate() {
 				return kerr.CoordinatorNotAvailable.Code, 0, 0
 			}
 			continue
