@@ -149,8 +149,8 @@ func (l *Log) AppendFollower(records []byte) error {
 	if err != nil {
 		return err
 	}
-	var kb [4]markerKind
-	kinds, err := markerKinds(records, hdrs, kb[:0])
+	var mb [4]marker
+	markers, err := markersOf(records, hdrs, mb[:0])
 	if err != nil {
 		return err
 	}
@@ -199,7 +199,7 @@ func (l *Log) AppendFollower(records []byte) error {
 			return err
 		}
 		for k := i; k < j; k++ {
-			l.applyBatchLocked(s, &hdrs[k], kinds[k])
+			l.applyBatchLocked(s, &hdrs[k], markers[k])
 		}
 		l.publishUnstableLocked()
 		start += n

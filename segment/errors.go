@@ -31,6 +31,9 @@ var (
 	// the transaction coordinator writes markers, through AppendMarker (Kafka answers
 	// INVALID_RECORD).
 	ErrControlBatch = errors.New("segment: control batch from a client")
+	// ErrCoordinatorFenced reports a transaction marker from a coordinator older than the
+	// one that wrote the producer's last marker (Kafka's TRANSACTION_COORDINATOR_FENCED).
+	ErrCoordinatorFenced = errors.New("segment: transaction coordinator fenced")
 	// ErrClosed is returned by every method of a Log after Close or Delete.
 	ErrClosed = errors.New("segment: log closed")
 )

@@ -30,10 +30,13 @@ type producerEntry struct {
 	batches        [maxProducerBatches]batchMeta
 	txnFirstOffset int64 // first offset of the ongoing transaction, -1 when none
 	lastTimestamp  int64
+	// coordinatorEpoch is that of the transaction coordinator that wrote the producer's
+	// last marker, -1 before any: a leader refuses markers from an older coordinator.
+	coordinatorEpoch int32
 }
 
 func newProducerEntry() producerEntry {
-	return producerEntry{epoch: -1, txnFirstOffset: -1, lastTimestamp: -1}
+	return producerEntry{epoch: -1, txnFirstOffset: -1, lastTimestamp: -1, coordinatorEpoch: -1}
 }
 
 func inSequence(last, next int32) bool {
@@ -166,8 +169,9 @@ type completedTxn struct {
 }
 
 // apply records h without checks (replication, recovery, and markers on the leader once
-// checked). For a marker that ended an ongoing transaction it returns that transaction.
-func (ps *producerState) apply(h *BatchHeader) (completedTxn, bool) {
+// checked); mk is what h is to transactions. For a marker that ended an ongoing
+// transaction it returns that transaction.
+func (ps *producerState) apply(h *BatchHeader, mk marker) (completedTxn, bool) {
 	if !h.HasProducer() {
 		return completedTxn{}, false
 	}
@@ -178,6 +182,9 @@ func (ps *producerState) apply(h *BatchHeader) (completedTxn, bool) {
 		ps.m[h.ProducerID] = e
 	}
 	first := e.apply(h)
+	if h.Control() {
+		e.coordinatorEpoch = mk.coordinatorEpoch
+	}
 	ps.track(h.ProducerID, e)
 	if first < 0 {
 		return completedTxn{}, false
@@ -228,19 +235,21 @@ func (ps *producerState) commit(pend []pendingProducer) {
 // Snapshot file format (big-endian; see FORMAT.md):
 //
 //	magic "SDPS" | version int16 = 2 | offset int64 | count int32 |
-//	count × { producerId int64 | epoch int16 | txnFirstOffset int64 | lastTimestamp int64 |
-//	          nbatches int8 | nbatches × { firstSeq int32 | lastSeq int32 | firstOffset int64 |
-//	          lastOffset int64 | timestamp int64 } } |
+//	count × { producerId int64 | epoch int16 | coordinatorEpoch int32 | txnFirstOffset int64 |
+//	          lastTimestamp int64 | nbatches int8 | nbatches × { firstSeq int32 | lastSeq int32 |
+//	          firstOffset int64 | lastOffset int64 | timestamp int64 } } |
 //	crc uint32 (CRC-32C of everything before it)
 //
-// Version 2 has the layout of version 1 with producers in increasing id order, so that a
-// snapshot has exactly one encoding (version 1 wrote them in map order). Both are read.
+// Version 2 added coordinatorEpoch and orders producers by increasing id, so that a
+// snapshot has exactly one encoding. Version 1 (no coordinatorEpoch, producers in any
+// order) is still read.
 const (
 	snapshotMagic    = "SDPS"
 	snapshotVersion  = 2
 	snapshotVersion1 = 1
 	snapshotHeader   = 4 + 2 + 8 + 4
-	snapshotEntry    = 8 + 2 + 8 + 8 + 1
+	snapshotEntry    = 8 + 2 + 4 + 8 + 8 + 1
+	snapshotEntryV1  = snapshotEntry - 4
 	snapshotBatch    = 4 + 4 + 8 + 8 + 8
 )
 
@@ -259,21 +268,30 @@ func (ps *producerState) encode(offset int64) []byte {
 	b = be.AppendUint64(b, uint64(offset))
 	b = be.AppendUint32(b, uint32(len(ps.m)))
 	for _, id := range ids {
-		e := ps.m[id]
-		b = be.AppendUint64(b, uint64(id))
-		b = be.AppendUint16(b, uint16(e.epoch))
-		b = be.AppendUint64(b, uint64(e.txnFirstOffset))
-		b = be.AppendUint64(b, uint64(e.lastTimestamp))
-		b = append(b, byte(e.n))
-		for _, m := range e.batches[:e.n] {
-			b = be.AppendUint32(b, uint32(m.firstSeq))
-			b = be.AppendUint32(b, uint32(m.lastSeq))
-			b = be.AppendUint64(b, uint64(m.firstOffset))
-			b = be.AppendUint64(b, uint64(m.lastOffset))
-			b = be.AppendUint64(b, uint64(m.timestamp))
-		}
+		b = appendSnapshotEntry(b, id, ps.m[id], snapshotVersion)
 	}
 	return be.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// appendSnapshotEntry appends producer id's entry e as snapshot version v has it.
+func appendSnapshotEntry(b []byte, id int64, e *producerEntry, v uint16) []byte {
+	be := binary.BigEndian
+	b = be.AppendUint64(b, uint64(id))
+	b = be.AppendUint16(b, uint16(e.epoch))
+	if v >= snapshotVersion {
+		b = be.AppendUint32(b, uint32(e.coordinatorEpoch))
+	}
+	b = be.AppendUint64(b, uint64(e.txnFirstOffset))
+	b = be.AppendUint64(b, uint64(e.lastTimestamp))
+	b = append(b, byte(e.n))
+	for _, m := range e.batches[:e.n] {
+		b = be.AppendUint32(b, uint32(m.firstSeq))
+		b = be.AppendUint32(b, uint32(m.lastSeq))
+		b = be.AppendUint64(b, uint64(m.firstOffset))
+		b = be.AppendUint64(b, uint64(m.lastOffset))
+		b = be.AppendUint64(b, uint64(m.timestamp))
+	}
+	return b
 }
 
 // decodeSnapshot decodes a snapshot of version 1 or 2. It allocates at most in proportion
@@ -288,20 +306,25 @@ func decodeSnapshot(b []byte) (offset int64, ps *producerState, err error) {
 		return 0, nil, fmt.Errorf("%w: bad crc", errSnapshot)
 	}
 	v := be.Uint16(b[4:])
-	if v != snapshotVersion && v != snapshotVersion1 {
+	entrySize := snapshotEntry
+	switch v {
+	case snapshotVersion:
+	case snapshotVersion1:
+		entrySize = snapshotEntryV1
+	default:
 		return 0, nil, fmt.Errorf("%w: version %d", errSnapshot, v)
 	}
 	offset = int64(be.Uint64(b[6:]))
 	count := int64(be.Uint32(b[14:]))
 	p := body[snapshotHeader:]
-	if count > int64(len(p))/snapshotEntry {
+	if count > int64(len(p))/int64(entrySize) {
 		return 0, nil, fmt.Errorf("%w: %d producers in %d bytes", errSnapshot, count, len(p))
 	}
 	ps = newProducerState()
 	ps.m = make(map[int64]*producerEntry, count)
 	prev := int64(math.MinInt64)
 	for i := range count {
-		if len(p) < snapshotEntry {
+		if len(p) < entrySize {
 			return 0, nil, fmt.Errorf("%w: truncated", errSnapshot)
 		}
 		e := newProducerEntry()
@@ -314,10 +337,15 @@ func decodeSnapshot(b []byte) (offset int64, ps *producerState, err error) {
 		}
 		prev = id
 		e.epoch = int16(be.Uint16(p[8:]))
-		e.txnFirstOffset = int64(be.Uint64(p[10:]))
-		e.lastTimestamp = int64(be.Uint64(p[18:]))
-		e.n = int(p[26])
-		p = p[snapshotEntry:]
+		q := p[10:]
+		if v == snapshotVersion {
+			e.coordinatorEpoch = int32(be.Uint32(q))
+			q = q[4:]
+		}
+		e.txnFirstOffset = int64(be.Uint64(q))
+		e.lastTimestamp = int64(be.Uint64(q[8:]))
+		e.n = int(q[16])
+		p = p[entrySize:]
 		if e.n > maxProducerBatches || len(p) < e.n*snapshotBatch {
 			return 0, nil, fmt.Errorf("%w: producer %d has %d batches", errSnapshot, id, e.n)
 		}

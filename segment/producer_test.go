@@ -181,7 +181,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	ps := newProducerState()
 	for i := range 7 {
 		h := BatchHeader{BaseOffset: int64(i * 10), LastOffsetDelta: 2, RecordCount: 3, ProducerID: int64(i % 3), ProducerEpoch: 1, BaseSequence: int32(i * 3), MaxTimestamp: int64(i)}
-		ps.apply(&h)
+		ps.apply(&h, marker{})
 	}
 	b := ps.encode(77)
 	off, got, err := decodeSnapshot(b)

@@ -491,7 +491,7 @@ func (l *Log) replaySegmentLocked(s *segment, from int64) error {
 	// Collect first: a scan that fails half way (a bad index position) must not have
 	// applied anything, as it is retried from a rebuilt index.
 	var hdrs []BatchHeader
-	var kinds []markerKind
+	var markers []marker
 	sc := newScanner(s.log, start, s.size.Load())
 	for {
 		h, pos, err := sc.next(false)
@@ -502,15 +502,15 @@ func (l *Log) replaySegmentLocked(s *segment, from int64) error {
 			return &CorruptionError{Segment: s.path, Offset: pos, Err: err}
 		}
 		if h.BaseOffset >= from && h.HasProducer() {
-			kind, err := parseMarker(&h, sc.ctl)
+			mk, err := parseMarker(&h, sc.ctl)
 			if err != nil {
 				// Appends check markers, so this is damage the scan cannot see (it
 				// checks no CRC): the marker still ends its transaction, unindexed.
 				l.logger.Warn("segment: undecodable transaction marker", "segment", s.path, "position", pos, "err", err)
-				kind = markerCommit
+				mk = marker{markerCommit, -1}
 			}
 			hdrs = append(hdrs, h)
-			kinds = append(kinds, kind)
+			markers = append(markers, mk)
 		}
 	}
 	target := s
@@ -518,7 +518,7 @@ func (l *Log) replaySegmentLocked(s *segment, from int64) error {
 		target = nil
 	}
 	for i := range hdrs {
-		l.applyBatchLocked(target, &hdrs[i], kinds[i])
+		l.applyBatchLocked(target, &hdrs[i], markers[i])
 	}
 	return nil
 }

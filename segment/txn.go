@@ -32,15 +32,22 @@ const (
 	markerAbort                    // a control batch with an ABORT record
 )
 
+// marker is what a batch is to transactions: for a marker, its kind and the epoch of the
+// coordinator that wrote it.
+type marker struct {
+	kind             markerKind
+	coordinatorEpoch int32
+}
+
 // parseMarker decodes the control record of the whole control batch b (header h): its key
 // is a ControlRecordKey of type ABORT (0) or COMMIT (1), its value an EndTxnMarker. Other
 // control records (KRaft's) have no place in a partition log. Errors wrap ErrCorruptBatch.
-func parseMarker(h *BatchHeader, b []byte) (markerKind, error) {
+func parseMarker(h *BatchHeader, b []byte) (marker, error) {
 	if !h.Control() {
-		return notMarker, nil
+		return marker{}, nil
 	}
-	bad := func(format string, args ...any) (markerKind, error) {
-		return notMarker, fmt.Errorf("%w: control batch at offset %d: %s", ErrCorruptBatch, h.BaseOffset, fmt.Sprintf(format, args...))
+	bad := func(format string, args ...any) (marker, error) {
+		return marker{}, fmt.Errorf("%w: control batch at offset %d: %s", ErrCorruptBatch, h.BaseOffset, fmt.Sprintf(format, args...))
 	}
 	if h.RecordCount < 1 || int64(len(b)) < h.Size() {
 		return bad("%d records", h.RecordCount)
@@ -63,26 +70,27 @@ func parseMarker(h *BatchHeader, b []byte) (markerKind, error) {
 	}
 	switch key.Type {
 	case kmsg.ControlRecordKeyTypeAbort:
-		return markerAbort, nil
+		return marker{markerAbort, val.CoordinatorEpoch}, nil
 	case kmsg.ControlRecordKeyTypeCommit:
-		return markerCommit, nil
+		return marker{markerCommit, val.CoordinatorEpoch}, nil
 	}
 	return bad("control record type %d", key.Type)
 }
 
-// markerKinds returns the markerKind of each batch of records (described by hdrs).
-func markerKinds(records []byte, hdrs []BatchHeader, kinds []markerKind) ([]markerKind, error) {
+// markersOf appends to dst what each batch of records (described by hdrs) is to
+// transactions.
+func markersOf(records []byte, hdrs []BatchHeader, dst []marker) ([]marker, error) {
 	pos := int64(0)
 	for i := range hdrs {
 		h := &hdrs[i]
-		k, err := parseMarker(h, records[pos:pos+h.Size()])
+		mk, err := parseMarker(h, records[pos:pos+h.Size()])
 		if err != nil {
 			return nil, err
 		}
-		kinds = append(kinds, k)
+		dst = append(dst, mk)
 		pos += h.Size()
 	}
-	return kinds, nil
+	return dst, nil
 }
 
 // encodeMarker builds the control batch of a transaction marker as Kafka's
@@ -116,7 +124,10 @@ func encodeMarker(producerID int64, producerEpoch int16, commit bool, coordinato
 // returns the marker's offset as FirstOffset and LastOffset.
 //
 // A marker whose producerEpoch is older than the producer's current epoch is refused
-// (ErrInvalidProducerEpoch): the producer was fenced. A newer one is taken, as the
+// (ErrInvalidProducerEpoch): the producer was fenced. One whose coordinatorEpoch is older
+// than that of the producer's last marker is refused too (ErrCoordinatorFenced): a
+// deposed coordinator (Kafka checks this on the leader only; followers take what the
+// leader wrote). A newer one is taken, as the
 // coordinator bumps the epoch when it aborts a transaction on its own. A marker for a
 // producer with no ongoing transaction is written all the same (the coordinator retries
 // markers until they are acknowledged) but ends nothing: no index entry, no change to the
@@ -134,9 +145,9 @@ func (l *Log) AppendMarker(producerID int64, producerEpoch int16, commit bool, c
 		return AppendResult{}, err
 	}
 	h := decodeHeader(b)
-	kind := markerAbort
+	mk := marker{markerAbort, coordinatorEpoch}
 	if commit {
-		kind = markerCommit
+		mk.kind = markerCommit
 	}
 
 	l.mu.Lock()
@@ -149,6 +160,10 @@ func (l *Log) AppendMarker(producerID int64, producerEpoch int16, commit bool, c
 	if e := l.producers.m[producerID]; e != nil {
 		if _, err := e.check(&h, true); err != nil {
 			return AppendResult{}, err
+		}
+		if coordinatorEpoch < e.coordinatorEpoch {
+			return AppendResult{}, fmt.Errorf("%w: marker of coordinator epoch %d for producer %d, which had one of epoch %d",
+				ErrCoordinatorFenced, coordinatorEpoch, producerID, e.coordinatorEpoch)
 		}
 	}
 	if err := l.maybeRollLocked(cfg, int64(len(b)), first, first); err != nil {
@@ -164,7 +179,7 @@ func (l *Log) AppendMarker(producerID int64, producerEpoch int16, commit bool, c
 	if err := l.writeLocked(cfg, b, hdrs); err != nil {
 		return AppendResult{}, err
 	}
-	l.applyBatchLocked(l.active, &hdrs[0], kind)
+	l.applyBatchLocked(l.active, &hdrs[0], mk)
 	l.publishUnstableLocked()
 	res := AppendResult{FirstOffset: first, LastOffset: first, LogAppendTime: -1, LogStartOffset: l.logStart.Load()}
 	if cfg.LogAppendTime {
@@ -177,9 +192,9 @@ func (l *Log) AppendMarker(producerID int64, producerEpoch int16, commit bool, c
 // when it is an ABORT marker that ended a transaction and s is not nil, adds the
 // transaction to s's aborted-transaction index (s holds the marker). The one path by which
 // markers change state: leader (AppendMarker), followers and recovery. mu held.
-func (l *Log) applyBatchLocked(s *segment, h *BatchHeader, kind markerKind) {
-	done, ok := l.producers.apply(h)
-	if !ok || kind != markerAbort || s == nil {
+func (l *Log) applyBatchLocked(s *segment, h *BatchHeader, mk marker) {
+	done, ok := l.producers.apply(h, mk)
+	if !ok || mk.kind != markerAbort || s == nil {
 		return
 	}
 	s.idxMu.Lock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -12,33 +13,29 @@ import (
 	"testing"
 )
 
-// snapshotSeed is the snapshot of a state with idempotent producers and ongoing
-// transactions, and the same state as version 1 wrote it (producers in another order).
+// snapshotSeed is the snapshot of a state with idempotent producers, ongoing
+// transactions and markers, and the same state as version 1 wrote it (without coordinator
+// epochs, producers in another order).
 func snapshotSeed(t testing.TB) (v2, v1 []byte) {
 	ps := newProducerState()
 	for i := range 9 {
 		h := BatchHeader{BaseOffset: int64(i * 10), LastOffsetDelta: 2, RecordCount: 3, ProducerID: int64(i % 4), ProducerEpoch: 1,
 			BaseSequence: int32(i / 4 * 3), MaxTimestamp: int64(i), Attributes: int16(i%2) * attrTransactional}
-		ps.apply(&h)
+		ps.apply(&h, marker{})
 	}
-	if len(ps.ongoing) == 0 {
-		t.Fatal("seed has no ongoing transaction")
+	mh := BatchHeader{BaseOffset: 90, ProducerID: 3, ProducerEpoch: 1, BaseSequence: -1, Attributes: attrTransactional | attrControl}
+	ps.apply(&mh, marker{markerCommit, 7})
+	if len(ps.ongoing) == 0 || ps.m[3].coordinatorEpoch != 7 {
+		t.Fatal("seed has no ongoing transaction or no marker")
 	}
-	v2 = ps.encode(90)
-	// Version 1: producers reversed.
+	v2 = ps.encode(91)
 	be := binary.BigEndian
-	var entries [][]byte
-	p := v2[snapshotHeader : len(v2)-4]
-	for len(p) > 0 {
-		n := snapshotEntry + int(p[26])*snapshotBatch
-		entries = append(entries, p[:n])
-		p = p[n:]
-	}
-	slices.Reverse(entries)
 	v1 = append([]byte(nil), v2[:snapshotHeader]...)
 	be.PutUint16(v1[4:], snapshotVersion1)
-	for _, e := range entries {
-		v1 = append(v1, e...)
+	ids := slices.Sorted(maps.Keys(ps.m))
+	slices.Reverse(ids)
+	for _, id := range ids {
+		v1 = appendSnapshotEntry(v1, id, ps.m[id], snapshotVersion1)
 	}
 	v1 = be.AppendUint32(v1, crc32.Checksum(v1, castagnoli))
 	return v2, v1
@@ -65,18 +62,26 @@ func TestSnapshotVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(ps2.encode(90), v2) {
+	if !bytes.Equal(ps2.encode(91), v2) {
 		t.Fatal("version 2 does not re-encode identically")
 	}
 	off, ps1, err := decodeSnapshot(v1)
-	if err != nil || off != 90 {
+	if err != nil || off != 91 {
 		t.Fatalf("version 1: %d %v", off, err)
 	}
+	// Version 1 had no coordinator epochs.
+	if ps1.m[3].coordinatorEpoch != -1 {
+		t.Fatalf("version 1 coordinator epoch %d", ps1.m[3].coordinatorEpoch)
+	}
+	ps1.m[3].coordinatorEpoch = 7
 	sameProducers(t, ps1, ps2)
 	// Out of order in version 2 is corrupt.
-	bad := append([]byte(nil), v1...)
-	binary.BigEndian.PutUint16(bad[4:], snapshotVersion)
-	binary.BigEndian.PutUint32(bad[len(bad)-4:], crc32.Checksum(bad[:len(bad)-4], castagnoli))
+	bad := append([]byte(nil), v2[:snapshotHeader]...)
+	for _, id := range []int64{2, 1} {
+		bad = appendSnapshotEntry(bad, id, ps2.m[id], snapshotVersion)
+	}
+	binary.BigEndian.PutUint32(bad[14:], 2)
+	bad = binary.BigEndian.AppendUint32(bad, crc32.Checksum(bad, castagnoli))
 	if _, _, err := decodeSnapshot(bad); err == nil {
 		t.Fatal("version 2 with producers out of order accepted")
 	}

@@ -320,6 +320,30 @@ func TestAppendMarker(t *testing.T) {
 		}
 	}
 
+	// A marker from an older coordinator is fenced, on the leader only; the coordinator
+	// epoch survives restarts, through snapshots and replay.
+	if _, err := l.AppendMarker(8, 0, true, 4, 4); !errors.Is(err, ErrCoordinatorFenced) {
+		t.Fatalf("marker of an older coordinator: %v", err)
+	}
+	checkFenced := func(l *Log) {
+		t.Helper()
+		if _, err := l.AppendMarker(7, 2, true, 4, 4); !errors.Is(err, ErrCoordinatorFenced) {
+			t.Fatalf("marker of an older coordinator: %v", err)
+		}
+	}
+	checkFenced(l)
+	f := openTest(t, t.TempDir(), cfg, Options{})
+	for i, ce := range []int32{5, 4} {
+		b, _ := encodeMarker(7, 2, true, ce, 0, false)
+		setOffsetAndEpoch(b, int64(i), 0)
+		if err := f.AppendFollower(b); err != nil {
+			t.Fatalf("follower, marker of coordinator epoch %d: %v", ce, err)
+		}
+	}
+	if ce := f.producers.m[7].coordinatorEpoch; ce != 4 {
+		t.Fatalf("follower's coordinator epoch %d", ce)
+	}
+
 	// A segment with an aborted transaction gets a .txnindex when sealed; Kafka's bytes.
 	if err := l.Roll(); err != nil {
 		t.Fatal(err)
@@ -337,6 +361,19 @@ func TestAppendMarker(t *testing.T) {
 	if !bytes.Equal(got, wantBytes) {
 		t.Fatalf(".txnindex %x", got)
 	}
+
+	dir := l.Dir()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openTest(t, dir, cfg, Options{Now: clk.Now})
+	checkFenced(l) // from the snapshot
+	for _, off := range l.listSnapshots() {
+		os.Remove(fileName(dir, off, snapshotSuffix))
+	}
+	l.abandon()
+	l = openTest(t, dir, cfg, Options{Now: clk.Now})
+	checkFenced(l) // from the replay of the markers
 }
 
 // testMarker is a marker as a leader wrote it at offset base.
