@@ -43,9 +43,14 @@ func (c *Coordinator) AddPartitionsToTxn(ctx context.Context, req *kmsg.AddParti
 		return resp
 	}
 	resp.Transactions = make([]kmsg.AddPartitionsToTxnResponseTransaction, len(req.Transactions))
+	// Transactions are answered concurrently (each may wait for a write),
+	// a bounded number at a time.
 	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxConcurrentAdds)
 	for i, tr := range req.Transactions {
+		sem <- struct{}{}
 		wg.Go(func() {
+			defer func() { <-sem }()
 			topics := make([]topicPartitions, len(tr.Topics))
 			for j, t := range tr.Topics {
 				topics[j] = topicPartitions{t.Topic, t.Partitions}
@@ -87,6 +92,10 @@ func (c *Coordinator) AddOffsetsToTxn(ctx context.Context, req *kmsg.AddOffsetsT
 	resp.ErrorCode = fencedFor(code, req.Version, 2)
 	return resp
 }
+
+// maxConcurrentAdds bounds the transactions of one batched
+// AddPartitionsToTxn answered at the same time.
+const maxConcurrentAdds = 64
 
 // topicPartitions is one topic of a request, its partitions deduplicated.
 type topicPartitions struct {

@@ -66,6 +66,20 @@
 // while a transition is being written or markers are being sent
 // CONCURRENT_TRANSACTIONS.
 //
+// # What the broker supplies
+//
+// Deps: ProducerIDs (the etcd-backed block allocator idempotent producers
+// use), a MarkerWriter (WriteTxnMarkers to each partition's leader, this
+// broker included, with the coordinator epoch), the partition counts of
+// __transaction_state and of every topic (from the metadata cache), and the
+// coordinator as a RoleObserver of the partition layer. The broker creates
+// __transaction_state on the first FindCoordinator of key type 1, with
+// Config.NumPartitions, Config.ReplicationFactor (capped by the live
+// brokers) and Config.TopicConfigs. This coordinator speaks transaction
+// version 1 (KIP-890 part 1): the broker must not advertise the
+// transaction.version feature at level 2, so that clients keep EndTxn at v4
+// and add partitions themselves.
+//
 // # Concurrency
 //
 // Each transactional id has its own lock; a request decides under it and
