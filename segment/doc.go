@@ -15,8 +15,9 @@
 //     in place, and appends with one write. All batches of a call go in, or none.
 //   - Transactions (KIP-98): AppendMarker writes the COMMIT or ABORT control batch that
 //     ends a producer's transaction (fenced by epoch); producer state tracks ongoing
-//     transactions, FirstUnstableOffset bounds the last stable offset and
-//     OngoingTransactions lists them; ABORT markers fill the aborted-transaction index
+//     transactions, FirstUnstableOffset bounds the last stable offset,
+//     OngoingTransactions and Producers (DescribeProducers) list them; markers from an
+//     older coordinator are fenced; ABORT markers fill the aborted-transaction index
 //     (.txnindex, Kafka's format) that AbortedTransactions serves to read_committed
 //     fetches. Followers and recovery apply markers by the same code path.
 //   - Durability: WaitDurable implements group commit without a goroutine: one fdatasync

@@ -55,3 +55,37 @@ func Example() {
 	// duplicate true offsets 0 to 2
 	// fetched batch 0 with 3 records; log end 3
 }
+
+// A transaction aborted by its coordinator, as a read_committed fetch sees it.
+func ExampleLog_AppendMarker() {
+	dir, err := os.MkdirTemp("", "sediment-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	l, err := segment.Open(filepath.Join(dir, "payments-0"), segment.DefaultConfig(), segment.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+
+	// A transactional producer writes two batches; a plain producer one in between.
+	l.AppendLeader(segmenttest.Transactional(42, 0, 0, "debit"), 0)
+	l.AppendLeader(segmenttest.Plain("audit"), 0)
+	l.AppendLeader(segmenttest.Transactional(42, 0, 1, "credit"), 0)
+	fmt.Println("first unstable offset", l.FirstUnstableOffset(), "of", l.LogEndOffset())
+
+	// WriteTxnMarkers: the coordinator (epoch 3) aborts it.
+	res, err := l.AppendMarker(42, 0, false, 3, 0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("marker at", res.FirstOffset, "first unstable offset", l.FirstUnstableOffset())
+
+	// A read_committed fetch of [0, 4) gets the batches and the aborted transaction.
+	fmt.Printf("aborted %+v\n", l.AbortedTransactions(0, 4))
+	// Output:
+	// first unstable offset 0 of 3
+	// marker at 3 first unstable offset 4
+	// aborted [{ProducerID:42 FirstOffset:0}]
+}

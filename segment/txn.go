@@ -261,6 +261,36 @@ func (l *Log) OngoingTransactions() []OngoingTxn {
 	return out
 }
 
+// ProducerInfo describes a producer whose state the log keeps, as DescribeProducers
+// reports it.
+type ProducerInfo struct {
+	ProducerID    int64
+	ProducerEpoch int16
+	LastSequence  int32 // of its last data batch in this epoch, -1 when none
+	LastTimestamp int64 // maxTimestamp (ms) of its last batch or marker
+	// CoordinatorEpoch is that of the coordinator that wrote its last marker, -1 when none.
+	CoordinatorEpoch      int32
+	CurrentTxnStartOffset int64 // first offset of its ongoing transaction, -1 when none
+}
+
+// Producers lists the producers whose state the log keeps, by producer id
+// (DescribeProducers).
+func (l *Log) Producers() []ProducerInfo {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]ProducerInfo, 0, len(l.producers.m))
+	for id, e := range l.producers.m {
+		p := ProducerInfo{ProducerID: id, ProducerEpoch: e.epoch, LastSequence: -1, LastTimestamp: e.lastTimestamp,
+			CoordinatorEpoch: e.coordinatorEpoch, CurrentTxnStartOffset: e.txnFirstOffset}
+		if e.n > 0 {
+			p.LastSequence = e.batches[e.n-1].lastSeq
+		}
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ProducerID < out[j].ProducerID })
+	return out
+}
+
 // AbortedTxn is an aborted transaction as a read_committed Fetch response lists it: the
 // consumer drops the producer's records from FirstOffset up to the producer's ABORT marker.
 type AbortedTxn struct {

@@ -320,6 +320,13 @@ func TestAppendMarker(t *testing.T) {
 		}
 	}
 
+	if got, want := l.Producers(), []ProducerInfo{
+		{ProducerID: 7, ProducerEpoch: 2, LastSequence: 1, LastTimestamp: clk.Now().UnixMilli(), CoordinatorEpoch: 5, CurrentTxnStartOffset: -1},
+		{ProducerID: 8, ProducerEpoch: 0, LastSequence: 0, LastTimestamp: clk.Now().UnixMilli(), CoordinatorEpoch: 5, CurrentTxnStartOffset: -1},
+	}; !slices.Equal(got, want) {
+		t.Fatalf("Producers %+v", got)
+	}
+
 	// A marker from an older coordinator is fenced, on the leader only; the coordinator
 	// epoch survives restarts, through snapshots and replay.
 	if _, err := l.AppendMarker(8, 0, true, 4, 4); !errors.Is(err, ErrCoordinatorFenced) {
