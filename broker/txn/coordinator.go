@@ -299,9 +299,18 @@ func (sh *shard) committed(next int64, err error) int16 {
 // shard's term, not the requester's, so that memory follows the log even
 // when the requester gives up.
 func (sh *shard) writeLocked(t *txn, next meta, done func(code int16)) <-chan int16 {
+	ch := make(chan int16, 1)
+	if !canTransition(t.cur.state, next.state) {
+		// A bug, not a request's fault: Kafka throws IllegalStateException.
+		sh.c.log.Error("refusing an invalid transition", "transactional_id", t.id, "from", t.cur.state, "to", next.state)
+		if done != nil {
+			done(kerr.UnknownServerError.Code)
+		}
+		ch <- kerr.UnknownServerError.Code
+		return ch
+	}
 	t.writing = true
 	off, err := sh.append(t.id, next)
-	ch := make(chan int16, 1)
 	sh.c.wg.Go(func() {
 		code := sh.committed(off, err)
 		t.mu.Lock()

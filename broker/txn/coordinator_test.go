@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -707,4 +708,76 @@ func TestCloseStopsEverything(t *testing.T) {
 		t.Fatal("Close did not return")
 	}
 	wantCode(t, "init cut short by Close", <-initDone, kerr.NotCoordinator)
+}
+
+func TestTransitions(t *testing.T) {
+	for _, c := range []struct {
+		from, to State
+		ok       bool
+	}{
+		{Empty, Ongoing, true}, {CompleteCommit, Ongoing, true}, {Ongoing, PrepareCommit, true},
+		{PrepareCommit, CompleteCommit, true}, {PrepareAbort, CompleteAbort, true}, {CompleteAbort, Empty, true},
+		{Empty, Dead, true}, {Empty, PrepareCommit, false}, {Ongoing, Empty, false}, {PrepareCommit, PrepareAbort, false},
+		{CompleteCommit, CompleteAbort, false}, {Ongoing, Dead, false}, {Dead, Empty, false},
+	} {
+		if canTransition(c.from, c.to) != c.ok {
+			t.Errorf("%v → %v: %v", c.from, c.to, !c.ok)
+		}
+	}
+	h := newHarness(t)
+	pid, epoch := h.mustInit("t")
+	wantCode(t, "add", h.add("t", pid, epoch, tp("a", 0)), nil)
+	wantCode(t, "commit", h.end("t", pid, epoch, true), nil)
+	h.settle("t", CompleteCommit)
+	// CompleteCommit → Empty: a new producer after a commit.
+	if p, e := h.mustInit("t"); p != pid || e != epoch+1 {
+		t.Fatalf("init after commit: %d/%d", p, e)
+	}
+	if m, _ := h.state("t"); m.state != Empty {
+		t.Fatalf("after init: %v", m.state)
+	}
+	// An invalid transition is refused without a write.
+	sh, _ := h.c.shardFor("t")
+	tx := sh.get("t")
+	_, end := h.log.Bounds()
+	tx.mu.Lock()
+	next := tx.cur
+	next.state = CompleteAbort
+	ch := sh.writeLocked(tx, next, nil)
+	tx.mu.Unlock()
+	wantCode(t, "Empty → CompleteAbort", <-ch, kerr.UnknownServerError)
+	if _, e := h.log.Bounds(); e != end {
+		t.Fatal("an invalid transition was written")
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	h := newHarness(t)
+	pid, epoch := h.mustInit("t")
+	h.mustInit("u")
+	wantCode(t, "add", h.add("t", pid, epoch, tp("a", 0)), nil)
+	reg := prometheus.NewRegistry()
+	m, err := newMetrics(h.c, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.ended(true)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, mm := range f.GetMetric() {
+			name := f.GetName()
+			for _, l := range mm.GetLabel() {
+				name += "/" + l.GetValue()
+			}
+			got[name] = mm.GetGauge().GetValue() + mm.GetCounter().GetValue()
+		}
+	}
+	if got["sediment_txn_transactional_ids/Ongoing"] != 1 || got["sediment_txn_transactional_ids/Empty"] != 1 ||
+		got["sediment_txn_committed_total"] != 1 {
+		t.Fatalf("metrics: %v", got)
+	}
 }
