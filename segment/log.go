@@ -251,6 +251,11 @@ func (l *Log) createSegmentLocked(base int64) (*segment, error) {
 			return nil, fmt.Errorf("segment: create index: %w", err)
 		}
 	}
+	// A .txnindex exists only once there is an entry: a stale one would be believed.
+	if err := l.fs.Remove(s.txnIndexPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		f.Close()
+		return nil, fmt.Errorf("segment: remove stale transaction index: %w", err)
+	}
 	if err := l.syncDir(); err != nil {
 		f.Close()
 		return nil, err

@@ -234,8 +234,9 @@ func (s *segment) addBatchLocked(h *BatchHeader, pos int64, indexInterval int64,
 	}
 }
 
-// writeIndexesLocked writes the in-memory indexes (the aborted-transaction index too) to their files (whole rewrite when they
-// shrank, else append) and optionally syncs them. idxMu held.
+// writeIndexesLocked writes the in-memory indexes, the aborted-transaction index too, to
+// their files (whole rewrite when they shrank, else append) and optionally syncs them.
+// idxMu held.
 func (s *segment) writeIndexesLocked(fsys vfs.FS, sync bool) error {
 	if err := writeIndexFile(fsys, s.indexPath(), s.oidx.b, &s.oidx.written, sync); err != nil {
 		return err
@@ -433,7 +434,7 @@ type scanner struct {
 	hdr  [batchHeaderSize]byte
 	prev int64 // next offset after the previous batch, for monotonicity; -1 before the first
 	// ctl is the whole batch when the last one returned was a control batch (a transaction
-	// marker, whose record producer state needs) no bigger than the read buffer; else nil.
+	// marker, whose record producer state needs) no bigger than the read buffer; else empty.
 	ctl []byte
 }
 

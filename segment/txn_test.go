@@ -494,7 +494,7 @@ func TestTxnIndexCorrupt(t *testing.T) {
 // index entry, and the first unstable offset is right for what was recovered.
 func TestTxnPowerLoss(t *testing.T) {
 	cfg := txnConfig()
-	for round := range 24 {
+	for round := range 48 {
 		r := rand.New(rand.NewPCG(uint64(round), 5))
 		fsys := vfs.NewMem()
 		l, err := Open("/data/t-0", cfg, Options{FS: fsys})
