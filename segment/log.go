@@ -72,7 +72,8 @@ type SegmentInfo struct {
 	IndexPath     string
 	TimeIndexPath string
 	// TxnIndexPath names the aborted-transaction index; the file exists only when
-	// HasTxnIndex (Kafka's too is created on the first aborted transaction).
+	// HasTxnIndex (Kafka's too is created on the first aborted transaction). For a sealed
+	// segment it is final; the active segment's reaches disk when it is sealed.
 	TxnIndexPath string
 	HasTxnIndex  bool
 }

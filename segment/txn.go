@@ -305,7 +305,8 @@ type AbortedTxn struct {
 // stops at the first entry whose lastStableOffset is >= upperBound: no transaction ongoing
 // below upperBound was left open after it, so no later marker can end one. It takes no
 // log-wide lock, does no I/O (the indexes are in memory), and allocates nothing but the
-// result, nil when empty.
+// result, nil when empty. Only local segments are searched: entries of segments that
+// retention left only in the tier are the tier's to serve (from their uploaded .txnindex).
 func (l *Log) AbortedTransactions(fetchOffset, upperBound int64) []AbortedTxn {
 	if fetchOffset >= upperBound {
 		return nil
