@@ -34,6 +34,9 @@ var (
 	// ErrCoordinatorFenced reports a transaction marker from a coordinator older than the
 	// one that wrote the producer's last marker (Kafka's TRANSACTION_COORDINATOR_FENCED).
 	ErrCoordinatorFenced = errors.New("segment: transaction coordinator fenced")
+	// ErrInvalidTxnState reports a non-transactional batch from a producer whose
+	// transaction is ongoing (Kafka's INVALID_TXN_STATE).
+	ErrInvalidTxnState = errors.New("segment: invalid transaction state")
 	// ErrClosed is returned by every method of a Log after Close or Delete.
 	ErrClosed = errors.New("segment: log closed")
 )

@@ -49,13 +49,18 @@ func inSequence(last, next int32) bool {
 // 0; the same epoch must continue the last sequence (wrapping at MaxInt32); an unknown
 // producer may start at any sequence (KIP-360: its state may have gone with retention, or
 // with history that only the tier holds). Control batches (transaction
-// markers) carry no sequence and are checked for fencing only.
+// markers) carry no sequence and are checked for fencing only. A producer with a
+// transaction ongoing may only write transactional batches (ErrInvalidTxnState, Kafka's
+// ProducerAppendInfo.appendDataBatch).
 func (e *producerEntry) check(h *BatchHeader, known bool) (*batchMeta, error) {
 	if known && h.ProducerEpoch < e.epoch {
 		return nil, fmt.Errorf("%w: producer %d epoch %d is older than %d", ErrInvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, e.epoch)
 	}
 	if h.Control() {
 		return nil, nil
+	}
+	if known && e.txnFirstOffset >= 0 && !h.Transactional() {
+		return nil, fmt.Errorf("%w: producer %d wrote a non-transactional batch in its transaction from offset %d", ErrInvalidTxnState, h.ProducerID, e.txnFirstOffset)
 	}
 	if known && h.ProducerEpoch == e.epoch {
 		last := h.LastSequence()

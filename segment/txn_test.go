@@ -260,6 +260,10 @@ func TestAppendMarker(t *testing.T) {
 	if fu := l.FirstUnstableOffset(); fu != 0 {
 		t.Fatalf("FirstUnstableOffset %d", fu)
 	}
+	// In a transaction, a producer writes only transactional batches.
+	if _, err := l.AppendLeader(segmenttest.Idempotent(7, 2, 2, "x"), 4); !errors.Is(err, ErrInvalidTxnState) {
+		t.Fatalf("idempotent batch in a transaction: %v", err)
+	}
 	res, err := l.AppendMarker(7, 2, false, 5, 4) // 4: abort 7
 	if err != nil || res.FirstOffset != 4 || res.LastOffset != 4 || res.LogAppendTime != -1 {
 		t.Fatalf("AppendMarker: %+v %v", res, err)
