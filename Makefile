@@ -37,6 +37,7 @@ image:
 	printf 'root:x:0:0:root:/:/sbin/nologin\nsediment:x:10001:10001:sediment:/data:/sbin/nologin\n' >$(IMAGECTX)/etc/passwd
 	printf 'root:x:0:\nsediment:x:10001:\n' >$(IMAGECTX)/etc/group
 	docker build -q -t $(IMAGE) -f deploy/Dockerfile $(IMAGECTX)
+	@docker image prune -f --filter label=org.opencontainers.image.title=sediment >/dev/null
 	@docker image inspect $(IMAGE) --format '$(IMAGE): {{.Size}} bytes'
 
 ## test-image: `make image` where a Docker engine answers; without one, the container
@@ -69,7 +70,7 @@ fuzz:
 	@./scripts/fuzz.sh $(FUZZTIME)
 
 ## bench: Sediment against franz-go's kfake with the same franz-go workload (bin/sediment-bench; BENCH.md)
-bench: build minio
+bench: build minio image
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BENCH) ./cmd/sediment-bench
 	$(BENCH) --sediment-bin $(SEDIMENT)
 

@@ -34,6 +34,8 @@
 //	                 its three measurements; groups_report.go its output
 //	cleaner.go       the log cleaner phase (cleaner): MiB/s of a compacted
 //	                 log cleaned and the broker's peak RSS meanwhile
+//	image.go         the image phase (image): the container image's start
+//	                 to ready, and sedimenttc.Run's time
 //	bytesize.go      the byteSize flag value
 //	machine_linux.go machine facts and this process's CPU time (elsewhere:
 //	                 machine_other.go)
@@ -80,6 +82,7 @@ type benchFlags struct {
 
 	groups  groupsFlags  // the consumer-group phase (groups.go)
 	cleaner cleanerFlags // the log cleaner phase (cleaner.go)
+	image   imageFlags   // the image start phase (image.go)
 
 	kfakeServe string // internal: run the kfake child instead of the bench
 }
@@ -108,6 +111,9 @@ Targets, each started as child processes (Sediment brokers from
               produced to a compacted topic with the cleaner off, then
               cleaned after a restart with it on: MiB/s cleaned and the
               broker's peak RSS (bounded by the offset map's size)
+  image       the container image (--image, from make image): --image-starts
+              docker runs timed to /readyz and to ApiVersions, and as many
+              sedimenttc.Run calls timed to their return (needs Docker)
 
 With --failover (the default, when sediment-3 runs), each run then starts a
 fresh 3-broker cluster, produces steadily to a one-partition topic replicated
@@ -128,7 +134,7 @@ Flags (bench reads no SEDIMENT_* environment, and strips it from its children):
 func benchFlagSet(f *benchFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("sediment-bench", flag.ContinueOnError)
 	fs.StringVar(&f.sedimentBin, "sediment-bin", "", "`PATH` of the sediment binary to benchmark, run as PATH serve ... (default: sediment next to this binary)")
-	fs.StringVar(&f.only, "only", "all", "targets to run: a comma-separated list of sediment, kfake, sediment-3, sediment-tier, groups and cleaner, or all (both: sediment,kfake); they run in the order sediment, kfake, sediment-3, (failover), sediment-tier, groups, cleaner")
+	fs.StringVar(&f.only, "only", "all", "targets to run: a comma-separated list of sediment, kfake, sediment-3, sediment-tier, groups, cleaner and image, or all (both: sediment,kfake); they run in the order sediment, kfake, sediment-3, (failover), sediment-tier, groups, cleaner, image")
 	fs.IntVar(&f.records, "records", 1000000, "`N` records produced and consumed per target and run; the default makes each produce phase take ~10 s on 2 cores (kfake then peaks near 2.5 GiB RSS)")
 	fs.IntVar(&f.valueSize, "value-size", 1024, "bytes per record value (at least 16); values are random, so incompressible")
 	fs.IntVar(&f.partitions, "partitions", 16, "partitions of the benchmark topic (also the broker's --num-partitions)")
@@ -149,6 +155,7 @@ func benchFlagSet(f *benchFlags) *flag.FlagSet {
 	fs.IntVar(&f.tierRawParallel, "tier-raw-parallel", readerDefaults().MaxParallel, "sediment-tier: ranged GETs in flight in the raw baseline, for experiments; the default is the most the broker's remote reader runs")
 	addGroupsFlags(fs, &f.groups)
 	addCleanerFlags(fs, &f.cleaner)
+	addImageFlags(fs, &f.image)
 	fs.BoolVar(&f.keep, "keep", false, "keep the temporary directory (data and child logs) instead of removing it")
 	fs.Func("sediment-flag", "`FLAG` added to the serve command line of every Sediment broker (sediment, sediment-3, failover), e.g. --sediment-flag=--flush-policy=os; repeatable; for experiments only: the reference figures use none", func(v string) error {
 		if !strings.HasPrefix(v, "-") {
@@ -181,7 +188,7 @@ func benchFlagSet(f *benchFlags) *flag.FlagSet {
 }
 
 // benchTargetNames are the targets --only chooses from, in the order they run.
-var benchTargetNames = []string{"sediment", "kfake", "sediment-3", tierTargetName, groupsTargetName, cleanerTargetName}
+var benchTargetNames = []string{"sediment", "kfake", "sediment-3", tierTargetName, groupsTargetName, cleanerTargetName, imageTargetName}
 
 // parseOnly reads --only: a comma-separated list of target names, "all", or
 // "both" (sediment and kfake, what --only meant before sediment-3).
@@ -236,6 +243,9 @@ func (f *benchFlags) validate() error {
 		return fmt.Errorf("--tier-raw-parallel %d: want at least 1", f.tierRawParallel)
 	}
 	if err := f.cleaner.validate(f.valueSize); err != nil {
+		return err
+	}
+	if err := f.image.validate(); err != nil {
 		return err
 	}
 	return f.groups.validate(f.valueSize, f.partitions)

@@ -126,6 +126,12 @@ func benchMain(args []string) error {
 	if only[cleanerTargetName] {
 		printCleanerHeader(os.Stdout, cleanerCfg)
 	}
+	if only[imageTargetName] {
+		if _, err := checkImage(f.image.image); err != nil {
+			return fmt.Errorf("%w, or leave %s out of --only", err, imageTargetName)
+		}
+		printImageHeader(os.Stdout, f.image)
+	}
 	pool := newValuePool(w.valueSize)
 
 	p := &progress{out: os.Stderr}
@@ -134,6 +140,7 @@ func benchMain(args []string) error {
 	var tiers []tierResult
 	var groupRuns []groupsResult
 	var cleanerRuns []cleanerResult
+	var imageRuns []imageResult
 	for run := 1; run <= f.repeat; run++ {
 		var results []runResult
 		for _, t := range targets {
@@ -208,6 +215,15 @@ func benchMain(args []string) error {
 			cleanerRuns = append(cleanerRuns, cr)
 			printCleanerResults(os.Stdout, title, cr, nil)
 		}
+
+		if only[imageTargetName] {
+			ir, err := runImage(ctx, f.image, p)
+			if err != nil {
+				return benchError(ctx, sigCtx, f.timeout, p, err)
+			}
+			imageRuns = append(imageRuns, ir)
+			printImageResults(os.Stdout, title, ir)
+		}
 	}
 	if f.repeat > 1 {
 		if len(targets) > 0 {
@@ -229,6 +245,13 @@ func benchMain(args []string) error {
 		}
 		if len(cleanerRuns) > 0 {
 			printCleanerResults(os.Stdout, fmt.Sprintf("median of %d runs", f.repeat), cleanerMedians(cleanerRuns), cleanerRuns)
+		}
+		if len(imageRuns) > 0 {
+			all := imageResult{size: imageRuns[0].size}
+			for _, r := range imageRuns {
+				all.starts, all.runs = append(all.starts, r.starts...), append(all.runs, r.runs...)
+			}
+			printImageResults(os.Stdout, fmt.Sprintf("all %d runs", f.repeat), all)
 		}
 	}
 	return nil
