@@ -124,16 +124,15 @@ func encodeMarker(producerID int64, producerEpoch int16, commit bool, coordinato
 // returns the marker's offset as FirstOffset and LastOffset.
 //
 // A marker whose producerEpoch is older than the producer's current epoch is refused
-// (ErrInvalidProducerEpoch): the producer was fenced. One whose coordinatorEpoch is older
-// than that of the producer's last marker is refused too (ErrCoordinatorFenced): a
-// deposed coordinator (Kafka checks this on the leader only; followers take what the
-// leader wrote). A newer one is taken, as the
-// coordinator bumps the epoch when it aborts a transaction on its own. A marker for a
-// producer with no ongoing transaction is written all the same (the coordinator retries
-// markers until they are acknowledged) but ends nothing: no index entry, no change to the
-// last stable offset. An ABORT that ends a transaction adds its entry to the
-// aborted-transaction index of the segment the marker goes to. Like AppendLeader it does
-// not wait for durability.
+// (ErrInvalidProducerEpoch): the producer was fenced. A newer producer epoch is taken, as
+// the coordinator bumps the epoch when it aborts a transaction on its own. A marker whose
+// coordinatorEpoch is older than that of the producer's last marker is refused
+// (ErrCoordinatorFenced): it comes from a deposed coordinator (Kafka checks this on the
+// leader only; followers take what the leader wrote). A marker for a producer with no
+// ongoing transaction is written all the same (the coordinator retries markers until they
+// are acknowledged) but ends nothing: no index entry, no change to the last stable offset.
+// An ABORT that ends a transaction adds its entry to the aborted-transaction index of the
+// segment the marker goes to. Like AppendLeader it does not wait for durability.
 func (l *Log) AppendMarker(producerID int64, producerEpoch int16, commit bool, coordinatorEpoch int32, leaderEpoch int32) (AppendResult, error) {
 	if producerID < 0 || producerEpoch < 0 {
 		return AppendResult{}, fmt.Errorf("%w: transaction marker for producer %d epoch %d", ErrInvalidProducerEpoch, producerID, producerEpoch)
