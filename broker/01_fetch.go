@@ -203,7 +203,7 @@ func (f *fetch) readLocal(ctx context.Context, ps *fetchPass, i int) {
 		return
 	case t.diverging != nil:
 		rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = t.diverging.Epoch, t.diverging.EndOffset
-		rp.HighWatermark, rp.LastStableOffset = t.p.HighWatermark(), t.p.HighWatermark()
+		rp.HighWatermark, rp.LastStableOffset = t.p.HighWatermark(), t.p.LastStable()
 		rp.LogStartOffset = t.p.LocalLogStart()
 		ps.ready = true // answer at once: the follower must truncate
 		return
@@ -213,7 +213,12 @@ func (f *fetch) readLocal(ctx context.Context, ps *fetchPass, i int) {
 		Replica: f.replicaID, Isolation: partition.Isolation(f.req.IsolationLevel)})
 	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = res.HighWatermark, res.LastStable, res.LogStart
 	if f.req.IsolationLevel == 1 {
-		rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+		rp.AbortedTransactions = make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, 0, len(res.Aborted))
+		for _, a := range res.Aborted {
+			at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+			at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+			rp.AbortedTransactions = append(rp.AbortedTransactions, at)
+		}
 	}
 	switch {
 	case err != nil:

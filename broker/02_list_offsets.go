@@ -26,7 +26,7 @@ func handleListOffsets(c *conn, r *request) (*pending, error) {
 			st := kmsg.NewListOffsetsResponseTopic()
 			st.Topic = rt.Topic
 			for _, rp := range rt.Partitions {
-				st.Partitions = append(st.Partitions, c.listOffset(ctx, rt.Topic, rp))
+				st.Partitions = append(st.Partitions, c.listOffset(ctx, rt.Topic, rp, partition.Isolation(req.IsolationLevel)))
 			}
 			resp.Topics = append(resp.Topics, st)
 		}
@@ -34,7 +34,7 @@ func handleListOffsets(c *conn, r *request) (*pending, error) {
 	}}, nil
 }
 
-func (c *conn) listOffset(ctx context.Context, topic string, rp kmsg.ListOffsetsRequestTopicPartition) kmsg.ListOffsetsResponseTopicPartition {
+func (c *conn) listOffset(ctx context.Context, topic string, rp kmsg.ListOffsetsRequestTopicPartition, iso partition.Isolation) kmsg.ListOffsetsResponseTopicPartition {
 	sp := kmsg.NewListOffsetsResponseTopicPartition()
 	sp.Partition = rp.Partition
 	sp.Offset, sp.Timestamp, sp.LeaderEpoch = -1, -1, -1
@@ -43,7 +43,7 @@ func (c *conn) listOffset(ctx context.Context, topic string, rp kmsg.ListOffsets
 		sp.ErrorCode = errorCode(err)
 		return sp
 	}
-	o, err := p.ListOffset(ctx, rp.Timestamp)
+	o, err := p.ListOffset(ctx, rp.Timestamp, iso)
 	sp.LeaderEpoch = o.LeaderEpoch
 	if err != nil {
 		sp.ErrorCode = errorCode(err)

@@ -51,5 +51,6 @@ var errorCodes = []struct {
 	{segment.ErrAppendTooLarge, kerr.RecordListTooLarge.Code},
 	{segment.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber.Code},
 	{segment.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch.Code},
+	{segment.ErrCoordinatorFenced, kerr.TransactionCoordinatorFenced.Code},
 	{context.DeadlineExceeded, kerr.RequestTimedOut.Code},
 }

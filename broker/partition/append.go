@@ -1,6 +1,10 @@
 package partition
 
-import "context"
+import (
+	"context"
+
+	"github.com/sedimentio/sediment/segment"
+)
 
 // Acks is a produce's required acknowledgements, as Kafka numbers them.
 type Acks int16
@@ -34,6 +38,28 @@ type AppendResult struct {
 // ErrRecordTooLarge, ErrOutOfOrderSequence, ...) come back with the log start
 // offset in the result.
 func (p *Partition) AppendLeader(records []byte, acks Acks) (AppendResult, error) {
+	return p.appendLeader(acks, func(epoch int32) (segment.AppendResult, error) {
+		return p.log.AppendLeader(records, epoch)
+	})
+}
+
+// AppendMarker appends a transaction marker (WriteTxnMarkers): COMMIT or
+// ABORT of producerID's transaction, written by the coordinator in
+// coordinatorEpoch. It ends the transaction here, which may advance the last
+// stable offset; an ABORT adds it to the aborted transactions read_committed
+// fetches get. Like AppendLeader it does not wait; markers are written with
+// AcksAll (Wait). Besides AppendLeader's errors: segment.ErrInvalidProducerEpoch
+// for a marker of an older producer epoch, segment.ErrCoordinatorFenced for
+// one from a deposed coordinator.
+func (p *Partition) AppendMarker(producerID int64, producerEpoch int16, commit bool, coordinatorEpoch int32) (AppendResult, error) {
+	return p.appendLeader(AcksAll, func(epoch int32) (segment.AppendResult, error) {
+		return p.log.AppendMarker(producerID, producerEpoch, commit, coordinatorEpoch, epoch)
+	})
+}
+
+// appendLeader runs one append of the leader in its epoch and starts making
+// it durable and replicated.
+func (p *Partition) appendLeader(acks Acks, write func(epoch int32) (segment.AppendResult, error)) (AppendResult, error) {
 	l := p.leader()
 	if l == nil {
 		return AppendResult{LogStartOffset: -1}, ErrNotLeader
@@ -41,7 +67,7 @@ func (p *Partition) AppendLeader(records []byte, acks Acks) (AppendResult, error
 	if acks == AcksAll && len(l.ISR()) < int(p.minISR.Load()) {
 		return AppendResult{LogStartOffset: -1}, ErrNotEnoughReplicas
 	}
-	res, err := p.log.AppendLeader(records, l.Epoch())
+	res, err := write(l.Epoch())
 	if err != nil {
 		return AppendResult{LogStartOffset: p.log.LogStartOffset()}, err
 	}

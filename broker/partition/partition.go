@@ -100,6 +100,11 @@ func (p *Partition) Size() int64 { return p.log.Size() }
 // HighWatermark is the offset below which records are committed.
 func (p *Partition) HighWatermark() int64 { return p.hw.Load() }
 
+// LastStable is the last stable offset (KIP-98): the high watermark, or the
+// first offset of the oldest transaction still undecided if that is lower.
+// read_committed consumers read below it.
+func (p *Partition) LastStable() int64 { return min(p.log.FirstUnstableOffset(), p.hw.Load()) }
+
 // LeaderEpoch is the epoch of the partition's current leader as this broker
 // knows it.
 func (p *Partition) LeaderEpoch() int32 { return p.leaderEpoch.Load() }

@@ -191,12 +191,12 @@ func TestAppendCommitRead(t *testing.T) {
 		ts   int64
 		want int64
 	}{{TimestampLatest, 6}, {TimestampEarliest, 0}, {TimestampEarliestLocal, 0}, {TimestampLatestTiered, -1}} {
-		o, err := p.ListOffset(ctx, tc.ts)
+		o, err := p.ListOffset(ctx, tc.ts, ReadUncommitted)
 		if err != nil || o.Offset != tc.want {
 			t.Errorf("ListOffset(%d) = %+v, %v; want %d", tc.ts, o, err, tc.want)
 		}
 	}
-	if _, err := p.ListOffset(ctx, -7); !errors.Is(err, ErrInvalidTimestamp) {
+	if _, err := p.ListOffset(ctx, -7, ReadUncommitted); !errors.Is(err, ErrInvalidTimestamp) {
 		t.Errorf("ListOffset(-7): %v", err)
 	}
 	if e, end := p.EndOffsetForEpoch(ctx, 0); e != 0 || end != 6 {

@@ -12,8 +12,8 @@ type Isolation int8
 
 const (
 	ReadUncommitted Isolation = 0
-	// ReadCommitted reads up to the last stable offset; without
-	// transactions that is the high watermark.
+	// ReadCommitted reads below the last stable offset (LastStable), and
+	// with the records gets the aborted transactions among them.
 	ReadCommitted Isolation = 1
 )
 
@@ -40,6 +40,10 @@ type ReadResult struct {
 	// tier holds it: read it with ReadRemote.
 	InTier                              bool
 	HighWatermark, LastStable, LogStart int64
+	// Aborted are, for a read_committed read of local records, the aborted
+	// transactions whose offsets meet those records (the consumer drops
+	// their batches); nil otherwise.
+	Aborted []segment.AbortedTxn
 }
 
 // Read reads from offset as a fetch does. Errors: ErrTierMetadata (what the
@@ -61,7 +65,11 @@ func (p *Partition) Read(ctx context.Context, offset int64, o ReadOptions) (Read
 			hw = p.hw.Load()
 		}
 	}
-	res := ReadResult{HighWatermark: hw, LastStable: hw, LogStart: p.LogStart()}
+	lso := min(p.log.FirstUnstableOffset(), hw)
+	if o.Replica < 0 && o.Isolation == ReadCommitted {
+		maxOff = lso
+	}
+	res := ReadResult{HighWatermark: hw, LastStable: lso, LogStart: p.LogStart()}
 	if offset < localStart && offset >= res.LogStart {
 		if o.Replica >= 0 {
 			// KIP-405: a follower does not copy the tier; it restarts its
@@ -79,6 +87,9 @@ func (p *Partition) Read(ctx context.Context, offset int64, o ReadOptions) (Read
 		return res, err
 	}
 	res.Records = sl
+	if sl.Len > 0 && o.Replica < 0 && o.Isolation == ReadCommitted {
+		res.Aborted = p.log.AbortedTransactions(offset, maxOff)
+	}
 	return res, nil
 }
 
@@ -131,14 +142,20 @@ type Offset struct {
 // ListOffset answers ListOffsets for one timestamp (or special value) as the
 // leader. The answer's LeaderEpoch is set also with an error. Errors:
 // ErrTierMetadata, ErrOffsetNotAvailable (KIP-207), ErrInvalidTimestamp, and
-// storage errors of a search by time.
-func (p *Partition) ListOffset(ctx context.Context, ts int64) (Offset, error) {
+// storage errors of a search by time. With iso ReadCommitted every answer
+// stays below the last stable offset, and latest is that offset.
+func (p *Partition) ListOffset(ctx context.Context, ts int64, iso Isolation) (Offset, error) {
 	out := Offset{Offset: -1, Timestamp: -1, LeaderEpoch: p.leaderEpoch.Load()}
 	if err := p.ensureRemote(ctx); err != nil {
 		return out, fmt.Errorf("%w: %w", ErrTierMetadata, err)
 	}
 	hw := p.hw.Load()
-	if hw < p.epochStart.Load() && ts != TimestampEarliest && ts != TimestampEarliestLocal {
+	if iso == ReadCommitted {
+		// Nothing at or above the last stable offset exists for
+		// read_committed: latest is the LSO, a timestamp found there is none.
+		hw = min(hw, p.log.FirstUnstableOffset())
+	}
+	if p.hw.Load() < p.epochStart.Load() && ts != TimestampEarliest && ts != TimestampEarliestLocal {
 		// A new leader's high watermark has not caught up with its term
 		// yet; answering now could go backwards.
 		return out, ErrOffsetNotAvailable

@@ -38,7 +38,9 @@ func (m *Manager) runUploader(ctx context.Context, p *Partition, epoch int32) {
 	// reads cannot find yet.
 	_ = m.refreshRemoteBounds(ctx, p)
 	for {
-		n, err := up.UploadEligible(ctx, p.hw.Load())
+		// Below the last stable offset: an upload never holds a
+		// transaction still undecided (KIP-405 with KIP-98).
+		n, err := up.UploadEligible(ctx, p.LastStable())
 		if n > 0 || !p.remoteLoaded.Load() || p.remoteEnd.Load() < up.RemoteEnd() {
 			if rerr := m.refreshRemoteBounds(ctx, p); rerr != nil && ctx.Err() == nil {
 				m.log.Warn("reading remote segment metadata failed", "partition", p.String(), "err", rerr)
