@@ -467,6 +467,25 @@ func TestTxnIndexRetention(t *testing.T) {
 	if len(l.AbortedTransactions(0, l.LogEndOffset())) != 0 {
 		t.Fatal("aborted transactions after retention")
 	}
+
+	// TruncateFullyAndStartAt drops them all, and producer state with them.
+	mustAppend(t, l, segmenttest.Transactional(1, 0, 80, "x"))
+	if _, err := l.AppendMarker(1, 0, false, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*"+txnIndexSuffix)); len(left) != 1 {
+		t.Fatalf("%v", left)
+	}
+	if err := l.TruncateFullyAndStartAt(l.LogEndOffset() + 5); err != nil {
+		t.Fatal(err)
+	}
+	left, _ = filepath.Glob(filepath.Join(dir, "*"+txnIndexSuffix))
+	if len(left) != 0 || len(l.OngoingTransactions()) != 0 || l.FirstUnstableOffset() != l.LogEndOffset() || len(l.AbortedTransactions(0, 1<<40)) != 0 {
+		t.Fatalf("after TruncateFullyAndStartAt: %v %v %d", left, l.OngoingTransactions(), l.FirstUnstableOffset())
+	}
 }
 
 // TestTxnIndexCorrupt replaces sealed segments' .txnindex with garbage: Open rebuilds them.
