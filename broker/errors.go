@@ -52,5 +52,7 @@ var errorCodes = []struct {
 	{segment.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber.Code},
 	{segment.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch.Code},
 	{segment.ErrCoordinatorFenced, kerr.TransactionCoordinatorFenced.Code},
+	{segment.ErrControlBatch, kerr.InvalidRecord.Code}, // clients never write markers
+	{segment.ErrInvalidTxnState, kerr.InvalidTxnState.Code},
 	{context.DeadlineExceeded, kerr.RequestTimedOut.Code},
 }
