@@ -211,12 +211,16 @@ func (c *Container) Terminate(ctx context.Context, opts ...testcontainers.Termin
 	if c == nil {
 		return nil
 	}
-	var errs []error
-	for _, b := range c.Brokers {
+	// All brokers at once: stopped one by one, the last etcd members would
+	// wait out their stop timeout without a quorum.
+	errs := make([]error, len(c.Brokers), len(c.Brokers)+2)
+	var wg sync.WaitGroup
+	for i, b := range c.Brokers {
 		if b != nil {
-			errs = append(errs, b.Terminate(ctx, opts...))
+			wg.Go(func() { errs[i] = b.Terminate(ctx, opts...) })
 		}
 	}
+	wg.Wait()
 	if c.MinIO != nil {
 		errs = append(errs, c.MinIO.Terminate(ctx, opts...))
 	}
