@@ -170,7 +170,7 @@ func imageStartOnce(ctx context.Context, image string) (imageStart, error) {
 		}
 	}
 	if cid := strings.TrimSpace(id.String()); cid != "" {
-		exec.Command("docker", "rm", "-f", cid).Run()
+		exec.Command("docker", "rm", "-f", "-v", cid).Run() // -v: the /data volume too
 	}
 	if runErr != nil {
 		return s, fmt.Errorf("docker run %s: %w", image, runErr)
