@@ -8,7 +8,10 @@ package broker
 // decompressed or re-encoded — through the partition layer. acks=0 gets no
 // response; acks=1 is answered once the batch is durable per the topic's
 // flush policy (group commit by default), acks=-1 once it is committed
-// (below the high watermark).
+// (below the high watermark). Transactional batches are taken like any
+// other (the log tracks the producer's open transaction until its marker);
+// KIP-890 part 1's check with the coordinator before the first batch of a
+// transaction is not made yet.
 
 import (
 	"context"
@@ -19,6 +22,7 @@ import (
 
 	"github.com/sedimentio/sediment/broker/group"
 	"github.com/sedimentio/sediment/broker/partition"
+	"github.com/sedimentio/sediment/broker/txn"
 )
 
 // produced is an append whose acknowledgement the response waits for.
@@ -84,13 +88,8 @@ func (c *conn) produce(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, top
 		sp.ErrorCode = kerr.InvalidRequiredAcks.Code
 		return produced{}, false
 	}
-	if req.TransactionID != nil {
-		// Transactions arrive with the coordinators milestone.
-		sp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-		return produced{}, false
-	}
-	if topic == group.OffsetsTopic {
-		// Only the group coordinator writes its internal topic, as in Kafka.
+	if topic == group.OffsetsTopic || topic == txn.StateTopic {
+		// Only the coordinators write their internal topics, as in Kafka.
 		sp.ErrorCode = kerr.InvalidTopicException.Code
 		return produced{}, false
 	}

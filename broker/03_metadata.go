@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sedimentio/sediment/broker/group"
+	"github.com/sedimentio/sediment/broker/txn"
 	"github.com/sedimentio/sediment/meta"
 )
 
@@ -95,7 +96,7 @@ func (s *Server) metadataTopic(t meta.Topic) kmsg.MetadataResponseTopic {
 	name := t.Name
 	st.Topic = &name
 	st.TopicID = t.ID
-	st.IsInternal = t.Name == group.OffsetsTopic
+	st.IsInternal = t.Name == group.OffsetsTopic || t.Name == txn.StateTopic
 	live := map[int32]bool{}
 	for _, b := range s.cache.Brokers() {
 		live[b.NodeID] = true

@@ -1,10 +1,12 @@
 package broker
 
 // FindCoordinator, versions 0-6 (v4+: a batch of keys). The coordinator of a
-// group is the leader of its __consumer_offsets partition (hash(group) % N,
-// as Kafka computes it); the first request creates the topic
-// (offsets.topic.num.partitions, offsets.topic.replication.factor capped by
-// the live brokers). Transactional ids wait for the transactions milestone.
+// group is the leader of its __consumer_offsets partition, that of a
+// transactional id the leader of its __transaction_state partition
+// (hash(key) % N, as Kafka computes it). The first request of each kind
+// creates its topic: offsets.topic.num.partitions and
+// .replication.factor, or transaction.state.log.num.partitions and
+// .replication.factor, the replication factor capped by the live brokers.
 
 import (
 	"context"
@@ -15,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sedimentio/sediment/broker/group"
+	"github.com/sedimentio/sediment/broker/txn"
 	"github.com/sedimentio/sediment/meta"
 )
 
@@ -47,21 +50,31 @@ func (s *Server) findCoordinator(ctx context.Context, keyType int8, key string) 
 		fc.ErrorCode, fc.ErrorMessage = k.Code, &msg
 		return fc
 	}
+	var (
+		t     meta.Topic
+		err   error
+		index func(string, int32) int32
+	)
 	switch {
-	case keyType == 1:
-		return fail(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported yet")
-	case keyType != 0:
+	case keyType != 0 && keyType != 1:
 		return fail(kerr.InvalidRequest, "unknown coordinator key type "+strconv.Itoa(int(keyType)))
-	case key == "":
+	case key == "" && keyType == 0:
 		return fail(kerr.InvalidRequest, "empty group id")
+	case key == "":
+		return fail(kerr.InvalidRequest, "empty transactional id")
+	case keyType == 0:
+		t, err = s.ensureOffsetsTopic(ctx)
+		index = group.PartitionFor
+	default:
+		t, err = s.ensureTxnTopic(ctx)
+		index = txn.PartitionFor
 	}
-	t, err := s.ensureOffsetsTopic(ctx)
 	if err != nil {
-		return fail(kerr.CoordinatorNotAvailable, "creating "+group.OffsetsTopic+": "+err.Error())
+		return fail(kerr.CoordinatorNotAvailable, "creating the coordinator's topic: "+err.Error())
 	}
-	st, ok := s.cache.Partition(t.ID, group.PartitionFor(key, int32(len(t.Partitions))))
+	st, ok := s.cache.Partition(t.ID, index(key, int32(len(t.Partitions))))
 	if !ok || st.Leader < 0 {
-		return fail(kerr.CoordinatorNotAvailable, "the group's "+group.OffsetsTopic+" partition has no leader")
+		return fail(kerr.CoordinatorNotAvailable, "the key's "+t.Name+" partition has no leader")
 	}
 	b, ok := s.cache.Broker(st.Leader)
 	if !ok {
@@ -74,22 +87,37 @@ func (s *Server) findCoordinator(ctx context.Context, keyType int8, key string) 
 // ensureOffsetsTopic returns __consumer_offsets, creating it first if it
 // does not exist.
 func (s *Server) ensureOffsetsTopic(ctx context.Context) (meta.Topic, error) {
-	if t, ok := s.cache.Topic(group.OffsetsTopic); ok {
+	return s.ensureInternalTopic(ctx, group.OffsetsTopic, s.cfg.OffsetsTopicPartitions, s.cfg.OffsetsTopicReplicationFactor,
+		func(int16) map[string]string { return offsetsTopicConfigs(s.cfg) })
+}
+
+// ensureTxnTopic returns __transaction_state, creating it first if it does
+// not exist.
+func (s *Server) ensureTxnTopic(ctx context.Context) (meta.Topic, error) {
+	return s.ensureInternalTopic(ctx, txn.StateTopic, s.cfg.Txn.NumPartitions, s.cfg.Txn.ReplicationFactor,
+		func(rf int16) map[string]string { return txnTopicConfigs(s.cfg, rf) })
+}
+
+// ensureInternalTopic returns a coordinator's topic, creating it if it does
+// not exist with partitions and replication factor rf capped by the live
+// brokers; configs are its overrides for the replication factor it gets.
+// Brokers racing to create it all return the winner's topic.
+func (s *Server) ensureInternalTopic(ctx context.Context, name string, partitions int32, rf int16, configs func(rf int16) map[string]string) (meta.Topic, error) {
+	if t, ok := s.cache.Topic(name); ok {
 		return t, nil
 	}
-	rf := min(int(s.cfg.OffsetsTopicReplicationFactor), len(s.cache.Brokers()))
+	rf = int16(max(min(int(rf), len(s.cache.Brokers())), 1))
 	ctx, cancel := context.WithTimeout(ctx, timeoutOr(0))
 	defer cancel()
-	t, err := s.createTopic(ctx, topicSpec{name: group.OffsetsTopic, partitions: s.cfg.OffsetsTopicPartitions,
-		rf: int16(max(rf, 1)), configs: offsetsTopicConfigs(s.cfg)}, false)
+	t, err := s.createTopic(ctx, topicSpec{name: name, partitions: partitions, rf: rf, configs: configs(rf)}, false)
 	var te *topicError
 	if errors.As(err, &te) && te.code == kerr.TopicAlreadyExists.Code {
-		if t, ok := s.cache.Topic(group.OffsetsTopic); ok {
+		if t, ok := s.cache.Topic(name); ok {
 			return t, nil
 		}
 	}
 	if err == nil {
-		s.log.Info("created "+group.OffsetsTopic, "partitions", len(t.Partitions), "replication_factor", rf)
+		s.log.Info("created "+name, "partitions", len(t.Partitions), "replication_factor", rf)
 	}
 	return t, err
 }
@@ -99,4 +127,19 @@ func (s *Server) ensureOffsetsTopic(ctx context.Context) (meta.Topic, error) {
 // offsets.topic.segment.bytes.
 func offsetsTopicConfigs(cfg Config) map[string]string {
 	return map[string]string{"cleanup.policy": "compact", "segment.bytes": strconv.FormatInt(cfg.OffsetsTopicSegmentBytes, 10)}
+}
+
+// txnTopicConfigs are the overrides __transaction_state is created with:
+// Kafka's (txn.Config.TopicConfigs), except that min.insync.replicas is
+// capped by the replication factor the topic gets, and compression.type is
+// left at "producer", the only value Sediment has (batches are stored as
+// sent, and the coordinator sends them uncompressed). Kafka leaves
+// transaction.state.log.min.isr (2) above a single broker's replication
+// factor, so that transactions fail until the setting is lowered; a
+// one-broker Sediment runs them out of the box.
+func txnTopicConfigs(cfg Config, rf int16) map[string]string {
+	m := cfg.Txn.TopicConfigs()
+	delete(m, "compression.type")
+	m["min.insync.replicas"] = strconv.Itoa(int(min(cfg.Txn.MinISR, int32(rf))))
+	return m
 }

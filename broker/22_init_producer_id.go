@@ -1,10 +1,10 @@
 package broker
 
-// InitProducerID, versions 0-4, for idempotent producers: hands out a
+// InitProducerID, versions 0-5. Idempotent producers are answered here: a
 // cluster-unique producer id (blocks are reserved in etcd) with epoch 0, or
-// bumps the epoch of a producer that presents its current id and epoch
-// (KIP-360). Transactional ids arrive with the coordinators milestone and are
-// refused until then.
+// a bump of the epoch of a producer that presents its current id and epoch
+// (KIP-360). A transactional id goes to the transaction coordinator
+// (broker/txn), which takes its producer ids from the same allocator.
 
 import (
 	"context"
@@ -20,8 +20,9 @@ func handleInitProducerID(c *conn, r *request) (*pending, error) {
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-		return immediate(resp)
+		return &pending{complete: func(ctx context.Context) outgoing {
+			return outgoing{resp: c.srv.txns.InitProducerID(ctx, req)}
+		}}, nil
 	}
 	if req.ProducerID >= 0 && req.ProducerEpoch >= 0 && req.ProducerEpoch < math.MaxInt16-1 {
 		resp.ProducerID, resp.ProducerEpoch = req.ProducerID, req.ProducerEpoch+1
@@ -56,6 +57,9 @@ func newProducerIDs(a interface {
 }) *producerIDs {
 	return &producerIDs{alloc: a}
 }
+
+// NextProducerID is next for the transaction coordinator (txn.ProducerIDs).
+func (p *producerIDs) NextProducerID(ctx context.Context) (int64, error) { return p.next(ctx) }
 
 func (p *producerIDs) next(ctx context.Context) (int64, error) {
 	p.mu.Lock()

@@ -43,8 +43,12 @@ func apiTable() []api {
 		{key: 19, min: 2, max: 7, handle: handleCreateTopics},
 		{key: 20, min: 1, max: 6, handle: handleDeleteTopics},
 		{key: 21, min: 0, max: 2, handle: handleDeleteRecords},
-		{key: 22, min: 0, max: 4, handle: handleInitProducerID},
+		{key: 22, min: 0, max: 5, handle: handleInitProducerID},
 		{key: 23, min: 0, max: 4, handle: handleOffsetForLeaderEpoch},
+		{key: 24, min: 0, max: 5, handle: handleAddPartitionsToTxn},
+		{key: 25, min: 0, max: 4, handle: handleAddOffsetsToTxn},
+		{key: 26, min: 0, max: 4, handle: handleEndTxn}, // v5 is transaction version 2 (KIP-890 part 2)
+		{key: 27, min: 0, max: 1, handle: handleWriteTxnMarkers},
 		{key: 32, min: 1, max: 4, handle: handleDescribeConfigs},
 		{key: 33, min: 0, max: 2, handle: handleAlterConfigs},
 		{key: 35, min: 1, max: 4, handle: handleDescribeLogDirs},
@@ -56,6 +60,8 @@ func apiTable() []api {
 		{key: 46, min: 0, max: 0, handle: handleListPartitionReassignments},
 		{key: 47, min: 0, max: 0, handle: handleOffsetDelete},
 		{key: 60, min: 0, max: 1, handle: handleDescribeCluster},
+		{key: 65, min: 0, max: 0, handle: handleDescribeTransactions},
+		{key: 66, min: 0, max: 2, handle: handleListTransactions},
 		{key: 68, min: 0, max: 1, handle: handleConsumerGroupHeartbeat},
 		{key: 69, min: 0, max: 1, handle: handleConsumerGroupDescribe},
 	}

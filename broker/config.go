@@ -8,6 +8,7 @@ import (
 
 	"github.com/sedimentio/sediment/broker/group"
 	"github.com/sedimentio/sediment/broker/partition"
+	"github.com/sedimentio/sediment/broker/txn"
 	"github.com/sedimentio/sediment/segment"
 	"github.com/sedimentio/sediment/tier"
 )
@@ -93,6 +94,13 @@ type Config struct {
 	OffsetsTopicPartitions        int32
 	OffsetsTopicReplicationFactor int16
 	OffsetsTopicSegmentBytes      int64
+
+	// Txn is the transaction coordinator's configuration
+	// (transaction.state.log.*, transaction.max.timeout.ms,
+	// transactional.id.expiration.ms, the reapers' intervals); the shape of
+	// __transaction_state when the first FindCoordinator of a transactional
+	// id creates it is there too.
+	Txn txn.Config
 }
 
 // DefaultConfig is one broker with Kafka's defaults.
@@ -127,6 +135,7 @@ func DefaultConfig() Config {
 		OffsetsTopicReplicationFactor: 3,
 		OffsetsTopicSegmentBytes:      100 << 20,
 		LogCleaner:                    partition.DefaultCleanerConfig(),
+		Txn:                           txn.DefaultConfig(),
 	}
 }
 
@@ -184,6 +193,12 @@ func (c Config) Validate() error {
 	}
 	if err := c.Group.Validate(); err != nil {
 		return fmt.Errorf("broker: %w", err)
+	}
+	if err := c.Txn.Validate(); err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	if c.Txn.NumPartitions > maxPartitionsPerTopic {
+		return fmt.Errorf("broker: transaction.state.log.num.partitions %d must be at most %d", c.Txn.NumPartitions, maxPartitionsPerTopic)
 	}
 	switch {
 	case c.OffsetsTopicPartitions < 1 || c.OffsetsTopicPartitions > maxPartitionsPerTopic:

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sedimentio/sediment/broker/group"
 	"github.com/sedimentio/sediment/broker/partition"
+	"github.com/sedimentio/sediment/broker/txn"
 	"github.com/sedimentio/sediment/meta"
 	"github.com/sedimentio/sediment/segment/vfs"
 	"github.com/sedimentio/sediment/tier"
@@ -48,6 +49,8 @@ type Server struct {
 	bodies  bufPool
 	parts   *partition.Manager
 	groups  *group.Coordinator
+	txns    *txn.Coordinator
+	markers *markerWriter // the txn coordinator's; holds clients of other brokers
 	pids    *producerIDs
 	tiering bool // an object store is configured
 
@@ -96,16 +99,59 @@ func New(cfg Config, d Deps) (*Server, error) {
 		return nil, err
 	}
 	s.groups = gc
-	pm, err := partition.New(cfg.partitionConfig(), partition.Deps{
-		Logger: d.Logger, Registerer: d.Registerer, Store: d.Store, Cache: d.Cache, Tier: d.Tier,
-		Resolve: s.resolveBroker, Settings: s.topicSettings, FS: d.FS, Roles: gc,
-	})
+	s.markers = newMarkerWriter(s)
+	tc, err := txn.New(cfg.Txn, txn.Deps{Logger: d.Logger.With("component", "txn"), Registerer: d.Registerer,
+		ProducerIDs: s.pids, Markers: s.markers, Partitions: s.txnPartitions, TopicPartitions: s.partitionCount})
 	if err != nil {
 		gc.Close()
 		return nil, err
 	}
+	s.txns = tc
+	pm, err := partition.New(cfg.partitionConfig(), partition.Deps{
+		Logger: d.Logger, Registerer: d.Registerer, Store: d.Store, Cache: d.Cache, Tier: d.Tier,
+		Resolve: s.resolveBroker, Settings: s.topicSettings, FS: d.FS, Roles: roleObservers{gc, tc},
+	})
+	if err != nil {
+		s.closeCoordinators()
+		return nil, err
+	}
 	s.parts = pm
 	return s, nil
+}
+
+// closeCoordinators stops the coordinators: the transaction coordinator
+// first, as its marker senders reach the group coordinator, then the clients
+// it sent markers to other brokers with.
+func (s *Server) closeCoordinators() {
+	s.txns.Close()
+	s.markers.Close()
+	s.groups.Close()
+}
+
+// roleObservers tells several observers of the partition layer of
+// leadership changes, in order.
+type roleObservers []partition.RoleObserver
+
+func (r roleObservers) Elected(p *partition.Partition, epoch int32) {
+	for _, o := range r {
+		o.Elected(p, epoch)
+	}
+}
+
+func (r roleObservers) Resigned(p *partition.Partition) {
+	for _, o := range r {
+		o.Resigned(p)
+	}
+}
+
+// txnPartitions is the partition count of __transaction_state, 0 while it
+// does not exist.
+func (s *Server) txnPartitions() int32 { return s.partitionCount(txn.StateTopic) }
+
+// partitionCount is the partition count of a topic, 0 if it does not exist.
+func (s *Server) partitionCount(topic string) int32 {
+	n, _ := s.cache.PartitionCount(topic)
+	return int32(n)
 }
 
 // offsetsPartitions is the partition count of __consumer_offsets, 0 while it
@@ -143,7 +189,7 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 func (s *Server) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
-		s.groups.Close()
+		s.closeCoordinators()
 		s.parts.Close()
 		return fmt.Errorf("broker: listen on %s: %w", s.cfg.Listen, err)
 	}
@@ -207,7 +253,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	stopBG()
 	bgWG.Wait()
-	s.groups.Close()
+	s.closeCoordinators()
 	if err := s.parts.Close(); err != nil {
 		s.log.Error("closing logs", "err", err)
 		if runErr == nil {

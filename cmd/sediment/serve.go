@@ -70,6 +70,7 @@ type serveFlags struct {
 	localRetBytes  int64
 
 	group   groupFlags
+	txn     txnFlags
 	cleaner cleanerFlags
 }
 
@@ -118,6 +119,7 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.DurationVar(&f.imbalanceCheck, "leader-imbalance-check-interval", d.LeaderImbalanceCheckInterval, "leader.imbalance.check.interval.seconds as a duration")
 	fs.DurationVar(&f.shutdownWait, "controlled-shutdown-timeout", d.ControlledShutdownTimeout, "how long SIGTERM waits for the controller to move this broker's leaderships away")
 	f.group.register(fs, d)
+	f.txn.register(fs, d)
 	f.cleaner.register(fs, d)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: sediment serve [--config FILE] [flags]\n\n"+
@@ -201,6 +203,9 @@ func serve(args []string) error {
 		return fmt.Errorf("--node-id %d out of range", f.nodeID)
 	}
 	if err := f.group.apply(&bcfg); err != nil {
+		return err
+	}
+	if err := f.txn.apply(&bcfg); err != nil {
 		return err
 	}
 	if err := f.cleaner.apply(&bcfg); err != nil {
