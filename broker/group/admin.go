@@ -146,7 +146,20 @@ func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
 	for tp := range g.offsets {
 		records = append(records, kv{key: offsetKey(g.id, tp.topic, tp.partition)})
 	}
+	// Offsets pending in open transactions go too, as in Kafka 4
+	// (deleteAllOffsets): a tombstone for each not committed as well, and
+	// a later COMMIT finds nothing of the group to make visible.
+	sh.txnMu.Lock()
+	for tp := range sh.txn.pendingLocked(g.id) {
+		if _, ok := g.offsets[tp]; !ok {
+			records = append(records, kv{key: offsetKey(g.id, tp.topic, tp.partition)})
+		}
+	}
 	w := sh.append(records)
+	if w.err == nil {
+		sh.txn.dropLocked(g.id, nil)
+	}
+	sh.txnMu.Unlock()
 	// Dead at once: a join racing the delete finds COORDINATOR_NOT_AVAILABLE
 	// and retries against the group created afresh.
 	g.killLocked(kerr.CoordinatorNotAvailable.Code)
@@ -211,6 +224,10 @@ func (c *Coordinator) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 		records []kv
 		gone    []topicPartition
 	)
+	// A tombstone deletes a committed offset and one pending in an open
+	// transaction alike (Kafka's deleteOffsets).
+	sh.txnMu.Lock()
+	pending := sh.txn.pendingLocked(g.id)
 	for i, t := range req.Topics {
 		for j, p := range t.Partitions {
 			if subscribed[t.Topic] {
@@ -218,17 +235,22 @@ func (c *Coordinator) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 				continue
 			}
 			tp := topicPartition{t.Topic, p.Partition}
-			if _, ok := g.offsets[tp]; ok {
+			if _, ok := g.offsets[tp]; ok || pending[tp] {
 				records = append(records, kv{key: offsetKey(g.id, tp.topic, tp.partition)})
 				gone = append(gone, tp)
 			}
 		}
 	}
 	if len(records) == 0 {
+		sh.txnMu.Unlock()
 		g.mu.Unlock()
 		return 0, pcodes
 	}
 	w := sh.append(records)
+	if w.err == nil {
+		sh.txn.dropLocked(g.id, gone)
+	}
+	sh.txnMu.Unlock()
 	g.mu.Unlock()
 	if code := sh.wait(ctx, w); code != 0 {
 		return code, pcodes

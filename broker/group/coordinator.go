@@ -113,8 +113,8 @@ type TopicInfo struct {
 // (answering COORDINATOR_LOAD_IN_PROGRESS meanwhile) and drops them when it
 // stops leading.
 //
-// Lock order: Coordinator.mu → shard.mu → group.mu; a group's mu is never
-// held while waiting for a write to be committed.
+// Lock order: Coordinator.mu → shard.mu → group.mu → shard.txnMu; a
+// group's mu is never held while waiting for a write to be committed.
 //
 // Safe for concurrent use.
 type Coordinator struct {
@@ -299,10 +299,15 @@ type shard struct {
 
 	mu     sync.Mutex
 	groups map[string]*group
+
+	// txnMu guards txn, the offsets pending in open transactions. Lock
+	// order: after group.mu.
+	txnMu sync.Mutex
+	txn   txnState
 }
 
 func newShard(c *Coordinator, p *partition.Partition, epoch int32) *shard {
-	sh := &shard{c: c, p: p, epoch: epoch, groups: map[string]*group{}}
+	sh := &shard{c: c, p: p, epoch: epoch, groups: map[string]*group{}, txn: newTxnState()}
 	sh.ctx, sh.cancel = context.WithCancel(c.ctx)
 	return sh
 }
@@ -387,13 +392,18 @@ type pendingWrite struct {
 	err error
 }
 
-// appendLocked appends records in the shard's term. It does not wait; the
+// append appends records in the shard's term. It does not wait; the
 // caller releases its group lock and calls wait.
 func (sh *shard) append(records []kv) pendingWrite {
+	return sh.appendBatch(encodeBatch(records, sh.c.now()))
+}
+
+// appendBatch appends one encoded batch in the shard's term, as append.
+func (sh *shard) appendBatch(batch []byte) pendingWrite {
 	if sh.ctx.Err() != nil {
 		return pendingWrite{err: partition.ErrNotLeader}
 	}
-	res, err := sh.p.AppendLeader(encodeBatch(records, sh.c.now()), partition.AcksAll)
+	res, err := sh.p.AppendLeader(batch, partition.AcksAll)
 	if err == nil && res.LeaderEpoch != sh.epoch {
 		err = partition.ErrNotLeader
 	}

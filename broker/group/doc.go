@@ -36,6 +36,23 @@
 // that every change of a group is one atomic write. A loader skips key
 // versions it does not know. Records are uncompressed v2 batches.
 //
+// # Offsets in transactions
+//
+// TxnOffsetCommit (KIP-98; members fenced as KIP-447 asks) writes ordinary
+// offset-commit records in a transactional batch of the producer's id and
+// epoch. They are pending — OffsetFetch answers the last committed offset,
+// or UNSTABLE_OFFSET_COMMIT with require_stable — until the transaction's
+// marker is committed in the partition and the broker calls
+// CompleteTransaction: a COMMIT makes them the groups' offsets, except where
+// a plain commit later in the log is there already; an ABORT drops them. A
+// loader replays the same from the batches and the markers that follow;
+// transactions open at the log's end stay pending. Kafka writes these
+// batches without sequence numbers and exempts its coordinator's appends
+// from sequence checks; the log here checks every producer batch, so the
+// coordinator numbers them as the log expects. Expiry keeps an offset
+// with a transactional one pending, and a group with open transactions;
+// DeleteGroups and OffsetDelete delete pending offsets too (Kafka 4).
+//
 // # Classic groups
 //
 // Kafka's state machine: Empty → PreparingRebalance → CompletingRebalance →
@@ -68,8 +85,9 @@
 //
 // # Concurrency
 //
-// Lock order: Coordinator.mu → shard.mu → group.mu. A request takes effect
-// under its group's lock in arrival order (appending its records there);
+// Lock order: Coordinator.mu → shard.mu → group.mu → shard.txnMu. A
+// request takes effect under its group's lock in arrival order (appending
+// its records there);
 // waiting for the write to be committed happens after the lock is released.
 // Timers (sessions, rebalances) take the group's lock and check that what
 // they were armed for still holds. Every goroutine is owned by the

@@ -22,14 +22,17 @@ func (sh *shard) load() {
 		}
 		return g
 	}
-	apply := func(off int64, key, value []byte) error {
+	// Offsets of open transactions, by producer: a marker resolves them
+	// (Kafka's replay of transactional offset commits and end markers).
+	txn := newTxnState()
+	apply := func(batch batchInfo, off int64, key, value []byte) error {
 		v, ok := keyVersion(key)
 		if !ok {
 			return fmt.Errorf("%w: key of %d bytes at offset %d", errBadRecord, len(key), off)
 		}
 		switch v {
 		case 0, 1:
-			return applyOffset(get, off, key, value)
+			return applyOffset(get, &txn, batch, off, key, value)
 		case 2:
 			return sh.applyGroup(get, key, value)
 		case consumerKeyVersion:
@@ -39,6 +42,15 @@ func (sh *shard) load() {
 			// coordinators) are skipped, as Kafka skips unknown versions.
 			return nil
 		}
+	}
+	marker := func(batch batchInfo, commit bool) error {
+		t := txn.takeLocked(batch.producerID, batch.producerEpoch)
+		if t != nil && commit {
+			for id, offs := range t.groups {
+				get(id).materializeLocked(offs)
+			}
+		}
+		return nil
 	}
 	log := sh.p.Log()
 	off, end := log.LogStartOffset(), log.LogEndOffset()
@@ -58,10 +70,10 @@ func (sh *shard) load() {
 		if len(b) == 0 {
 			break // the rest is a gap (compaction) up to the end
 		}
-		next, err := decodeBatches(b, func(o int64, key, value []byte) error {
+		next, err := decodeBatches(b, func(batch batchInfo, o int64, key, value []byte) error {
 			records++
-			return apply(o, key, value)
-		})
+			return apply(batch, o, key, value)
+		}, marker)
 		if err != nil {
 			// A record this coordinator cannot read would lose groups or
 			// offsets if skipped silently: stay unloaded (the partition
@@ -76,6 +88,17 @@ func (sh *shard) load() {
 		return
 	}
 	sh.mu.Lock()
+	// Markers committed while the shard loaded resolve what the log
+	// replayed, before anyone sees the groups; from now on
+	// CompleteTransaction resolves directly.
+	sh.txnMu.Lock()
+	txn.early = sh.txn.early
+	txn.resolveEarlyLocked(get)
+	txn.seqs = sh.txn.seqs
+	txn.loaded = true
+	sh.txn = txn
+	pending := len(txn.open)
+	sh.txnMu.Unlock()
 	for id, g := range groups {
 		if g.kind == kindClassic && len(g.members) == 0 && len(g.offsets) == 0 && g.protocolType == "" {
 			continue // deleted
@@ -102,11 +125,14 @@ func (sh *shard) load() {
 	sh.mu.Unlock()
 	sh.loaded.Store(true)
 	sh.c.log.Info("loaded groups", "partition", sh.p.String(), "leader_epoch", sh.epoch, "groups", n,
-		"records", records, "took", time.Since(start))
+		"records", records, "open_transactions", pending, "took", time.Since(start))
 	sh.retain()
 }
 
-func applyOffset(get func(string) *group, off int64, key, value []byte) error {
+// applyOffset replays an offset commit record: a plain one is the group's
+// committed offset, one in a transactional batch is pending in its
+// producer's transaction, a tombstone deletes both.
+func applyOffset(get func(string) *group, txn *txnState, batch batchInfo, off int64, key, value []byte) error {
 	var k kmsg.OffsetCommitKey
 	if err := k.ReadFrom(key); err != nil {
 		return fmt.Errorf("%w: offset key at %d: %v", errBadRecord, off, err)
@@ -115,6 +141,7 @@ func applyOffset(get func(string) *group, off int64, key, value []byte) error {
 	tp := topicPartition{k.Topic, k.Partition}
 	if value == nil {
 		delete(g.offsets, tp)
+		txn.dropLocked(k.Group, []topicPartition{tp})
 		return nil
 	}
 	var v kmsg.OffsetCommitValue
@@ -125,8 +152,13 @@ func applyOffset(get func(string) *group, off int64, key, value []byte) error {
 	if v.Version < 3 {
 		epoch = -1
 	}
-	g.offsets[tp] = offset{offset: v.Offset, leaderEpoch: epoch, metadata: v.Metadata,
+	o := offset{offset: v.Offset, leaderEpoch: epoch, metadata: v.Metadata,
 		commitTime: time.UnixMilli(v.CommitTimestamp), logOffset: off}
+	if batch.transactional && batch.producerID >= 0 {
+		txn.addLocked(batch.producerID, batch.producerEpoch, k.Group, tp, o)
+		return nil
+	}
+	g.offsets[tp] = o
 	return nil
 }
 

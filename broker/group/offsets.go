@@ -51,43 +51,28 @@ func commitResponse(req *kmsg.OffsetCommitRequest, codes [][]int16, code int16) 
 // partition (0: the per-partition codes stand).
 func (c *Coordinator) commit(req *kmsg.OffsetCommitRequest, codes [][]int16) func(context.Context) int16 {
 	now := func(code int16) func(context.Context) int16 { return func(context.Context) int16 { return code } }
-	if req.Group == "" {
-		return now(kerr.InvalidGroupID.Code)
-	}
-	sh, code := c.shardFor(req.Group)
+	sh, g, code := c.commitGroup(req.Group, req.Generation)
 	if code != 0 {
 		return now(code)
 	}
-	g := sh.group(req.Group, req.Generation < 0)
-	if g == nil {
-		return now(kerr.IllegalGeneration.Code)
-	}
-	g.mu.Lock()
 	if code := g.commitAllowedLocked(req); code != 0 {
 		g.mu.Unlock()
 		c.log.Debug("offset commit refused", "group", req.Group, "member", req.MemberID, "generation", req.Generation,
 			"version", req.Version, "error_code", code)
 		return now(code)
 	}
-	at := c.now()
-	var (
-		records []kv
-		staged  []stagedOffset
-	)
+	var parts []commitPartition
 	for i, t := range req.Topics {
 		for j, p := range t.Partitions {
-			if p.Metadata != nil && len(*p.Metadata) > c.cfg.OffsetMetadataMaxBytes {
-				codes[i][j] = kerr.OffsetMetadataTooLarge.Code
-				continue
-			}
-			o := offset{offset: p.Offset, leaderEpoch: -1, metadata: deref(p.Metadata), commitTime: at}
+			cp := commitPartition{topic: t.Topic, partition: p.Partition, offset: p.Offset, leaderEpoch: -1,
+				metadata: p.Metadata, i: i, j: j}
 			if req.Version >= 6 {
-				o.leaderEpoch = p.LeaderEpoch
+				cp.leaderEpoch = p.LeaderEpoch
 			}
-			records = append(records, kv{key: offsetKey(g.id, t.Topic, p.Partition), value: offsetValue(o)})
-			staged = append(staged, stagedOffset{tp: topicPartition{t.Topic, p.Partition}, o: o, i: i, j: j})
+			parts = append(parts, cp)
 		}
 	}
+	records, staged := g.stageLocked(parts, c.now(), c.cfg.OffsetMetadataMaxBytes, codes)
 	if len(records) == 0 {
 		g.mu.Unlock()
 		return now(0)
@@ -143,6 +128,56 @@ type stagedOffset struct {
 	i, j int // the partition's place in the request
 }
 
+// commitGroup finds the shard and the group a commit goes to and returns
+// the group locked, or the code refusing the commit: a group that does not
+// exist is created for generation -1 (a "simple" group, as Kafka does),
+// ILLEGAL_GENERATION otherwise.
+func (c *Coordinator) commitGroup(groupID string, generation int32) (*shard, *group, int16) {
+	if groupID == "" {
+		return nil, nil, kerr.InvalidGroupID.Code
+	}
+	sh, code := c.shardFor(groupID)
+	if code != 0 {
+		return nil, nil, code
+	}
+	g := sh.group(groupID, generation < 0)
+	if g == nil {
+		return nil, nil, kerr.IllegalGeneration.Code
+	}
+	g.mu.Lock()
+	return sh, g, 0
+}
+
+// commitPartition is one partition of an OffsetCommit or TxnOffsetCommit.
+type commitPartition struct {
+	topic       string
+	partition   int32
+	offset      int64
+	leaderEpoch int32
+	metadata    *string
+	i, j        int // the partition's place in the request
+}
+
+// stageLocked builds the records committing parts at time at and the
+// offsets they hold; a partition whose metadata is longer than maxMetadata
+// gets OFFSET_METADATA_TOO_LARGE in codes instead.
+func (g *group) stageLocked(parts []commitPartition, at time.Time, maxMetadata int, codes [][]int16) ([]kv, []stagedOffset) {
+	var (
+		records []kv
+		staged  []stagedOffset
+	)
+	for _, p := range parts {
+		if p.metadata != nil && len(*p.metadata) > maxMetadata {
+			codes[p.i][p.j] = kerr.OffsetMetadataTooLarge.Code
+			continue
+		}
+		o := offset{offset: p.offset, leaderEpoch: p.leaderEpoch, metadata: deref(p.metadata), commitTime: at}
+		records = append(records, kv{key: offsetKey(g.id, p.topic, p.partition), value: offsetValue(o)})
+		staged = append(staged, stagedOffset{tp: topicPartition{p.topic, p.partition}, o: o, i: p.i, j: p.j})
+	}
+	return records, staged
+}
+
 // commitAllowedLocked applies Kafka's rules for who may commit now.
 func (g *group) commitAllowedLocked(req *kmsg.OffsetCommitRequest) int16 {
 	if g.kind == kindConsumer {
@@ -167,9 +202,13 @@ func (g *group) commitAllowedLocked(req *kmsg.OffsetCommitRequest) int16 {
 	return 0
 }
 
-// OffsetFetch serves OffsetFetch: one group before v8, a batch after.
+// OffsetFetch serves OffsetFetch: one group before v8, a batch after. With
+// require_stable (v7+) a partition whose offset is pending in an open
+// transaction answers UNSTABLE_OFFSET_COMMIT (offset -1), and the client
+// retries; without, it gets the last committed offset (KIP-447).
 func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+	stable := req.Version >= 7 && req.RequireStable
 	if req.Version >= 8 {
 		for _, rg := range req.Groups {
 			var topics []topicRequest
@@ -179,7 +218,7 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 					topics = append(topics, topicRequest{t.Topic, t.Partitions})
 				}
 			}
-			code, got := c.fetchOffsets(rg.Group, topics, rg.MemberID, rg.MemberEpoch)
+			code, got := c.fetchOffsets(rg.Group, topics, rg.MemberID, rg.MemberEpoch, stable)
 			g := kmsg.NewOffsetFetchResponseGroup()
 			g.Group, g.ErrorCode = rg.Group, code
 			for _, t := range got {
@@ -188,6 +227,7 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 				for _, p := range t.partitions {
 					rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 					rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = p.partition, p.offset, p.leaderEpoch, kmsg.StringPtr(p.metadata)
+					rp.ErrorCode = p.errorCode
 					rt.Partitions = append(rt.Partitions, rp)
 				}
 				g.Topics = append(g.Topics, rt)
@@ -203,7 +243,7 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 			topics = append(topics, topicRequest{t.Topic, t.Partitions})
 		}
 	}
-	code, got := c.fetchOffsets(req.Group, topics, nil, -1)
+	code, got := c.fetchOffsets(req.Group, topics, nil, -1, stable)
 	if req.Version >= 2 {
 		resp.ErrorCode = code
 	}
@@ -213,6 +253,7 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 		for _, p := range t.partitions {
 			rp := kmsg.NewOffsetFetchResponseTopicPartition()
 			rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = p.partition, p.offset, p.leaderEpoch, kmsg.StringPtr(p.metadata)
+			rp.ErrorCode = p.errorCode
 			if req.Version < 2 {
 				rp.ErrorCode = code
 			}
@@ -238,18 +279,26 @@ type fetchedOffset struct {
 	offset      int64
 	leaderEpoch int32
 	metadata    string
+	errorCode   int16 // UNSTABLE_OFFSET_COMMIT
 }
 
 // fetchOffsets returns the committed offsets asked for (-1 where none),
 // every committed offset of the group when topics is nil. A member of a
-// consumer group naming itself (v9) is checked by member epoch.
-func (c *Coordinator) fetchOffsets(groupID string, topics []topicRequest, memberID *string, memberEpoch int32) (int16, []fetchedTopic) {
+// consumer group naming itself (v9) is checked by member epoch. With
+// requireStable, partitions with offsets pending in an open transaction
+// are UNSTABLE_OFFSET_COMMIT.
+func (c *Coordinator) fetchOffsets(groupID string, topics []topicRequest, memberID *string, memberEpoch int32, requireStable bool) (int16, []fetchedTopic) {
+	var unstable map[topicPartition]bool
 	none := func() []fetchedTopic {
 		var out []fetchedTopic
 		for _, t := range topics {
 			ft := fetchedTopic{topic: t.topic}
 			for _, p := range t.partitions {
-				ft.partitions = append(ft.partitions, fetchedOffset{partition: p, offset: -1, leaderEpoch: -1})
+				fo := fetchedOffset{partition: p, offset: -1, leaderEpoch: -1}
+				if unstable[topicPartition{t.topic, p}] {
+					fo.errorCode = kerr.UnstableOffsetCommit.Code
+				}
+				ft.partitions = append(ft.partitions, fo)
 			}
 			out = append(out, ft)
 		}
@@ -264,16 +313,24 @@ func (c *Coordinator) fetchOffsets(groupID string, topics []topicRequest, member
 	}
 	g := sh.group(groupID, false)
 	if g == nil {
+		if requireStable {
+			unstable = sh.pendingOf(groupID)
+		}
 		return 0, none()
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if requireStable {
+		unstable = sh.pendingOf(groupID)
+	}
 	if memberID != nil && g.kind == kindConsumer {
 		m := g.cg.members[*memberID]
 		switch {
 		case m == nil:
+			unstable = nil
 			return kerr.UnknownMemberID.Code, none()
 		case memberEpoch != m.epoch:
+			unstable = nil
 			return kerr.StaleMemberEpoch.Code, none()
 		}
 	}
@@ -293,7 +350,10 @@ func (c *Coordinator) fetchOffsets(groupID string, topics []topicRequest, member
 		ft := fetchedTopic{topic: t.topic}
 		for _, p := range t.partitions {
 			fo := fetchedOffset{partition: p, offset: -1, leaderEpoch: -1}
-			if o, ok := g.offsets[topicPartition{t.topic, p}]; ok {
+			tp := topicPartition{t.topic, p}
+			if unstable[tp] {
+				fo.errorCode = kerr.UnstableOffsetCommit.Code
+			} else if o, ok := g.offsets[tp]; ok {
 				fo.offset, fo.leaderEpoch, fo.metadata = o.offset, o.leaderEpoch, o.metadata
 			}
 			ft.partitions = append(ft.partitions, fo)
@@ -336,9 +396,15 @@ func (sh *shard) expire(g *group) {
 		g.mu.Unlock()
 		return
 	}
+	// An offset with a transactional one pending stays, and so does a group
+	// with offsets in an open transaction (Kafka's cleanupExpiredOffsets).
+	pending := sh.pendingOf(g.id)
 	var records []kv
 	var gone []topicPartition
 	for tp, o := range g.offsets {
+		if pending[tp] {
+			continue
+		}
 		// Offsets of an empty group expire counting from when it became
 		// empty, or from the commit if that came later.
 		from := g.stateSince
@@ -350,7 +416,7 @@ func (sh *shard) expire(g *group) {
 			gone = append(gone, tp)
 		}
 	}
-	dropGroup := len(gone) == len(g.offsets)
+	dropGroup := len(gone) == len(g.offsets) && len(pending) == 0
 	if dropGroup {
 		records = append(records, g.tombstonesLocked()...)
 	}
@@ -368,7 +434,7 @@ func (sh *shard) expire(g *group) {
 	for _, tp := range gone {
 		delete(g.offsets, tp)
 	}
-	removed := dropGroup && g.idleLocked() && len(g.offsets) == 0
+	removed := dropGroup && g.idleLocked() && len(g.offsets) == 0 && len(sh.pendingOf(g.id)) == 0
 	if removed {
 		g.killLocked(kerr.CoordinatorNotAvailable.Code)
 	}

@@ -48,8 +48,27 @@ func groupKey(group string) []byte {
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // encodeBatch builds one uncompressed v2 record batch of records with a
-// valid CRC. The leader assigns its offsets and leader epoch on append.
+// valid CRC, written by no producer. The leader assigns its offsets and
+// leader epoch on append.
 func encodeBatch(records []kv, now time.Time) []byte {
+	return encodeBatchAs(records, now, batchProducer{id: -1, epoch: -1, sequence: -1})
+}
+
+// batchProducer is who writes a batch: nobody (-1) for the coordinator's own
+// records, a transactional producer for TxnOffsetCommit's.
+type batchProducer struct {
+	id            int64
+	epoch         int16
+	sequence      int32
+	transactional bool
+}
+
+// attrTransactional is the record batch attribute of a transaction's data.
+const attrTransactional = 0x10
+
+// encodeBatchAs builds one uncompressed v2 record batch of records with a
+// valid CRC, written by p.
+func encodeBatchAs(records []kv, now time.Time, p batchProducer) []byte {
 	var body []byte
 	for i, r := range records {
 		rec := kmsg.Record{OffsetDelta: int32(i), Key: r.key, Value: r.value}
@@ -62,8 +81,11 @@ func encodeBatch(records []kv, now time.Time) []byte {
 	b := kmsg.RecordBatch{
 		FirstOffset: 0, PartitionLeaderEpoch: -1, Magic: 2,
 		LastOffsetDelta: int32(len(records) - 1), FirstTimestamp: ts, MaxTimestamp: ts,
-		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
+		ProducerID: p.id, ProducerEpoch: p.epoch, FirstSequence: p.sequence,
 		NumRecords: int32(len(records)), Records: body,
+	}
+	if p.transactional {
+		b.Attributes |= attrTransactional
 	}
 	out := b.AppendTo(nil)
 	binary.BigEndian.PutUint32(out[8:12], uint32(len(out)-12))
@@ -73,11 +95,21 @@ func encodeBatch(records []kv, now time.Time) []byte {
 
 var errBadRecord = errors.New("group: undecodable __consumer_offsets record")
 
+// batchInfo is what a loader needs of the batch holding a record.
+type batchInfo struct {
+	producerID    int64
+	producerEpoch int16
+	transactional bool
+}
+
 // decodeBatches calls fn for every record of the whole v2 batches in b,
-// with its offset, and returns the offset after the last batch. Control
-// batches are skipped; compressed batches are refused (the coordinator never
-// writes them, and producing to __consumer_offsets is refused).
-func decodeBatches(b []byte, fn func(off int64, key, value []byte) error) (next int64, err error) {
+// with its batch and offset, and marker for every transaction marker (a
+// control batch's COMMIT or ABORT record), and returns the offset after
+// the last batch. Other control records are skipped; compressed batches are
+// refused (the coordinator never writes them, and producing to
+// __consumer_offsets is refused).
+func decodeBatches(b []byte, fn func(batch batchInfo, off int64, key, value []byte) error,
+	marker func(batch batchInfo, commit bool) error) (next int64, err error) {
 	for len(b) > 0 {
 		if len(b) < 61 {
 			return next, fmt.Errorf("%w: %d bytes left, short of a batch header", errBadRecord, len(b))
@@ -92,12 +124,12 @@ func decodeBatches(b []byte, fn func(off int64, key, value []byte) error) (next 
 		}
 		b = b[size:]
 		next = batch.FirstOffset + int64(batch.LastOffsetDelta) + 1
-		if batch.Attributes&0x20 != 0 { // control batch (transaction marker)
-			continue
-		}
 		if batch.Attributes&0x07 != 0 {
 			return next, fmt.Errorf("%w: compressed batch at offset %d", errBadRecord, batch.FirstOffset)
 		}
+		info := batchInfo{producerID: batch.ProducerID, producerEpoch: batch.ProducerEpoch,
+			transactional: batch.Attributes&attrTransactional != 0}
+		control := batch.Attributes&0x20 != 0
 		recs := batch.Records
 		for range batch.NumRecords {
 			l, n := binary.Varint(recs)
@@ -109,7 +141,23 @@ func decodeBatches(b []byte, fn func(off int64, key, value []byte) error) (next 
 				return next, fmt.Errorf("%w: %v", errBadRecord, err)
 			}
 			recs = recs[n+int(l):]
-			if err := fn(batch.FirstOffset+int64(r.OffsetDelta), r.Key, r.Value); err != nil {
+			if control {
+				// A transaction marker: its key says COMMIT or ABORT
+				// (Kafka's ControlRecordType); other control records
+				// mean nothing to groups.
+				var k kmsg.ControlRecordKey
+				if err := k.ReadFrom(r.Key); err != nil || batch.ProducerID < 0 {
+					continue
+				}
+				switch k.Type {
+				case kmsg.ControlRecordKeyTypeAbort, kmsg.ControlRecordKeyTypeCommit:
+					if err := marker(info, k.Type == kmsg.ControlRecordKeyTypeCommit); err != nil {
+						return next, err
+					}
+				}
+				continue
+			}
+			if err := fn(info, batch.FirstOffset+int64(r.OffsetDelta), r.Key, r.Value); err != nil {
 				return next, err
 			}
 		}
