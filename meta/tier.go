@@ -51,6 +51,7 @@ type RemoteSegmentRecord struct {
 	MaxTimestamp int64         `json:"max_timestamp"`
 	Size         int64         `json:"size"`
 	Compression  string        `json:"compression"`
+	TxnIndex     bool          `json:"txn_index,omitempty"` // the upload has a txnindex object
 	State        string        `json:"state"`
 	DeletedAtMs  int64         `json:"deleted_at_ms,omitempty"`
 	Revision     int64         `json:"-"`
@@ -106,7 +107,7 @@ func sameUpload(a, b RemoteSegmentRecord) bool {
 	return a.TopicID == b.TopicID && a.Partition == b.Partition && a.UploadID == b.UploadID &&
 		a.BaseOffset == b.BaseOffset && a.EndOffset == b.EndOffset && a.LeaderEpoch == b.LeaderEpoch &&
 		slices.Equal(a.Epochs, b.Epochs) && a.MaxTimestamp == b.MaxTimestamp && a.Size == b.Size &&
-		a.Compression == b.Compression
+		a.Compression == b.Compression && a.TxnIndex == b.TxnIndex
 }
 
 // PutRemoteSegment writes rec at its key, only if every fence condition holds (typically

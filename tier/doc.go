@@ -28,14 +28,17 @@
 // # Uploads and reads
 //
 // The Uploader copies a leader's sealed segments (with their indexes,
-// leader-epoch slice and producer snapshot), optionally as zstd frames, and
-// records them in etcd through the [Metadata] interface (COPY_STARTED →
-// COPY_FINISHED → DELETE_STARTED → DELETE_FINISHED), every write fenced by the
-// leader's term, mirroring them in a per-partition manifest; it also applies
+// leader-epoch slice, producer snapshot and aborted-transaction index),
+// optionally as zstd frames, and records them in etcd through the [Metadata]
+// interface (COPY_STARTED → COPY_FINISHED → DELETE_STARTED → DELETE_FINISHED),
+// every write fenced by the leader's term, mirroring them in a per-partition
+// manifest; it also applies
 // remote retention and cleans up the uploads of crashed or deposed leaders.
 // The Reader serves record batches of remote segments through ranged GETs, a
 // memory layer and a bounded on-disk chunk cache, with read-ahead for
-// sequential consumers; every batch it returns has been checked.
+// sequential consumers; every batch it returns has been checked. It also
+// answers the aborted transactions of read_committed reads from the
+// segments' txnindex objects.
 //
 // The broker uses both: its partition layer runs one Uploader per partition
 // this broker leads, and one Reader per broker serves Fetch and ListOffsets by

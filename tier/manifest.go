@@ -32,7 +32,8 @@ func SegmentObjectKey(seg RemoteSegment, kind string) string {
 }
 
 // segmentKinds are the object kinds an upload may have, in upload order (log last).
-var segmentKinds = []string{KindIndex, KindTimeIndex, KindEpochs, KindSnapshot, KindFrames, KindLog}
+// Deletion goes through all of them: an upload may have put any subset.
+var segmentKinds = []string{KindIndex, KindTimeIndex, KindEpochs, KindSnapshot, KindTxnIndex, KindFrames, KindLog}
 
 // EncodeManifest returns the JSON of m.
 func EncodeManifest(m *Manifest) []byte {

@@ -24,7 +24,8 @@ import (
 // reader_chunk.go where a chunk comes from (memory, cache files, a GET); reader_fetch.go
 // the GETs, bounded by MaxParallel; reader_flight.go the single flight that lets
 // concurrent callers share one GET; reader_ahead.go read-ahead; reader_time.go
-// OffsetForTimestamp. memcache.go and cache.go are the chunk cache's two layers.
+// OffsetForTimestamp; reader_txn.go the aborted transactions of read_committed reads;
+// memcache.go and cache.go are the chunk cache's two layers.
 
 // ErrRemoteCorrupt is wrapped by the errors of a remote read that found an object whose
 // bytes contradict its metadata or themselves: a bad batch header or CRC, offsets outside
@@ -42,9 +43,9 @@ const (
 	remoteLogOverhead = 12
 	// remoteMinBatchLength is the smallest batchLength of a v2 batch with no records.
 	remoteMinBatchLength = remoteBatchHeaderSize - remoteLogOverhead
-	// metaCacheBytes bounds the memory of cached .index and frame-index objects.
+	// metaCacheBytes bounds the memory of cached .index, frame-index and txnindex objects.
 	metaCacheBytes = 64 << 20
-	// maxMetaObject bounds one .index or frames object read into memory. segment.index.bytes
+	// maxMetaObject bounds one .index, frames or txnindex object read into memory. segment.index.bytes
 	// defaults to 10 MiB; Kafka's largest sane setting is far below this.
 	maxMetaObject = 64 << 20
 )
@@ -79,7 +80,7 @@ type Reader struct {
 	prefetching int                    // read-ahead goroutines running
 	ahead       map[string]bool        // flight names of the read-aheads launched (chunk/…, meta/…)
 	metas       map[string]*list.Element
-	metaLRU     *list.List // of *remoteObject, most recently used first
+	metaLRU     *list.List // of metaEntry (*remoteObject, *remoteTxnIndex), most recently used first
 	metaSize    int64
 }
 

@@ -77,15 +77,36 @@ func (r *Reader) key(seg RemoteSegment, kind string) string {
 	return SegmentObjectKey(seg, kind)
 }
 
+// metaEntry is what the reader keeps in memory of a remote segment besides chunks, in one
+// LRU bounded by metaCacheBytes: a log object's description (*remoteObject, under the log
+// object's key) or a parsed txnindex object (*remoteTxnIndex, under its own key).
+type metaEntry interface {
+	metaKey() string
+	memSize() int64
+}
+
+func (o *remoteObject) metaKey() string { return o.key }
+
 // object returns the in-memory description of seg's log object, loading its .index (and
 // frame index) once; concurrent loads of one segment share the GETs.
 func (r *Reader) object(ctx context.Context, seg RemoteSegment) (*remoteObject, error) {
 	key := r.key(seg, KindLog)
+	v, err := r.meta(ctx, key, func(ctx context.Context) (metaEntry, error) { return r.loadObject(ctx, seg, key) })
+	if err != nil {
+		return nil, err
+	}
+	return v.(*remoteObject), nil
+}
+
+// meta returns the entry cached under key, or loads it with load once (concurrent callers
+// share the load) and caches it, evicting the least recently used entries beyond
+// metaCacheBytes (the newest always stays).
+func (r *Reader) meta(ctx context.Context, key string, load func(ctx context.Context) (metaEntry, error)) (metaEntry, error) {
 	r.mu.Lock()
 	if el, ok := r.metas[key]; ok {
 		r.metaLRU.MoveToFront(el)
 		r.mu.Unlock()
-		return el.Value.(*remoteObject), nil
+		return el.Value.(metaEntry), nil
 	}
 	r.mu.Unlock()
 	v, err := r.do(ctx, "meta/"+key, func(ctx context.Context) (any, error) {
@@ -94,29 +115,29 @@ func (r *Reader) object(ctx context.Context, seg RemoteSegment) (*remoteObject, 
 		el, ok := r.metas[key]
 		r.mu.Unlock()
 		if ok {
-			return el.Value.(*remoteObject), nil
+			return el.Value.(metaEntry), nil
 		}
-		obj, err := r.loadObject(ctx, seg, key)
+		e, err := load(ctx)
 		if err != nil {
 			return nil, err
 		}
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		if _, ok := r.metas[key]; !ok {
-			r.metas[key] = r.metaLRU.PushFront(obj)
-			r.metaSize += obj.memSize()
+			r.metas[key] = r.metaLRU.PushFront(e)
+			r.metaSize += e.memSize()
 			for r.metaSize > metaCacheBytes && r.metaLRU.Len() > 1 {
-				old := r.metaLRU.Remove(r.metaLRU.Back()).(*remoteObject)
-				delete(r.metas, old.key)
+				old := r.metaLRU.Remove(r.metaLRU.Back()).(metaEntry)
+				delete(r.metas, old.metaKey())
 				r.metaSize -= old.memSize()
 			}
 		}
-		return obj, nil
+		return e, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return v.(*remoteObject), nil
+	return v.(metaEntry), nil
 }
 
 func (r *Reader) loadObject(ctx context.Context, seg RemoteSegment, key string) (*remoteObject, error) {

@@ -47,8 +47,14 @@ type RemoteSegment struct {
 	// of independently decompressible zstd frames with a frame index. It is what
 	// this upload used (UploaderConfig.Compression "auto" picks per segment),
 	// never "auto".
-	Compression string       `json:"compression"`
-	State       SegmentState `json:"state"`
+	Compression string `json:"compression"`
+	// TxnIndex says that the upload has a txnindex object: the segment's aborted-transaction
+	// index, which read_committed reads of the tier need. False (and absent from the JSON)
+	// when the segment had no aborted transaction, and in uploads made before the object
+	// existed: both mean "no aborted transaction ends in this segment" (KIP-1058's
+	// txnIdxEmpty, inverted, so that old records read right), and readers then fetch nothing.
+	TxnIndex bool         `json:"txn_index,omitempty"`
+	State    SegmentState `json:"state"`
 	// DeletedAtMs is when the upload's objects were deleted (Unix milliseconds, the
 	// deleting leader's clock), set only in DELETE_FINISHED. A DELETE_FINISHED record of
 	// an upload that never finished is kept until DeleteGrace after it, when its objects
@@ -64,7 +70,8 @@ const (
 	KindTimeIndex = "timeindex"
 	KindEpochs    = "epochs"
 	KindSnapshot  = "snapshot"
-	KindFrames    = "frames" // frame index of a zstd-frames .log
+	KindFrames    = "frames"   // frame index of a zstd-frames .log
+	KindTxnIndex  = "txnindex" // aborted-transaction index, iff RemoteSegment.TxnIndex
 )
 
 // ObjectKey names one object of a remote segment:

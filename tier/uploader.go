@@ -427,6 +427,30 @@ func (u *Uploader) uploadLocked(ctx context.Context, info segment.SegmentInfo) (
 	} else if f != nil {
 		objs = append(objs, localObject{KindSnapshot, f, size})
 	}
+	// The aborted-transaction index, when the segment has one with entries: read whole (34
+	// bytes an aborted transaction) and checked as a reader will, so that a bad local file
+	// fails this upload instead of every read_committed read of the copy.
+	hasTxnIndex := false
+	if info.HasTxnIndex {
+		f, size, err := open(info.TxnIndexPath, false)
+		if err != nil {
+			return StoredSegment{}, err
+		}
+		if size > maxMetaObject {
+			return StoredSegment{}, fmt.Errorf("tier: %s: %d bytes, more than %d", info.TxnIndexPath, size, maxMetaObject)
+		}
+		b := make([]byte, size)
+		if _, err := f.ReadAt(b, 0); err != nil && !(errors.Is(err, io.EOF) && size == 0) {
+			return StoredSegment{}, fmt.Errorf("tier: reading %s: %w", info.TxnIndexPath, err)
+		}
+		if _, err := ParseTxnIndex(b, RemoteSegment{BaseOffset: info.BaseOffset, EndOffset: info.NextOffset - 1}); err != nil {
+			return StoredSegment{}, fmt.Errorf("tier: %s: %w", info.TxnIndexPath, err)
+		}
+		if size > 0 { // an emptied file (truncation) is no index
+			objs = append(objs, localObject{KindTxnIndex, bytes.NewReader(b), size})
+			hasTxnIndex = true
+		}
+	}
 	compression := u.cfg.Compression
 	if compression == CompressionAuto {
 		if compression, err = autoCompression(logf, info.Size); err != nil {
@@ -450,7 +474,7 @@ func (u *Uploader) uploadLocked(ctx context.Context, info segment.SegmentInfo) (
 		V: 1, TopicID: u.cfg.TopicID, Partition: u.cfg.Partition, UploadID: newUploadID(),
 		BaseOffset: info.BaseOffset, EndOffset: info.NextOffset - 1, LeaderEpoch: u.cfg.LeaderEpoch,
 		Epochs: epochs, MaxTimestamp: info.MaxTimestamp, Size: info.Size, Compression: compression,
-		State: CopyStarted,
+		TxnIndex: hasTxnIndex, State: CopyStarted,
 	}
 	u.m.copyRequests.Inc()
 	// The deadline starts before COPY_STARTED is written, so no Put of this upload runs

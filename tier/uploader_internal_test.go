@@ -246,6 +246,7 @@ func exampleManifest() *Manifest {
 		Epochs: []EpochEntry{{1, 10}}, MaxTimestamp: -1, Size: 100, Compression: CompressionNone, State: CopyFinished}
 	seg2 := seg
 	seg2.BaseOffset, seg2.EndOffset, seg2.UploadID, seg2.Compression = 20, 29, "v", CompressionZstdFrames
+	seg2.TxnIndex = true
 	return &Manifest{V: 1, TopicID: TopicIDText(id), Partition: 2, LeaderEpoch: 1, Segments: []RemoteSegment{seg, seg2}}
 }
 
@@ -263,6 +264,18 @@ func TestManifestRoundTrip(t *testing.T) {
 	if back.Segments[0].Compression != CompressionNone || back.Segments[1].Compression != CompressionZstdFrames ||
 		!bytes.Contains(b, []byte(`"compression":"zstd-frames"`)) || bytes.Contains(b, []byte("deleted_at_ms")) {
 		t.Fatalf("compression not recorded: %s", b)
+	}
+	// Only an upload with a txnindex object says so; the field is absent otherwise, as in
+	// manifests written before it existed, which read as "no aborted transactions".
+	if back.Segments[0].TxnIndex || !back.Segments[1].TxnIndex || bytes.Count(b, []byte(`"txn_index":true`)) != 1 ||
+		bytes.Contains(b, []byte(`"txn_index":false`)) {
+		t.Fatalf("txn_index not recorded: %s", b)
+	}
+	old := []byte(`{"v":1,"topic_id":"AQIDAAAAAAAAAAAAAAAAAA","partition":2,"leader_epoch":1,"segments":[` +
+		`{"v":1,"topic_id":[1,2,3,0,0,0,0,0,0,0,0,0,0,0,0,0],"partition":2,"upload_id":"u","base_offset":10,"end_offset":19,` +
+		`"leader_epoch":0,"epochs":[{"epoch":1,"start_offset":10}],"max_timestamp":-1,"size":100,"compression":"none","state":"COPY_FINISHED"}]}`)
+	if m, err := ParseManifest(old); err != nil || len(m.Segments) != 1 || m.Segments[0].TxnIndex {
+		t.Fatalf("manifest without txn_index: %+v, %v", m, err)
 	}
 	for name, mod := range map[string]func(*Manifest){
 		"version":   func(m *Manifest) { m.V = 2 },

@@ -45,7 +45,7 @@ type metaAdapter struct {
 func toRecord(seg tier.RemoteSegment, rev int64) meta.RemoteSegmentRecord {
 	r := meta.RemoteSegmentRecord{TopicID: meta.TopicID(seg.TopicID), Partition: seg.Partition, UploadID: seg.UploadID,
 		BaseOffset: seg.BaseOffset, EndOffset: seg.EndOffset, LeaderEpoch: seg.LeaderEpoch, MaxTimestamp: seg.MaxTimestamp,
-		Size: seg.Size, Compression: seg.Compression, State: string(seg.State), DeletedAtMs: seg.DeletedAtMs, Revision: rev}
+		Size: seg.Size, Compression: seg.Compression, TxnIndex: seg.TxnIndex, State: string(seg.State), DeletedAtMs: seg.DeletedAtMs, Revision: rev}
 	for _, e := range seg.Epochs {
 		r.Epochs = append(r.Epochs, meta.RemoteEpoch{Epoch: e.Epoch, StartOffset: e.StartOffset})
 	}
@@ -55,7 +55,7 @@ func toRecord(seg tier.RemoteSegment, rev int64) meta.RemoteSegmentRecord {
 func fromRecord(r meta.RemoteSegmentRecord) tier.StoredSegment {
 	seg := tier.RemoteSegment{V: 1, TopicID: r.TopicID, Partition: r.Partition, UploadID: r.UploadID,
 		BaseOffset: r.BaseOffset, EndOffset: r.EndOffset, LeaderEpoch: r.LeaderEpoch, Epochs: []tier.EpochEntry{},
-		MaxTimestamp: r.MaxTimestamp, Size: r.Size, Compression: r.Compression, State: tier.SegmentState(r.State),
+		MaxTimestamp: r.MaxTimestamp, Size: r.Size, Compression: r.Compression, TxnIndex: r.TxnIndex, State: tier.SegmentState(r.State),
 		DeletedAtMs: r.DeletedAtMs}
 	for _, e := range r.Epochs {
 		seg.Epochs = append(seg.Epochs, tier.EpochEntry{Epoch: e.Epoch, StartOffset: e.StartOffset})
@@ -402,6 +402,24 @@ func (f *upFixture) check(want []segment.SegmentInfo) {
 		if r.Compression == tier.CompressionZstdFrames {
 			kinds = append(kinds, tier.KindFrames)
 		}
+		// A segment with aborted transactions has its .txnindex uploaded, byte for byte,
+		// and its record says so; any other has neither.
+		var txnIndex []byte
+		if s.HasTxnIndex {
+			var err error
+			if txnIndex, err = os.ReadFile(s.TxnIndexPath); err != nil {
+				f.t.Fatal(err)
+			}
+		}
+		if r.TxnIndex != (len(txnIndex) > 0) {
+			f.t.Fatalf("segment %d: record txn_index %v, local .txnindex of %d bytes", s.BaseOffset, r.TxnIndex, len(txnIndex))
+		}
+		if r.TxnIndex {
+			kinds = append(kinds, tier.KindTxnIndex)
+			if !bytes.Equal(txnIndex, f.read(tier.SegmentObjectKey(seg, tier.KindTxnIndex))) {
+				f.t.Fatalf("segment %d: remote txnindex differs from %s", s.BaseOffset, s.TxnIndexPath)
+			}
+		}
 		for _, k := range kinds {
 			wantKeys = append(wantKeys, tier.SegmentObjectKey(seg, k))
 		}
@@ -445,7 +463,7 @@ func (f *upFixture) check(want []segment.SegmentInfo) {
 	}
 	for i, s := range m.Segments {
 		if s.UploadID != recs[i].UploadID || s.BaseOffset != recs[i].BaseOffset || s.State != tier.CopyFinished ||
-			s.Compression != recs[i].Compression || s.DeletedAtMs != 0 {
+			s.Compression != recs[i].Compression || s.TxnIndex != recs[i].TxnIndex || s.DeletedAtMs != 0 {
 			f.t.Fatalf("manifest segment %d = %+v, record %+v", i, s, recs[i])
 		}
 	}
@@ -502,6 +520,7 @@ func TestUploader(t *testing.T) {
 			t.Run("DeposedPutAfterCleanup", func(t *testing.T) { testDeposedPutAfterCleanup(t, ms, store) })
 			t.Run("LegacyDeleteFinished", func(t *testing.T) { testLegacyDeleteFinished(t, ms, store) })
 			t.Run("UploadTimeout", func(t *testing.T) { testUploadTimeout(t, ms, store) })
+			t.Run("TxnIndex", func(t *testing.T) { testTxnIndex(t, ms, store) })
 		})
 	}
 }
@@ -1186,5 +1205,94 @@ func testAutoCompression(t *testing.T, ms *meta.Store, store tier.ObjectStore) {
 	}
 	if plain == 0 || packed == 0 {
 		t.Fatalf("%d segments of uncompressed batches, %d of compressed ones: want both", plain, packed)
+	}
+}
+
+// testTxnIndex: a segment holding an ABORT marker is uploaded with its .txnindex (and the
+// record and manifest say so), segments without one are uploaded without; a reader gets
+// the aborted transaction back from the copy; remote retention deletes the object with
+// its segment.
+func testTxnIndex(t *testing.T, ms *meta.Store, store tier.ObjectStore) {
+	f := newUpFixture(t, ms, store, tier.CompressionNone)
+	ctx := t.Context()
+	appendB := func(b []byte) segment.AppendResult {
+		t.Helper()
+		res, err := f.log.AppendLeader(b, f.epoch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	marker := func(pid int64, commit bool) segment.AppendResult {
+		t.Helper()
+		res, err := f.log.AppendMarker(pid, 0, commit, 0, f.epoch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	f.produce(8, 0)
+	pad := strings.Repeat("t", 150)
+	// Producer 7's transaction spans segments and is aborted; producer 8's is committed.
+	first := appendB(segmenttest.Transactional(7, 0, 0, "a"+pad, "b"+pad)).FirstOffset
+	appendB(segmenttest.Transactional(8, 0, 0, "c"+pad))
+	f.produce(6, 0)
+	appendB(segmenttest.Transactional(7, 0, 2, "d"+pad))
+	marker(8, true)
+	abort := marker(7, false).LastOffset
+	f.produce(10, 0)
+	segs := f.sealed(f.log.LogEndOffset())
+	var with, without int
+	for _, s := range segs {
+		if s.HasTxnIndex {
+			with++
+		} else {
+			without++
+		}
+	}
+	if with != 1 || without == 0 {
+		t.Fatalf("%d sealed segments with a .txnindex, %d without; want 1 and some", with, without)
+	}
+	if _, err := f.up.UploadEligible(ctx, f.log.LogEndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	f.check(segs) // the txnindex object exactly for the one segment
+
+	m, err := tier.ReadManifest(ctx, f.store, tier.TopicIDText(f.topic.ID), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := tier.NewReader(f.store, tier.ReaderConfig{CacheDir: t.TempDir()}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var got []segment.AbortedTxn
+	for _, seg := range m.Segments {
+		if seg.EndOffset < first {
+			continue
+		}
+		a, complete, err := r.AbortedTransactions(ctx, seg, first, first+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, a...)
+		if complete {
+			if seg.BaseOffset > abort || seg.EndOffset < abort {
+				t.Fatalf("search complete at segment [%d, %d], the marker is at %d", seg.BaseOffset, seg.EndOffset, abort)
+			}
+			break
+		}
+	}
+	if want := []segment.AbortedTxn{{ProducerID: 7, FirstOffset: first}}; !slices.Equal(got, want) {
+		t.Fatalf("aborted transactions from the tier: %+v, want %+v", got, want)
+	}
+
+	// Remote retention deletes every object of the segments, the txnindex too.
+	if n, err := f.up.ApplyRemoteRetention(ctx, -1, 0, time.UnixMilli(f.nowMs)); err != nil || n != len(segs) {
+		t.Fatalf("retention = %d, %v; want %d", n, err, len(segs))
+	}
+	if objs := f.objects(); len(objs) != 1 || objs[0] != tier.ManifestKey(tier.TopicIDText(f.topic.ID), 0) || len(f.records()) != 0 {
+		t.Fatalf("after retention: objects %v, records %+v", objs, f.records())
 	}
 }

@@ -258,7 +258,7 @@ func (t *tierMeta) Remove(ctx context.Context, st tier.StoredSegment) error {
 func toRecord(seg tier.RemoteSegment, rev int64) meta.RemoteSegmentRecord {
 	r := meta.RemoteSegmentRecord{TopicID: meta.TopicID(seg.TopicID), Partition: seg.Partition, UploadID: seg.UploadID,
 		BaseOffset: seg.BaseOffset, EndOffset: seg.EndOffset, LeaderEpoch: seg.LeaderEpoch, MaxTimestamp: seg.MaxTimestamp,
-		Size: seg.Size, Compression: seg.Compression, State: string(seg.State), DeletedAtMs: seg.DeletedAtMs, Revision: rev}
+		Size: seg.Size, Compression: seg.Compression, TxnIndex: seg.TxnIndex, State: string(seg.State), DeletedAtMs: seg.DeletedAtMs, Revision: rev}
 	for _, e := range seg.Epochs {
 		r.Epochs = append(r.Epochs, meta.RemoteEpoch{Epoch: e.Epoch, StartOffset: e.StartOffset})
 	}
@@ -268,7 +268,7 @@ func toRecord(seg tier.RemoteSegment, rev int64) meta.RemoteSegmentRecord {
 func fromRecord(r meta.RemoteSegmentRecord) tier.StoredSegment {
 	seg := tier.RemoteSegment{V: 1, TopicID: r.TopicID, Partition: r.Partition, UploadID: r.UploadID,
 		BaseOffset: r.BaseOffset, EndOffset: r.EndOffset, LeaderEpoch: r.LeaderEpoch, Epochs: []tier.EpochEntry{},
-		MaxTimestamp: r.MaxTimestamp, Size: r.Size, Compression: r.Compression, State: tier.SegmentState(r.State),
+		MaxTimestamp: r.MaxTimestamp, Size: r.Size, Compression: r.Compression, TxnIndex: r.TxnIndex, State: tier.SegmentState(r.State),
 		DeletedAtMs: r.DeletedAtMs}
 	for _, e := range r.Epochs {
 		seg.Epochs = append(seg.Epochs, tier.EpochEntry{Epoch: e.Epoch, StartOffset: e.StartOffset})
