@@ -2,9 +2,11 @@ package group
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -320,6 +322,14 @@ func TestTxnOffsetsVisibility(t *testing.T) {
 		offsets: map[int32]int64{0: 60}})[0]; code != kerr.InvalidProducerEpoch.Code {
 		t.Fatalf("fenced epoch: %v", kerr.ErrorForCode(code))
 	}
+	// The transaction coordinator aborts a timed-out transaction with the
+	// epoch bumped; the producer goes on in that epoch.
+	h.mustTxnCommit(c, "g", 7, 1, map[int32]int64{0: 70})
+	h.marker(c, 7, 2, false)
+	h.wantFetch(c, "aborted in a bumped epoch", "g", true, map[int32]fetched{0: at(50)})
+	h.mustTxnCommit(c, "g", 7, 2, map[int32]int64{0: 80})
+	h.marker(c, 7, 2, true)
+	h.wantFetch(c, "after the bump", "g", true, map[int32]fetched{0: at(80)})
 
 	// Another group's offsets in a transaction, for a group that does not
 	// exist until the commit.
@@ -529,4 +539,78 @@ func TestTxnOffsetsDeleteAndExpire(t *testing.T) {
 	h.marker(c, 9, 0, true)
 	h.wantFetch(c, "offset deleted, committed", "o", true, map[int32]fetched{0: none()})
 	h.wantFetch(h.reload(), "offset deleted, reloaded", "o", true, map[int32]fetched{0: none()})
+}
+
+// TestTxnOffsetsConcurrent: producers committing and aborting transactions
+// in parallel with plain commits and stable fetches; each group ends with
+// its last committed transaction's offsets, live and reloaded.
+func TestTxnOffsetsConcurrent(t *testing.T) {
+	h := newTxnHarness(t)
+	c := h.c
+	const producers, rounds = 6, 6
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for k := range producers {
+		wg.Go(func() {
+			pid, group := int64(100+k), fmt.Sprintf("g%d", k)
+			for r := range rounds {
+				req := kmsg.NewPtrTxnOffsetCommitRequest()
+				req.Version, req.Group, req.ProducerID, req.ProducerEpoch = 3, group, pid, 0
+				rt := kmsg.NewTxnOffsetCommitRequestTopic()
+				rt.Topic = "t"
+				for p := range int32(3) {
+					rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+					rp.Partition, rp.Offset = p, int64(r*10)+int64(p)
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				req.Topics = append(req.Topics, rt)
+				for _, rp := range c.TxnOffsetCommit(req)(ctx).Topics[0].Partitions {
+					if rp.ErrorCode != 0 {
+						t.Errorf("%s round %d: %v", group, r, kerr.ErrorForCode(rp.ErrorCode))
+						return
+					}
+				}
+				commit := r%2 == 0
+				res, err := h.p.AppendMarker(pid, 0, commit, 0)
+				if err == nil {
+					err = h.p.WaitCommitted(ctx, res.LastOffset+1, res.LeaderEpoch)
+				}
+				if err != nil {
+					t.Errorf("%s round %d marker: %v", group, r, err)
+					return
+				}
+				c.CompleteTransaction(0, pid, 0, commit)
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := range 20 {
+			req := kmsg.NewPtrOffsetCommitRequest()
+			req.Version, req.Group, req.Generation = 8, "plain", -1
+			rt := kmsg.NewOffsetCommitRequestTopic()
+			rt.Topic = "t"
+			rp := kmsg.NewOffsetCommitRequestTopicPartition()
+			rp.Offset = int64(i)
+			rt.Partitions = append(rt.Partitions, rp)
+			req.Topics = append(req.Topics, rt)
+			c.OffsetCommit(req)(ctx)
+			freq := kmsg.NewPtrOffsetFetchRequest()
+			freq.Version, freq.RequireStable = 8, true
+			rg := kmsg.NewOffsetFetchRequestGroup()
+			rg.Group = fmt.Sprintf("g%d", i%producers)
+			freq.Groups = append(freq.Groups, rg)
+			c.OffsetFetch(freq)
+		}
+	})
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	last := int64((rounds - 1) / 2 * 2 * 10) // the last committed round, an even one
+	for _, cc := range []*Coordinator{c, h.reload()} {
+		for k := range producers {
+			h.wantFetch(cc, "after", fmt.Sprintf("g%d", k), true, map[int32]fetched{0: at(last), 1: at(last + 1), 2: at(last + 2)})
+		}
+	}
 }
