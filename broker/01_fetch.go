@@ -254,7 +254,7 @@ type remoteRead struct {
 	offset int64
 	limit  int
 	minOne bool
-	data   []byte
+	res    partition.RemoteRead
 	err    error
 }
 
@@ -264,7 +264,10 @@ type remoteRead struct {
 func (f *fetch) readRemote(ctx context.Context, ps *fetchPass) {
 	s := f.c.srv
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.RemoteFetchMaxWait)
-	read := func(r *remoteRead) { r.data, r.err = f.targets[r.i].p.ReadRemote(rctx, r.offset, r.limit, r.minOne) }
+	iso := partition.Isolation(f.req.IsolationLevel)
+	read := func(r *remoteRead) {
+		r.res, r.err = f.targets[r.i].p.ReadRemote(rctx, r.offset, r.limit, r.minOne, iso)
+	}
 	if len(ps.remote) == 1 {
 		read(&ps.remote[0])
 	} else {
@@ -278,12 +281,17 @@ func (f *fetch) readRemote(ctx context.Context, ps *fetchPass) {
 	for _, r := range ps.remote {
 		rp := &ps.rps[r.i]
 		switch err := r.err; {
-		case err == nil && len(r.data) > 0:
+		case err == nil && len(r.res.Records) > 0:
 			// Written as they are, not copied into the encoded response.
 			rp.RecordBatches = f.c.placeholder(len(ps.out.files))
-			ps.out.files = append(ps.out.files, records{mem: r.data})
-			ps.total += int64(len(r.data))
+			ps.out.files = append(ps.out.files, records{mem: r.res.Records})
+			ps.total += int64(len(r.res.Records))
 			ps.hasRecords[r.i] = true
+			for _, a := range r.res.Aborted { // read_committed only; readLocal made the list
+				at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+				at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+				rp.AbortedTransactions = append(rp.AbortedTransactions, at)
+			}
 		case err == nil:
 		case ctx.Err() != nil:
 			ps.ready = true // the connection or the broker is going away

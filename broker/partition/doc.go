@@ -31,7 +31,9 @@
 //     sendfile), below the high watermark for consumers and the log end for
 //     followers, whose positions move the high watermark (FollowerFetch
 //     records them and detects diverging epochs, KIP-320). Below the local
-//     log start Read says InTier and ReadRemote reads the tier.
+//     log start Read says InTier and ReadRemote reads the tier (for
+//     read_committed with the aborted transactions from the uploaded
+//     .txnindex objects, as Read has them from the local indexes).
 //   - ListOffset, EndOffsetForEpoch, DeleteRecordsBefore: the answers of
 //     ListOffsets, OffsetForLeaderEpoch and DeleteRecords over the whole log,
 //     tier included.

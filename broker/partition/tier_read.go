@@ -15,23 +15,96 @@ import (
 	"github.com/sedimentio/sediment/tier"
 )
 
+// RemoteRead is what ReadRemote read.
+type RemoteRead struct {
+	// Records are whole record batches of one remote segment, checked.
+	Records []byte
+	// Aborted are, for a read_committed read, the aborted transactions whose
+	// offsets meet Records (the consumer drops their batches); nil otherwise.
+	Aborted []segment.AbortedTxn
+}
+
 // ReadRemote serves a fetch below the local log start from the tier (after
-// Read said InTier). Errors: segment.ErrOffsetOutOfRange or tier.ErrNotExist
-// when remote retention deleted the offset meanwhile, ctx's error, and the
-// tier's read errors.
-func (p *Partition) ReadRemote(ctx context.Context, offset int64, maxBytes int, minOne bool) ([]byte, error) {
+// Read said InTier). With iso ReadCommitted it also collects the aborted
+// transactions among the records, from the txnindex objects of the remote
+// segments (and the local log's index, should the search reach it).
+// Errors: segment.ErrOffsetOutOfRange or tier.ErrNotExist when remote
+// retention deleted the offset meanwhile, ctx's error, and the tier's read
+// errors: records are never returned without their aborted transactions.
+func (p *Partition) ReadRemote(ctx context.Context, offset int64, maxBytes int, minOne bool, iso Isolation) (RemoteRead, error) {
 	if p.m.tierReader == nil {
-		return nil, segment.ErrOffsetOutOfRange
+		return RemoteRead{}, segment.ErrOffsetOutOfRange
 	}
 	seg, ok := p.remoteSegmentFor(offset)
 	if !ok {
-		return nil, segment.ErrOffsetOutOfRange
+		return RemoteRead{}, segment.ErrOffsetOutOfRange
 	}
 	var next *tier.RemoteSegment
 	if n, ok := p.remoteSegmentFor(seg.EndOffset + 1); ok {
 		next = &n // a catching-up consumer reads on into it
 	}
-	return p.m.tierReader.ReadThen(ctx, seg, next, offset, maxBytes, minOne)
+	b, err := p.m.tierReader.ReadThen(ctx, seg, next, offset, maxBytes, minOne)
+	if err != nil || len(b) == 0 || iso != ReadCommitted {
+		return RemoteRead{Records: b}, err
+	}
+	aborted, err := p.remoteAborted(ctx, seg, offset, nextOffsetAfter(b))
+	if err != nil {
+		return RemoteRead{}, err
+	}
+	return RemoteRead{Records: b, Aborted: aborted}, nil
+}
+
+// nextOffsetAfter returns the offset after the last of the record batches b
+// (checked by the tier reader), the upper bound of the offsets a fetch
+// returns: tighter than Kafka's (the next offset-index entry), never looser.
+func nextOffsetAfter(b []byte) int64 {
+	next := int64(-1)
+	for len(b) > 0 {
+		h, err := segment.ParseBatchHeader(b)
+		if err != nil || h.Size() > int64(len(b)) {
+			break // cannot happen: the reader returns whole, checked batches
+		}
+		next = h.NextOffset()
+		b = b[h.Size():]
+	}
+	return next
+}
+
+// remoteAborted collects the aborted transactions that meet [from, upper)
+// for a read of seg, as Kafka's RemoteLogManager does: the txnindex of seg
+// and of the remote segments after it, then the local log's indexes, until
+// an entry says no transaction open below upper can end later. A
+// transaction's marker may lie segments after its first offset, so the walk
+// goes past seg; segments without a txnindex object cost nothing (KIP-1058).
+// A remote segment starting at or above the local log start is covered by the
+// local log. Overlapping copies repeat entries; each is listed once.
+func (p *Partition) remoteAborted(ctx context.Context, seg tier.RemoteSegment, from, upper int64) ([]segment.AbortedTxn, error) {
+	var out []segment.AbortedTxn
+	localStart := p.log.LogStartOffset()
+	complete := false
+	for ok := true; ok && !complete && seg.BaseOffset < localStart; seg, ok = p.remoteSegmentFor(seg.EndOffset + 1) {
+		var got []segment.AbortedTxn
+		var err error
+		if got, complete, err = p.m.tierReader.AbortedTransactions(ctx, seg, from, upper); err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+	}
+	if !complete {
+		out = append(out, p.log.AbortedTransactions(from, upper)...)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	seen := make(map[segment.AbortedTxn]bool, len(out))
+	kept := out[:0]
+	for _, a := range out {
+		if !seen[a] {
+			seen[a] = true
+			kept = append(kept, a)
+		}
+	}
+	return kept, nil
 }
 
 // remoteSegmentFor picks the finished copy holding offset: of overlapping
