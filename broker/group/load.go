@@ -100,8 +100,9 @@ func (sh *shard) load() {
 	pending := len(txn.open)
 	sh.txnMu.Unlock()
 	for id, g := range groups {
-		if g.kind == kindClassic && len(g.members) == 0 && len(g.offsets) == 0 && g.protocolType == "" {
-			continue // deleted
+		if g.kind == kindClassic && len(g.members) == 0 && len(g.offsets) == 0 && g.protocolType == "" &&
+			len(txn.pendingLocked(id)) == 0 {
+			continue // deleted (a group with offsets pending in a transaction stays, as in Kafka)
 		}
 		g.mu.Lock()
 		switch {

@@ -374,7 +374,12 @@ func TestTxnOffsetsReload(t *testing.T) {
 	h.marker(c, 7, 0, true)
 	h.marker(c, 8, 0, false)
 
+	h.mustTxnCommit(c, "onlypending", 9, 0, map[int32]int64{0: 5})
+
 	c2 := h.reload()
+	if sh, _ := c2.shardFor("onlypending"); sh.group("onlypending", false) == nil {
+		t.Fatal("a group with offsets pending only was not loaded")
+	}
 	want := map[int32]fetched{0: at(10), 1: at(1), 2: at(1)}
 	h.wantFetch(c2, "reloaded", "g", false, want)
 	h.wantFetch(c2, "reloaded, stable", "g", true, map[int32]fetched{0: at(10), 1: at(1), 2: unstable})
@@ -387,6 +392,7 @@ func TestTxnOffsetsReload(t *testing.T) {
 	h.mustTxnCommit(c2, "g", 9, 0, map[int32]int64{3: 40})
 	h.marker(c2, 9, 0, true)
 	h.wantFetch(c2, "open, committed", "g", true, map[int32]fetched{0: at(10), 1: at(1), 2: at(30), 3: at(40)})
+	h.wantFetch(c2, "pending only, committed", "onlypending", true, map[int32]fetched{0: at(5)})
 	h.wantFetch(h.reload(), "reloaded again", "g", true, map[int32]fetched{0: at(10), 1: at(1), 2: at(30), 3: at(40)})
 }
 
