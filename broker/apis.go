@@ -49,6 +49,7 @@ func apiTable() []api {
 		{key: 25, min: 0, max: 4, handle: handleAddOffsetsToTxn},
 		{key: 26, min: 0, max: 4, handle: handleEndTxn}, // v5 is transaction version 2 (KIP-890 part 2)
 		{key: 27, min: 0, max: 1, handle: handleWriteTxnMarkers},
+		{key: 28, min: 0, max: 4, handle: handleTxnOffsetCommit},
 		{key: 32, min: 1, max: 4, handle: handleDescribeConfigs},
 		{key: 33, min: 0, max: 2, handle: handleAlterConfigs},
 		{key: 35, min: 1, max: 4, handle: handleDescribeLogDirs},

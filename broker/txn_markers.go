@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sedimentio/sediment/broker/group"
 	"github.com/sedimentio/sediment/broker/partition"
 	"github.com/sedimentio/sediment/broker/txn"
 )
@@ -67,10 +68,13 @@ func (s *Server) awaitMarkers(ctx context.Context, ws []*markerWrite) {
 	}
 }
 
-// markerCommitted runs once a marker is committed in a partition led here.
+// markerCommitted runs once a marker is committed in a partition led here:
+// in __consumer_offsets, the group coordinator makes the producer's pending
+// transactional offsets visible (COMMIT) or drops them (ABORT).
 func (s *Server) markerCommitted(w *markerWrite) {
-	// The group coordinator's TxnOffsetCommit hook (pending offsets made
-	// visible or dropped) is wired once broker/group has it.
+	if w.topic == group.OffsetsTopic {
+		s.groups.CompleteTransaction(w.partition, w.producerID, w.producerEpoch, w.commit)
+	}
 }
 
 func (s *Server) logMarkerError(w *markerWrite, err error) {

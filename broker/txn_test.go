@@ -57,13 +57,29 @@ func produceTxn(t *testing.T, cl *kgo.Client, tag string, partitions int32, n in
 	return vals
 }
 
+// alternateTxns runs rounds transactions of n records to each of
+// partitions, committing the odd ones and aborting the even ones (the last
+// is aborted when rounds is even); it returns the values committed and all.
+func alternateTxns(t *testing.T, cl *kgo.Client, tag string, rounds int, partitions int32, n int) (committed, all []string) {
+	t.Helper()
+	for i := range rounds {
+		commit := i%2 == 1
+		vals := produceTxn(t, cl, fmt.Sprintf("%s%d", tag, i), partitions, n, commit)
+		all = append(all, vals...)
+		if commit {
+			committed = append(committed, vals...)
+		}
+	}
+	return committed, all
+}
+
 // consumeAll reads topic from the start with the isolation level until the
 // values stop coming (want of them, then a quiet moment that would let any
 // extra record show).
-func consumeAll(t *testing.T, b *testBroker, topic string, iso kgo.IsolationLevel, want int) []string {
+func consumeAll(t *testing.T, b *testBroker, topic string, iso kgo.IsolationLevel, want int, opts ...kgo.Opt) []string {
 	t.Helper()
-	cl := b.client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(iso),
-		kgo.FetchMaxWait(100*time.Millisecond))
+	cl := b.client(append([]kgo.Opt{kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(iso),
+		kgo.FetchMaxWait(100 * time.Millisecond)}, opts...)...)
 	var got []string
 	deadline := time.Now().Add(30 * time.Second)
 	quiet := time.Time{}
@@ -115,15 +131,7 @@ func TestTransactions(t *testing.T) {
 	t.Run("CommitAndAbort", func(t *testing.T) {
 		b.createTopic("txa", 3, nil)
 		cl := txnProducer(b, "txa-producer", "txa")
-		var committed, all []string
-		for i := range 6 {
-			commit := i%2 == 0
-			vals := produceTxn(t, cl, fmt.Sprintf("t%d", i), 3, 20, commit)
-			all = append(all, vals...)
-			if commit {
-				committed = append(committed, vals...)
-			}
-		}
+		committed, all := alternateTxns(t, cl, "t", 6, 3, 20)
 		sameRecords(t, "read_committed", consumeAll(t, b, "txa", kgo.ReadCommitted(), len(committed)), committed)
 		sameRecords(t, "read_uncommitted", consumeAll(t, b, "txa", kgo.ReadUncommitted(), len(all)), all)
 	})
@@ -207,14 +215,86 @@ func TestTransactions(t *testing.T) {
 		}
 	})
 
+	t.Run("ConsumeTransformProduce", func(t *testing.T) {
+		b.createTopic("txin", 2, nil)
+		b.createTopic("txout", 2, nil)
+		const n = 300
+		in := b.client(kgo.DefaultProduceTopic("txin"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		var recs []*kgo.Record
+		var want []string
+		for i := range n {
+			recs = append(recs, &kgo.Record{Partition: int32(i % 2), Value: fmt.Appendf(nil, "in-%d", i)})
+			want = append(want, fmt.Sprintf("out-in-%d", i))
+		}
+		if err := in.ProduceSync(ctxT(t, 10*time.Second), recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(b.addr), kgo.TransactionalID("ctp"), kgo.ConsumerGroup("ctp-group"),
+			kgo.ConsumeTopics("txin"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.DefaultProduceTopic("txout"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sess.Close()
+		ctx := ctxT(t, 60*time.Second)
+		// Every other transaction is aborted: its output never shows, its
+		// offsets are not committed, and the session consumes the records
+		// again.
+		done, round := 0, 0
+		for done < n {
+			if ctx.Err() != nil {
+				t.Fatalf("consumed and committed %d of %d", done, n)
+			}
+			if err := sess.Begin(); err != nil {
+				t.Fatal(err)
+			}
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			fs := sess.PollRecords(pctx, 40)
+			cancel()
+			got := 0
+			fs.EachRecord(func(r *kgo.Record) {
+				got++
+				sess.Produce(ctx, &kgo.Record{Partition: r.Partition, Value: append([]byte("out-"), r.Value...)}, nil)
+			})
+			round++
+			commit := round%2 == 0
+			end := kgo.TryAbort
+			if commit {
+				end = kgo.TryCommit
+			}
+			committed, err := sess.End(ctx, end)
+			if err != nil {
+				t.Fatalf("end (commit %v): %v", commit, err)
+			}
+			if committed != commit && got > 0 {
+				t.Fatalf("committed %v, asked to commit %v", committed, commit)
+			}
+			if committed {
+				done += got
+			}
+		}
+		sameRecords(t, "read_committed output", consumeAll(t, b, "txout", kgo.ReadCommitted(), n), want)
+		// The group's offsets were committed with the transactions.
+		adm := b.admin()
+		waitFor(t, "the transactional offsets to be committed", 10*time.Second, func() bool {
+			offs, err := adm.FetchOffsets(ctxT(t, 10*time.Second), "ctp-group")
+			if err != nil {
+				return false
+			}
+			o0, _ := offs.Lookup("txin", 0)
+			o1, _ := offs.Lookup("txin", 1)
+			return o0.At == n/2 && o1.At == n/2
+		})
+	})
+
 	t.Run("Admin", func(t *testing.T) {
 		adm := b.admin()
 		ds, err := adm.DescribeTransactions(ctxT(t, 10*time.Second), "txa-producer", "txl-producer", "nobody")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := ds["txa-producer"]; d.Err != nil || d.State != "CompleteAbort" || d.ProducerID < 0 || d.Coordinator != 1 {
-			t.Fatalf("txa-producer: %+v, want CompleteAbort (its last transaction was aborted)", d)
+		if d := ds["txa-producer"]; d.Err != nil || d.State != "CompleteCommit" || d.ProducerID < 0 || d.Coordinator != 1 {
+			t.Fatalf("txa-producer: %+v, want CompleteCommit", d)
 		}
 		if d := ds["txl-producer"]; d.Err != nil || d.State != "CompleteCommit" {
 			t.Fatalf("txl-producer: %+v, want CompleteCommit", d)
@@ -226,17 +306,17 @@ func TestTransactions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, id := range []string{"txa-producer", "txl-producer", "txz-producer", "txt-producer"} {
+		for _, id := range []string{"txa-producer", "txl-producer", "txz-producer", "txt-producer", "ctp"} {
 			if _, ok := ls[id]; !ok {
 				t.Errorf("ListTransactions misses %s: %v", id, ls.TransactionalIDs())
 			}
 		}
-		ls, err = adm.ListTransactions(ctxT(t, 10*time.Second), nil, []string{"CompleteCommit"})
+		ls, err = adm.ListTransactions(ctxT(t, 10*time.Second), nil, []string{"CompleteAbort"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ids := ls.TransactionalIDs(); !slices.Equal(ids, []string{"txl-producer", "txz-producer"}) {
-			t.Errorf("committed transactions %v, want txl-producer and txz-producer", ids)
+		if ids := ls.TransactionalIDs(); !slices.Equal(ids, []string{"txt-producer"}) {
+			t.Errorf("aborted transactions %v, want txt-producer", ids)
 		}
 	})
 }
