@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // txnConfig makes transaction tests quick: few internal partitions, the
@@ -285,6 +286,97 @@ func TestTransactions(t *testing.T) {
 			o1, _ := offs.Lookup("txin", 1)
 			return o0.At == n/2 && o1.At == n/2
 		})
+	})
+
+	t.Run("TransactionVersion1", func(t *testing.T) {
+		// The coordinator speaks transaction version 1: clients must not
+		// see EndTxn v5 or transaction.version 2 (KIP-890 part 2), or they
+		// would stop adding partitions themselves.
+		resp, err := kmsg.NewPtrApiVersionsRequest().RequestWith(ctxT(t, 10*time.Second), b.client())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range resp.ApiKeys {
+			if k.ApiKey == 26 && k.MaxVersion != 4 {
+				t.Errorf("EndTxn advertised up to v%d, want v4", k.MaxVersion)
+			}
+		}
+		for _, f := range resp.SupportedFeatures {
+			if f.Name == "transaction.version" && f.MaxVersion >= 2 {
+				t.Errorf("transaction.version %d supported", f.MaxVersion)
+			}
+		}
+		for _, f := range resp.FinalizedFeatures {
+			if f.Name == "transaction.version" && f.MaxVersionLevel >= 2 {
+				t.Errorf("transaction.version %d finalized", f.MaxVersionLevel)
+			}
+		}
+	})
+
+	t.Run("Refusals", func(t *testing.T) {
+		// Straight to the broker: the client would check partitions and
+		// route requests itself.
+		broker := b.client().SeedBrokers()[0]
+		ctx := ctxT(t, 20*time.Second)
+		req := func(r kmsg.Request) kmsg.Response {
+			t.Helper()
+			resp, err := broker.Request(ctx, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp
+		}
+		for _, fc := range []struct {
+			keyType int8
+			key     string
+		}{{1, ""}, {2, "x"}, {-1, "x"}} {
+			r := kmsg.NewPtrFindCoordinatorRequest()
+			r.CoordinatorType, r.CoordinatorKeys = fc.keyType, []string{fc.key}
+			got := req(r).(*kmsg.FindCoordinatorResponse).Coordinators[0].ErrorCode
+			wantCode(t, fmt.Sprintf("FindCoordinator type %d key %q", fc.keyType, fc.key), got, kerr.InvalidRequest)
+		}
+
+		pr := kmsg.NewPtrProduceRequest()
+		pr.Acks, pr.TimeoutMillis = -1, 5000
+		pt := kmsg.NewProduceRequestTopic()
+		pt.Topic = "__transaction_state"
+		pp := kmsg.NewProduceRequestTopicPartition()
+		pp.Records = []byte{0}
+		pt.Partitions = append(pt.Partitions, pp)
+		pr.Topics = append(pr.Topics, pt)
+		wantCode(t, "produce to __transaction_state", req(pr).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode, kerr.InvalidTopicException)
+
+		id := "nobody"
+		ip := kmsg.NewPtrInitProducerIDRequest()
+		ip.TransactionalID, ip.TransactionTimeoutMillis = &id, int32((time.Hour).Milliseconds())
+		wantCode(t, "InitProducerId past transaction.max.timeout.ms", req(ip).(*kmsg.InitProducerIDResponse).ErrorCode, kerr.InvalidTransactionTimeout)
+		et := kmsg.NewPtrEndTxnRequest()
+		et.TransactionalID, et.ProducerID, et.Commit = id, 12345, true
+		wantCode(t, "EndTxn of an unknown id", req(et).(*kmsg.EndTxnResponse).ErrorCode, kerr.InvalidProducerIDMapping)
+
+		// Markers: an unknown partition, and a coordinator epoch older than
+		// the one that wrote the producer's last marker.
+		ds, err := b.admin().DescribeTransactions(ctx, "txa-producer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := ds["txa-producer"]
+		wm := kmsg.NewPtrWriteTxnMarkersRequest()
+		m := kmsg.NewWriteTxnMarkersRequestMarker()
+		m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch = d.ProducerID, d.ProducerEpoch, true, -5
+		for _, tp := range []struct {
+			topic string
+			p     int32
+		}{{"txa", 0}, {"txa", 9}, {"no-such-topic", 0}} {
+			mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+			mt.Topic, mt.Partitions = tp.topic, []int32{tp.p}
+			m.Topics = append(m.Topics, mt)
+		}
+		wm.Markers = append(wm.Markers, m)
+		got := req(wm).(*kmsg.WriteTxnMarkersResponse).Markers[0].Topics
+		wantCode(t, "a marker of a deposed coordinator", got[0].Partitions[0].ErrorCode, kerr.TransactionCoordinatorFenced)
+		wantCode(t, "a marker to a partition that does not exist", got[1].Partitions[0].ErrorCode, kerr.UnknownTopicOrPartition)
+		wantCode(t, "a marker to a topic that does not exist", got[2].Partitions[0].ErrorCode, kerr.UnknownTopicOrPartition)
 	})
 
 	t.Run("Admin", func(t *testing.T) {
