@@ -61,6 +61,7 @@ func apiTable() []api {
 		{key: 46, min: 0, max: 0, handle: handleListPartitionReassignments},
 		{key: 47, min: 0, max: 0, handle: handleOffsetDelete},
 		{key: 60, min: 0, max: 1, handle: handleDescribeCluster},
+		{key: 61, min: 0, max: 0, handle: handleDescribeProducers},
 		{key: 65, min: 0, max: 0, handle: handleDescribeTransactions},
 		{key: 66, min: 0, max: 2, handle: handleListTransactions},
 		{key: 68, min: 0, max: 1, handle: handleConsumerGroupHeartbeat},

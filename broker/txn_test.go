@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -153,6 +154,15 @@ func TestTransactions(t *testing.T) {
 		}
 		if stable, end := offsets(t, b, "txl"); stable != 11 || end != 16 {
 			t.Fatalf("with a transaction open: read_committed end %d, read_uncommitted end %d; want 11 and 16", stable, end)
+		}
+		// DescribeProducers shows the open transaction's first offset.
+		dp, err := b.admin().DescribeProducers(ctxT(t, 10*time.Second), kadm.TopicsSet{"txl": {0: {}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps := dp.SortedProducers()
+		if len(ps) != 1 || ps[0].CurrentTxnStartOffset != 11 || ps[0].LastSequence != 14 || ps[0].Leader != 1 {
+			t.Fatalf("described producers %+v, want one with its transaction from offset 11, last sequence 14", ps)
 		}
 		if err := cl.EndTransaction(ctxT(t, 10*time.Second), kgo.TryCommit); err != nil {
 			t.Fatal(err)
@@ -353,6 +363,12 @@ func TestTransactions(t *testing.T) {
 		et := kmsg.NewPtrEndTxnRequest()
 		et.TransactionalID, et.ProducerID, et.Commit = id, 12345, true
 		wantCode(t, "EndTxn of an unknown id", req(et).(*kmsg.EndTxnResponse).ErrorCode, kerr.InvalidProducerIDMapping)
+
+		dp := kmsg.NewPtrDescribeProducersRequest()
+		dpt := kmsg.NewDescribeProducersRequestTopic()
+		dpt.Topic, dpt.Partitions = "no-such-topic", []int32{0}
+		dp.Topics = append(dp.Topics, dpt)
+		wantCode(t, "DescribeProducers of a missing topic", req(dp).(*kmsg.DescribeProducersResponse).Topics[0].Partitions[0].ErrorCode, kerr.UnknownTopicOrPartition)
 
 		// Markers: an unknown partition, and a coordinator epoch older than
 		// the one that wrote the producer's last marker.
