@@ -79,21 +79,7 @@ func bindGroupList(fs *flag.FlagSet) runFunc {
 }
 
 // parseStates turns --state into canonical state names.
-func parseStates(list string) ([]string, error) {
-	var out []string
-	for _, s := range strings.Split(list, ",") {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			continue
-		}
-		i := slices.IndexFunc(groupStates, func(st string) bool { return strings.EqualFold(st, s) })
-		if i < 0 {
-			return nil, usagef("--state %q: unknown state; states are %s", s, strings.Join(groupStates, ", "))
-		}
-		out = append(out, groupStates[i])
-	}
-	return out, nil
-}
+func parseStates(list string) ([]string, error) { return canonicalNames("--state", list, groupStates) }
 
 // listGroups asks every broker for the groups it coordinates. Groups come
 // back sorted by name; a broker that did not answer makes the error, next

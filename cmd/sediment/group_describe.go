@@ -180,13 +180,20 @@ func describeFailures(groups []describedGroupJSON) error {
 			lines = append(lines, fmt.Sprintf("%s: %v", d.Group, d.err))
 		}
 	}
+	return failures("groups not described", len(groups), lines, last)
+}
+
+// failures sums up the items of a command that failed: nil without any, the
+// error itself when the command named one item, else how many of total
+// failed (what, e.g. "groups not described") and each one's line.
+func failures(what string, total int, lines []string, last error) error {
 	switch {
 	case len(lines) == 0:
 		return nil
-	case len(groups) == 1:
+	case total == 1:
 		return last
 	}
-	return fmt.Errorf("%d of %d groups not described:\n  %s", len(lines), len(groups), strings.Join(lines, "\n  "))
+	return fmt.Errorf("%d of %d %s:\n  %s", len(lines), total, what, strings.Join(lines, "\n  "))
 }
 
 func ptr[T any](v T) *T { return &v }
