@@ -25,9 +25,19 @@
 // reassignments. Brokers never send the controller RPCs; everything goes
 // through etcd.
 //
-// Lock order in this package: Server.regMu and Server.mu are each taken
-// alone; a fetch session's mu is taken alone (the cache's mu only around
-// lookups). The partition layer's locks (broker/partition/manager.go) are
+// Coordinators. broker/group (consumer groups, __consumer_offsets) and
+// broker/txn (transactions, __transaction_state) hear of leadership changes
+// from the partition layer through one fan-out (roleObservers); the first
+// FindCoordinator of each key type creates its topic. The transaction
+// coordinator's markers go through markerWriter (txn_markers.go): directly
+// to partitions this broker leads, in one WriteTxnMarkers per leader to the
+// others, over a franz-go client of that broker's inter-broker listener; a
+// committed marker in __consumer_offsets completes the group coordinator's
+// pending transactional offsets.
+//
+// Lock order in this package: Server.regMu, Server.mu and markerWriter.mu
+// are each taken alone; a fetch session's mu is taken alone (the cache's mu
+// only around lookups). The partition layer's locks (broker/partition/manager.go) are
 // never held while calling back into this package.
 //
 // Kafka error codes (kerr) appear only in this package: lower layers return

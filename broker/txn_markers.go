@@ -216,8 +216,8 @@ func (w *markerWriter) writeRemote(ctx context.Context, leader int32, m txn.Mark
 }
 
 // peerTimeout bounds one request to another broker: a leader waits up to
-// the request timeout for its markers to be committed.
-var peerTimeout = timeoutOr(0) + 5*time.Second
+// the request timeout (timeoutOr(0), 30 s) for its markers to be committed.
+const peerTimeout = 35 * time.Second
 
 // client returns the client of a broker's inter-broker listener, made anew
 // when the broker's address changed.
