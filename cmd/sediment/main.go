@@ -30,7 +30,7 @@ SEDIMENT_TIMEOUT).
 `
 
 // adminCommands are the commands that talk to a cluster through kadm.
-var adminCommands = []*command{groupCommand, txnCommand}
+var adminCommands = []*command{groupCommand, txnCommand, producersCommand}
 
 // main leaves SIGINT to end an admin command at once (nothing to clean up);
 // serve handles its signals itself.

@@ -89,6 +89,38 @@ func TestTxnCommands(t *testing.T) {
 		t.Fatalf("describe table:\n%s", table)
 	}
 
+	// The partitions' leaders know the producer, with the open
+	// transaction's first offset on the two it wrote to.
+	type producersJSON struct{ Partitions []producerPartitionJSON }
+	openOn := func(ps producersJSON) map[int32]int64 {
+		t.Helper()
+		open := map[int32]int64{}
+		for _, p := range ps.Partitions {
+			if p.Topic != topic || p.Error != "" {
+				t.Fatalf("producers describe: %+v", ps)
+			}
+			for _, d := range p.Producers {
+				if d.ProducerID == pid && d.TxnStartOffset != nil {
+					open[p.Partition] = *d.TxnStartOffset
+				}
+			}
+		}
+		return open
+	}
+	var ps producersJSON
+	decode(first(run(0, "producers", "describe", topic, "--output", "json")), &ps)
+	if open := openOn(ps); len(ps.Partitions) != 3 || len(open) != 2 || open[0] != 0 || open[2] != 0 {
+		t.Fatalf("producers describe while open: open transactions %v in %+v", open, ps)
+	}
+	ps = producersJSON{}
+	decode(first(run(0, "producers", "describe", topic+":2", "--output", "json")), &ps)
+	if len(ps.Partitions) != 1 || ps.Partitions[0].Partition != 2 {
+		t.Fatalf("producers describe %s:2: %+v", topic, ps)
+	}
+	if table := first(run(0, "producers", "describe", topic)); !strings.Contains(table, "TXN-START-OFFSET") || !strings.Contains(table, strconv.FormatInt(pid, 10)) {
+		t.Fatalf("producers table:\n%s", table)
+	}
+
 	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +137,13 @@ func TestTxnCommands(t *testing.T) {
 		!strings.Contains(stderr, "1 of 2") {
 		t.Fatalf("describe after the commit: %+v\n%s", d, stderr)
 	}
-	for _, args := range [][]string{{"txn", "list", "--state", "Bogus"}, {"txn", "list", "--producer-id", "x"}, {"txn", "describe"}, {"txn", "list", "extra"}} {
+	ps = producersJSON{}
+	decode(first(run(0, "producers", "describe", topic, "--output", "json")), &ps)
+	if open := openOn(ps); len(open) != 0 {
+		t.Fatalf("producers describe after the commit: open transactions %v", open)
+	}
+	run(1, "producers", "describe", "no-such-topic")
+	for _, args := range [][]string{{"producers", "describe"}, {"producers", "describe", "t:x"}, {"txn", "list", "--state", "Bogus"}, {"txn", "list", "--producer-id", "x"}, {"txn", "describe"}, {"txn", "list", "extra"}} {
 		run(2, args...)
 	}
 }
