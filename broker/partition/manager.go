@@ -227,6 +227,9 @@ func New(cfg Config, d Deps) (*Manager, error) {
 	if err := d.Registerer.Register(m.tierStalled); err != nil {
 		return nil, fmt.Errorf("partition: metrics: %w", err)
 	}
+	if err := d.Registerer.Register(lsoCollector{m}); err != nil {
+		return nil, fmt.Errorf("partition: metrics: %w", err)
+	}
 	cl, err := newCleaner(cfg.Cleaner, d.Registerer)
 	if err != nil {
 		return nil, err

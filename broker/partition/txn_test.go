@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sedimentio/sediment/segment"
 	"github.com/sedimentio/sediment/segment/segmenttest"
 )
@@ -68,6 +70,19 @@ func TestReadCommitted(t *testing.T) {
 	if got, gotC := latest(ReadUncommitted), latest(ReadCommitted); got != 5 || gotC != 2 {
 		t.Fatalf("ListOffsets latest: read_uncommitted %d, read_committed %d; want 5 and 2", got, gotC)
 	}
+	lsoLag := func(want float64) {
+		t.Helper()
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(lsoCollector{e.m})
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(mfs) != 1 || len(mfs[0].GetMetric()) != 1 || mfs[0].GetMetric()[0].GetGauge().GetValue() != want {
+			t.Fatalf("sediment_partition_last_stable_offset_lag: %v, want one partition at %v", mfs, want)
+		}
+	}
+	lsoLag(3)
 
 	if _, err := p.AppendMarker(7, -1, false, 0); !errors.Is(err, segment.ErrInvalidProducerEpoch) {
 		t.Fatalf("marker of an older epoch: %v, want %v", err, segment.ErrInvalidProducerEpoch)
@@ -92,4 +107,5 @@ func TestReadCommitted(t *testing.T) {
 	if gotC := latest(ReadCommitted); gotC != m.LastOffset+1 {
 		t.Fatalf("ListOffsets latest read_committed %d after the abort, want %d", gotC, m.LastOffset+1)
 	}
+	lsoLag(0)
 }
