@@ -75,7 +75,9 @@
 // coordinator as a RoleObserver of the partition layer. The broker creates
 // __transaction_state on the first FindCoordinator of key type 1, with
 // Config.NumPartitions, Config.ReplicationFactor (capped by the live
-// brokers) and Config.TopicConfigs. This coordinator speaks transaction
+// brokers) and Config.TopicConfigs, less compression.type (Sediment's
+// topics take only "producer") and with min.insync.replicas capped at the
+// replication factor the topic gets. This coordinator speaks transaction
 // version 1 (KIP-890 part 1): the broker must not advertise the
 // transaction.version feature at level 2, so that clients keep EndTxn at v4
 // and add partitions themselves.
