@@ -34,6 +34,10 @@
 //	                 its three measurements; groups_report.go its output
 //	cleaner.go       the log cleaner phase (cleaner): MiB/s of a compacted
 //	                 log cleaned and the broker's peak RSS meanwhile
+//	txn.go           the transactions phase (txn): transactional produce
+//	                 against idempotent, and commit to read_committed
+//	                 visibility; txn_produce.go, txn_verify.go and
+//	                 txn_latency.go its parts, txn_report.go its output
 //	image.go         the image phase (image): the container image's start
 //	                 to ready, and sedimenttc.Run's time
 //	bytesize.go      the byteSize flag value
@@ -83,6 +87,7 @@ type benchFlags struct {
 	groups  groupsFlags  // the consumer-group phase (groups.go)
 	cleaner cleanerFlags // the log cleaner phase (cleaner.go)
 	image   imageFlags   // the image start phase (image.go)
+	txn     txnFlags     // the transactions phase (txn.go)
 
 	kfakeServe string // internal: run the kfake child instead of the bench
 }
@@ -111,6 +116,12 @@ Targets, each started as child processes (Sediment brokers from
               produced to a compacted topic with the cleaner off, then
               cleaned after a restart with it on: MiB/s cleaned and the
               broker's peak RSS (bounded by the offset map's size)
+  txn         transactions on one broker: --txn-records produced
+              idempotently, then in transactions of 100 records by
+              parallel transactional producers (the ratio of the two), each
+              read back and verified; then small transactions committed at
+              a fixed rate, timed from the commit to a read_committed
+              consumer seeing them
   image       the container image (--image, from make image): --image-starts
               docker runs timed to /readyz and to ApiVersions, and as many
               sedimenttc.Run calls timed to their return (needs Docker)
@@ -134,7 +145,7 @@ Flags (bench reads no SEDIMENT_* environment, and strips it from its children):
 func benchFlagSet(f *benchFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("sediment-bench", flag.ContinueOnError)
 	fs.StringVar(&f.sedimentBin, "sediment-bin", "", "`PATH` of the sediment binary to benchmark, run as PATH serve ... (default: sediment next to this binary)")
-	fs.StringVar(&f.only, "only", "all", "targets to run: a comma-separated list of sediment, kfake, sediment-3, sediment-tier, groups, cleaner and image, or all (both: sediment,kfake); they run in the order sediment, kfake, sediment-3, (failover), sediment-tier, groups, cleaner, image")
+	fs.StringVar(&f.only, "only", "all", "targets to run: a comma-separated list of sediment, kfake, sediment-3, sediment-tier, groups, cleaner, txn and image, or all (both: sediment,kfake); they run in the order sediment, kfake, sediment-3, (failover), sediment-tier, groups, cleaner, txn, image")
 	fs.IntVar(&f.records, "records", 1000000, "`N` records produced and consumed per target and run; the default makes each produce phase take ~10 s on 2 cores (kfake then peaks near 2.5 GiB RSS)")
 	fs.IntVar(&f.valueSize, "value-size", 1024, "bytes per record value (at least 16); values are random, so incompressible")
 	fs.IntVar(&f.partitions, "partitions", 16, "partitions of the benchmark topic (also the broker's --num-partitions)")
@@ -156,6 +167,7 @@ func benchFlagSet(f *benchFlags) *flag.FlagSet {
 	addGroupsFlags(fs, &f.groups)
 	addCleanerFlags(fs, &f.cleaner)
 	addImageFlags(fs, &f.image)
+	addTxnFlags(fs, &f.txn)
 	fs.BoolVar(&f.keep, "keep", false, "keep the temporary directory (data and child logs) instead of removing it")
 	fs.Func("sediment-flag", "`FLAG` added to the serve command line of every Sediment broker (sediment, sediment-3, failover), e.g. --sediment-flag=--flush-policy=os; repeatable; for experiments only: the reference figures use none", func(v string) error {
 		if !strings.HasPrefix(v, "-") {
@@ -188,7 +200,7 @@ func benchFlagSet(f *benchFlags) *flag.FlagSet {
 }
 
 // benchTargetNames are the targets --only chooses from, in the order they run.
-var benchTargetNames = []string{"sediment", "kfake", "sediment-3", tierTargetName, groupsTargetName, cleanerTargetName, imageTargetName}
+var benchTargetNames = []string{"sediment", "kfake", "sediment-3", tierTargetName, groupsTargetName, cleanerTargetName, txnTargetName, imageTargetName}
 
 // parseOnly reads --only: a comma-separated list of target names, "all", or
 // "both" (sediment and kfake, what --only meant before sediment-3).
@@ -246,6 +258,9 @@ func (f *benchFlags) validate() error {
 		return err
 	}
 	if err := f.image.validate(); err != nil {
+		return err
+	}
+	if err := f.txn.validate(f.partitions); err != nil {
 		return err
 	}
 	return f.groups.validate(f.valueSize, f.partitions)

@@ -45,7 +45,7 @@ func benchMain(args []string) error {
 		return err
 	}
 	only, _ := parseOnly(f.only) // validated
-	if only["sediment"] || only["sediment-3"] || only[tierTargetName] || only[groupsTargetName] || only[cleanerTargetName] {
+	if only["sediment"] || only["sediment-3"] || only[tierTargetName] || only[groupsTargetName] || only[cleanerTargetName] || only[txnTargetName] {
 		if _, err := os.Stat(f.sedimentBin); err != nil {
 			return fmt.Errorf("--sediment-bin: %w (`make build` builds bin/sediment)", err)
 		}
@@ -126,6 +126,10 @@ func benchMain(args []string) error {
 	if only[cleanerTargetName] {
 		printCleanerHeader(os.Stdout, cleanerCfg)
 	}
+	txnCfg := txnConfig{txnFlags: f.txn, sedimentBin: f.sedimentBin, partitions: f.partitions, maxInflight: f.maxInflight, serveFlags: f.serveFlags}
+	if only[txnTargetName] {
+		printTxnHeader(os.Stdout, txnCfg, f.valueSize)
+	}
 	if only[imageTargetName] {
 		if _, err := checkImage(f.image.image); err != nil {
 			return fmt.Errorf("%w, or leave %s out of --only", err, imageTargetName)
@@ -140,6 +144,7 @@ func benchMain(args []string) error {
 	var tiers []tierResult
 	var groupRuns []groupsResult
 	var cleanerRuns []cleanerResult
+	var txnRuns []txnResult
 	var imageRuns []imageResult
 	for run := 1; run <= f.repeat; run++ {
 		var results []runResult
@@ -216,6 +221,19 @@ func benchMain(args []string) error {
 			printCleanerResults(os.Stdout, title, cr, nil)
 		}
 
+		if only[txnTargetName] {
+			dir := filepath.Join(root, fmt.Sprintf("run%d-txn", run))
+			tr, err := runTxn(ctx, txnCfg, dir, pool, p)
+			if !f.keep {
+				os.RemoveAll(dir)
+			}
+			if err != nil {
+				return benchError(ctx, sigCtx, f.timeout, p, err)
+			}
+			txnRuns = append(txnRuns, tr)
+			printTxnResults(os.Stdout, title, tr, nil)
+		}
+
 		if only[imageTargetName] {
 			ir, err := runImage(ctx, f.image, p)
 			if err != nil {
@@ -245,6 +263,9 @@ func benchMain(args []string) error {
 		}
 		if len(cleanerRuns) > 0 {
 			printCleanerResults(os.Stdout, fmt.Sprintf("median of %d runs", f.repeat), cleanerMedians(cleanerRuns), cleanerRuns)
+		}
+		if len(txnRuns) > 0 {
+			printTxnResults(os.Stdout, fmt.Sprintf("median of %d runs", f.repeat), txnMedians(txnRuns), txnRuns)
 		}
 		if len(imageRuns) > 0 {
 			all := imageResult{size: imageRuns[0].size}
