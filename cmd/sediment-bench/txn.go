@@ -48,6 +48,7 @@ type txnFlags struct {
 	producers   int // 0: --max-inflight / size
 	latencyRate float64
 	latencyTime time.Duration
+	backoff     time.Duration // 0: kgo's ConcurrentTransactionsBackoff (20ms)
 }
 
 // addTxnFlags registers the phase's flags on fs.
@@ -56,6 +57,7 @@ func addTxnFlags(fs *flag.FlagSet, t *txnFlags) {
 	fs.IntVar(&t.size, "txn-size", 100, "txn: records per transaction of the throughput measurement (the issue's figure is 100)")
 	fs.IntVar(&t.producers, "txn-producers", 0, "txn: transactional producers in parallel, each with a transactional id of its own and one transaction open at a time (default: --max-inflight / --txn-size, so that as many records are outstanding as the idempotent producer may have)")
 	fs.Float64Var(&t.latencyRate, "txn-latency-rate", 20, "txn: small transactions (10 records) committed per second while commit-to-visibility latency is measured")
+	fs.DurationVar(&t.backoff, "txn-backoff", 0, "txn: for experiments: the transactional producers' kgo ConcurrentTransactionsBackoff, how long they wait before retrying an AddPartitionsToTxn refused with CONCURRENT_TRANSACTIONS (the previous transaction still completing); 0 keeps kgo's default, 20ms, which the reference figures use")
 	fs.DurationVar(&t.latencyTime, "txn-latency-time", 10*time.Second, "txn: how long the latency measurement commits")
 }
 
@@ -65,6 +67,8 @@ func (t *txnFlags) validate(partitions int) error {
 		return fmt.Errorf("--txn-size %d: want at least 1", t.size)
 	case t.records < t.size || t.records < partitions:
 		return fmt.Errorf("--txn-records %d: want at least --txn-size and --partitions", t.records)
+	case t.backoff < 0:
+		return fmt.Errorf("--txn-backoff %s: want 0 (kgo's default) or more", t.backoff)
 	case t.producers < 0:
 		return fmt.Errorf("--txn-producers %d: want 0 (the default) or more", t.producers)
 	case t.latencyRate <= 0 || t.latencyRate > 1000:
@@ -174,7 +178,7 @@ func runTxn(ctx context.Context, cfg txnConfig, dir string, pool *valuePool, p *
 	}
 	cpu0, self0 = broker.CPU(), selfCPU()
 	phase(fmt.Sprintf("transactional: producing %d records in transactions of %d, %d producers", w.records, cfg.size, res.producers))
-	res.txn, err = produceTransactional(ctx, in.bootstrap, w, cfg.size, res.producers, pool, func(s string) { phase("transactional: " + s) })
+	res.txn, err = produceTransactional(ctx, in.bootstrap, w, cfg.size, res.producers, cfg.backoff, pool, func(s string) { phase("transactional: " + s) })
 	if err != nil {
 		return res, fail(fmt.Errorf("transactional: %w", err))
 	}

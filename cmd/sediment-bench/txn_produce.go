@@ -45,8 +45,9 @@ func txnSpan(t, size, records int) (from, to int) {
 // produceTransactional produces w.records records in transactions of size
 // with producers transactional producers, each taking the next transaction
 // when its last one committed. Timing runs from the first transaction's
-// start to the last one's commit.
-func produceTransactional(ctx context.Context, seeds []string, w workloadConfig, size, producers int, pool *valuePool, phase func(string)) (txnProduced, error) {
+// start to the last one's commit. backoff, unless 0, replaces kgo's
+// ConcurrentTransactionsBackoff.
+func produceTransactional(ctx context.Context, seeds []string, w workloadConfig, size, producers int, backoff time.Duration, pool *valuePool, phase func(string)) (txnProduced, error) {
 	var res txnProduced
 	clients := make([]*kgo.Client, producers)
 	defer func() {
@@ -57,14 +58,18 @@ func produceTransactional(ctx context.Context, seeds []string, w workloadConfig,
 		}
 	}()
 	for i := range clients {
-		cl, err := kgo.NewClient(
+		opts := []kgo.Opt{
 			kgo.SeedBrokers(seeds...),
 			kgo.DefaultProduceTopic(w.topic),
 			kgo.TransactionalID(fmt.Sprintf("sediment-bench-txn-%d", i)),
 			kgo.RequiredAcks(kgo.AllISRAcks()),
 			kgo.ProducerBatchCompression(kgo.NoCompression()),
 			kgo.MaxBufferedRecords(max(size, 1)),
-		)
+		}
+		if backoff > 0 {
+			opts = append(opts, kgo.ConcurrentTransactionsBackoff(backoff))
+		}
+		cl, err := kgo.NewClient(opts...)
 		if err != nil {
 			return res, err
 		}

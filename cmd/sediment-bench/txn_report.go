@@ -13,6 +13,9 @@ func printTxnHeader(out io.Writer, cfg txnConfig, valueSize int) {
 	producers := txnProducers(cfg.producers, cfg.maxInflight, cfg.size)
 	fmt.Fprintf(out, "%s: one broker; %d records x %d B (%.1f MiB), %d partitions, acks=all, no compression: idempotent (one client, at most %d records unacknowledged), then in transactions of %d records by %d transactional producers in parallel (one transaction open each: at most %d records outstanding), each topic read back and verified; then %.0f transactions/s of %d records for %s, latency to a read_committed consumer\n",
 		txnTargetName, cfg.records, valueSize, float64(cfg.records)*float64(valueSize)/(1<<20), cfg.partitions, cfg.maxInflight, cfg.size, producers, producers*cfg.size, cfg.latencyRate, txnLatencyRecords, cfg.latencyTime)
+	if cfg.backoff > 0 {
+		fmt.Fprintf(out, "%s: the transactional producers retry a CONCURRENT_TRANSACTIONS refusal after %s (--txn-backoff; kgo's default is 20ms): not the reference setup\n", txnTargetName, cfg.backoff)
+	}
 }
 
 // printTxnResults prints one run's figures, or the medians of runs (then

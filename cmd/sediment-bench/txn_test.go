@@ -44,6 +44,7 @@ func TestTxnFlagsValidate(t *testing.T) {
 		func(f *txnFlags) { f.size = 0 },
 		func(f *txnFlags) { f.records = 99 },
 		func(f *txnFlags) { f.producers = -1 },
+		func(f *txnFlags) { f.backoff = -time.Millisecond },
 		func(f *txnFlags) { f.latencyRate = 0 },
 		func(f *txnFlags) { f.latencyTime = 10 * time.Millisecond }, // not one transaction at 20/s
 	} {
