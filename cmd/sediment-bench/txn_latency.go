@@ -122,6 +122,8 @@ func measureTxnLatency(ctx context.Context, seeds []string, w workloadConfig, ra
 			}
 		}
 	}()
+	// On every return: the reader ends before its client is closed.
+	defer func() { cancel(); <-readDone }()
 
 	callAt, doneAt := make([]time.Time, total), make([]time.Time, total)
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
