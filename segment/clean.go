@@ -23,11 +23,12 @@ import (
 // The log is two sections: the clean one, [log start, firstDirty), which holds at most one
 // record per key, and the dirty one after it. A clean builds an OffsetMap of key → latest
 // offset from the dirty section (up to the first uncleanable offset: the active segment,
-// the caller's limit, min.compaction.lag.ms), stopping early when the map is full, then
-// rewrites every segment from the log start up to where the map reached, keeping of each
-// key only the record at its latest offset (records past the map's reach are all kept),
-// and swaps the rewritten segments in. firstDirty then moves to where the map reached and
-// is checkpointed. Small rewritten segments are merged up to segment.bytes.
+// the caller's limit, the first unstable offset, min.compaction.lag.ms), stopping early
+// when the map is full, then rewrites every segment from the log start up to where the
+// map reached, keeping of each key only the record at its latest offset (records past the
+// map's reach are all kept), and swaps the rewritten segments in. firstDirty then moves to
+// where the map reached and is checkpointed. Small rewritten segments are merged up to
+// segment.bytes.
 //
 // What survives, as in Kafka 4:
 //
@@ -41,16 +42,30 @@ import (
 //     horizon, record timestamp deltas adjusted); a clean after the horizon removes them.
 //     Cleanable reports a log due for cleaning once its earliest horizon has passed.
 //   - Producers: the batch holding an active producer's last data offset is kept, empty if
-//     all its records went (an idempotent producer's sequence and epoch must survive);
-//     other batches that lose every record are dropped.
-//   - Control batches (transaction markers) are kept whole, and so are transactional
-//     batches' records by the same rules as any (Kafka's removal of aborted transactions'
-//     records and, after delete.retention.ms, of markers is not implemented yet). So every
-//     marker keeps its offset and a rewritten segment carries the aborted-transaction
-//     index entries of the segments it replaces unchanged (.txnindex.cleaned, swapped in
-//     with the other files). Until aborted records are removed, an aborted record can be
-//     the one kept for its key, hiding an older committed value from read_committed
-//     consumers of a compacted topic.
+//     all its records went (an idempotent producer's sequence and epoch must survive, and
+//     a recovery that replays the log from its start finds them); other batches that lose
+//     every record are dropped.
+//   - Transactions (KIP-98; clean_txn.go): the cleanable range ends at or below the first
+//     unstable offset, so open transactions are never read, and every transactional batch
+//     in it belongs to a transaction that a marker ended. A data batch of an aborted
+//     transaction (transactional, of producer P, inside [firstOffset, lastOffset] of an
+//     aborted-transaction index entry of P, whatever segment holds the marker) loses all
+//     its records, and they never enter the offset map: an aborted value never hides an
+//     older committed one. Committed transactional records are compacted like any other,
+//     their batches keeping the transactional bit and producer fields.
+//   - Markers (control batches) stay whole while their transaction has a batch in the log
+//     (even an empty one: recovery replays it, opening the transaction, and needs the
+//     marker to end it). Once none is left, the clean sets the marker's delete horizon as
+//     for tombstones, and a clean after it drops the marker, and with it the marker's
+//     aborted-transaction index entry (a read_committed consumer that learns of an aborted
+//     transaction drops its producer's batches until it meets the ABORT marker, so an
+//     entry never outlives its marker; Kafka drops it as soon as a clean finds none of
+//     the transaction's data, marker or not). The markers of a producer's current epoch
+//     stay while it has no data batch in that epoch: they carry the epoch (Kafka keeps
+//     them too, emptied; here whole, with their coordinator epoch). Kafka gives a marker
+//     its horizon in the clean after the one that removed the last of its data; here the
+//     same clean does. A marker that is the last batch of its group stays whole past its
+//     horizon (see below).
 //   - The last batch of every rewritten group of segments is kept, empty if need be (Kafka
 //     keeps the last batch of a clean round): a rewritten segment then ends where the
 //     segments it replaces ended, which recovery of an interrupted swap relies on.
@@ -78,8 +93,8 @@ type cleanerState struct {
 	// firstDirty is the cleaner checkpoint: the first offset not yet cleaned, -1 when never
 	// cleaned. Written under Log.mu.
 	firstDirty atomic.Int64
-	// nextHorizon is the earliest delete horizon of a batch with tombstones in the clean
-	// section (ms), -1 when none. Written under Log.mu.
+	// nextHorizon is the earliest delete horizon of a batch with tombstones, or of a
+	// marker, in the clean section (ms), -1 when none. Written under Log.mu.
 	nextHorizon atomic.Int64
 	gen         int64 // Log.mu: bumped by truncations, which a clean in progress must not outlive
 
@@ -117,8 +132,9 @@ func (c Cleanable) DirtyRatio() float64 {
 
 // Cleanable reports how dirty the log is, given that nothing at or after limit may be
 // cleaned (the high watermark: records not yet committed can still be truncated, and must
-// not remove older ones). It takes no lock and reads at most one batch header per dirty
-// segment (with max.compaction.lag.ms set). A log that is not compacted is never Due.
+// not remove older ones), nor at or after FirstUnstableOffset (open transactions). It
+// takes no lock and reads at most one batch header per dirty segment (with
+// max.compaction.lag.ms set). A log that is not compacted is never Due.
 func (l *Log) Cleanable(limit int64) Cleanable {
 	return l.cleanable(*l.segs.Load(), l.config(), limit, l.now().UnixMilli())
 }
@@ -128,6 +144,7 @@ func (l *Log) Compacted() bool { return l.config().CleanupPolicy.Compact() }
 
 func (l *Log) cleanable(segs []*segment, cfg *Config, limit, now int64) Cleanable {
 	start, leo := l.logStart.Load(), l.leo.Load()
+	limit = min(limit, l.FirstUnstableOffset()) // open transactions are never cleaned
 	c := Cleanable{FirstDirty: l.cl.firstDirty.Load()}
 	if c.FirstDirty < start || c.FirstDirty > leo {
 		c.FirstDirty = start // never cleaned, or the checkpoint is stale: everything is dirty
@@ -199,12 +216,12 @@ type CleanStats struct {
 	Duration                      time.Duration
 }
 
-// Clean compacts the log once, below limit (the high watermark), with m as its offset map:
-// see the top of clean.go. It returns ErrNotCompacted unless cleanup.policy includes
-// compact, ErrCleanAborted when the log changed under it or ctx ended (what it finished is
-// kept), and I/O and corruption errors otherwise. With nothing dirty (and no tombstone's
-// horizon passed) it does nothing. One Clean runs at a time per log; appends and reads are
-// not held up beyond the few file renames of each swap.
+// Clean compacts the log once, below limit (the high watermark) and the first unstable
+// offset, with m as its offset map: see the top of clean.go. It returns ErrNotCompacted
+// unless cleanup.policy includes compact, ErrCleanAborted when the log changed under it or
+// ctx ended (what it finished is kept), and I/O and corruption errors otherwise. With
+// nothing dirty (and no delete horizon passed) it does nothing. One Clean runs at a time
+// per log; appends and reads are not held up beyond the few file renames of each swap.
 func (l *Log) Clean(ctx context.Context, m *OffsetMap, limit int64) (st CleanStats, err error) {
 	l.cl.mu.Lock()
 	defer l.cl.mu.Unlock()
@@ -229,11 +246,15 @@ func (l *Log) Clean(ctx context.Context, m *OffsetMap, limit int64) (st CleanSta
 	segs := *l.segs.Load()
 	c := l.cleanable(segs, cfg, limit, now)
 	gen := l.cl.gen
-	// The batches holding active producers' last sequences stay.
+	// The batches holding active producers' last sequences stay, and so do the markers
+	// of a producer's epoch when it has no data in it (Kafka's cleaner does the same).
 	lastData := make(map[int64]int64, len(l.producers.m))
+	epochMarkers := map[int64]int16{}
 	for id, e := range l.producers.m {
 		if e.n > 0 {
 			lastData[id] = e.batches[e.n-1].lastOffset
+		} else if e.epoch >= 0 {
+			epochMarkers[id] = e.epoch
 		}
 	}
 	var work []*segment // sealed segments below FirstUncleanable, referenced
@@ -254,11 +275,13 @@ func (l *Log) Clean(ctx context.Context, m *OffsetMap, limit int64) (st CleanSta
 		return st, nil
 	}
 
-	cw := cleanWork{l: l, ctx: ctx, cfg: cfg, m: m, now: now, lastData: lastData, stats: &st, horizon: -1}
+	cw := cleanWork{l: l, ctx: ctx, cfg: cfg, m: m, now: now, lastData: lastData, stats: &st, horizon: -1,
+		txn: newTxnClean(segs, work[0].base, c.FirstUncleanable, epochMarkers)}
 	end, err := cw.buildMap(work, c.FirstDirty, c.FirstUncleanable)
 	if err != nil {
 		return st, err
 	}
+	cw.txn.rewind()
 	st.EndOffset = end
 	st.MapUtilization = m.Utilization()
 	groups := groupSegments(work, end, cfg)
@@ -325,10 +348,11 @@ type cleanWork struct {
 	ctx      context.Context
 	cfg      *Config
 	m        *OffsetMap
-	now      int64 // ms
-	lastData map[int64]int64
+	now      int64           // ms
+	lastData map[int64]int64 // producer → offset of its last data batch, which stays
+	txn      *txnClean
 	stats    *CleanStats
-	horizon  int64 // earliest delete horizon of a rewritten batch that kept tombstones, -1 none
+	horizon  int64 // earliest delete horizon of a kept batch with tombstones or of a marker, -1 none
 
 	w        *bufio.Writer // to the cleaned segment being written
 	enc      batchEncoder
@@ -409,7 +433,7 @@ func (cw *cleanWork) mapSegment(s *segment, start int64) (full bool, err error) 
 		if h.LastOffset() < start {
 			continue
 		}
-		if !h.Control() {
+		if !h.Control() && !cw.txn.isAborted(&h) { // an aborted record never hides a committed one
 			recs, err := decompress(cw.dec, &h, b)
 			if err != nil {
 				return false, &CorruptionError{Segment: s.path, Offset: br.pos - h.Size(), Err: fmt.Errorf("%w: %w", ErrCorruptBatch, err)}
@@ -501,6 +525,7 @@ func (cw *cleanWork) rewrite(g []*segment) (ns *segment, err error) {
 	mo, mt := maxEntries(cw.cfg)
 	interval := int64(cw.cfg.IndexIntervalBytes)
 	pos, next := int64(0), base
+	cw.txn.dropped = cw.txn.dropped[:0]
 	for i, s := range g {
 		size := s.size.Load()
 		br := newBatchReader(s, 0, &cw.batchBuf)
@@ -546,14 +571,15 @@ func (cw *cleanWork) rewrite(g []*segment) (ns *segment, err error) {
 	ns.size.Store(pos)
 	ns.next.Store(next)
 	cw.stats.BytesWritten += pos
-	// The aborted transactions of the group: control batches are kept whole, so every
-	// marker keeps its offset and the entries stay true as they are.
+	// The aborted transactions of the group whose markers stay: an entry goes with its
+	// marker (and so only once its transaction's data is gone).
 	var txn []byte
 	for _, s := range g {
 		s.idxMu.RLock()
 		txn = append(txn, s.txn.b...)
 		s.idxMu.RUnlock()
 	}
+	txn = cw.txn.keepEntries(txn)
 	ns.idxMu.Lock()
 	defer ns.idxMu.Unlock()
 	ns.finalTimeEntryLocked()
@@ -576,12 +602,17 @@ func (cw *cleanWork) rewrite(g []*segment) (ns *segment, err error) {
 // last batch, which stays even when empty.
 func (cw *cleanWork) filter(h *BatchHeader, b []byte, last bool) ([]byte, BatchHeader, error) {
 	if h.Control() {
-		// Transaction markers stay until transactions are implemented (then: Kafka's
-		// rules for aborted transactions and empty transactions' markers).
-		cw.stats.RecordsRead += int64(h.RecordCount)
-		cw.stats.RecordsKept += int64(h.RecordCount)
-		return b, *h, nil
+		return cw.filterMarker(h, b, last)
 	}
+	out, oh, err := cw.filterData(h, b, last)
+	if out != nil {
+		cw.txn.keptData(h)
+	}
+	return out, oh, err
+}
+
+// filterData is filter for a data batch.
+func (cw *cleanWork) filterData(h *BatchHeader, b []byte, last bool) ([]byte, BatchHeader, error) {
 	recs, err := decompress(cw.dec, h, b)
 	if err != nil {
 		return nil, *h, err
@@ -593,9 +624,11 @@ func (cw *cleanWork) filter(h *BatchHeader, b []byte, last bool) ([]byte, BatchH
 	cw.kept = cw.kept[:0]
 	tombstones := false
 	m := cw.m
+	aborted := cw.txn.isAborted(h) // its records all go, wherever they are
 	err = eachRawRecord(recs, h.RecordCount, func(r *rawRecord) error {
 		off := h.BaseOffset + int64(r.offDelta)
-		keep := off > m.latest || (r.key != nil && off >= m.get(r.key) && (r.value != nil || !hasHorizon || cw.now < horizon))
+		keep := !aborted && (off > m.latest ||
+			(r.key != nil && off >= m.get(r.key) && (r.value != nil || !hasHorizon || cw.now < horizon)))
 		if keep {
 			cw.kept = append(cw.kept, *r)
 			tombstones = tombstones || r.value == nil
@@ -611,29 +644,43 @@ func (cw *cleanWork) filter(h *BatchHeader, b []byte, last bool) ([]byte, BatchH
 	if setHorizon {
 		horizon, hasHorizon = cw.now+cw.cfg.DeleteRetention.Milliseconds(), true
 	}
-	if tombstones && (cw.horizon < 0 || horizon < cw.horizon) {
-		cw.horizon = horizon
+	if tombstones {
+		cw.noteHorizon(horizon)
 	}
-	if len(cw.kept) == int(h.RecordCount) && !setHorizon {
+	if len(cw.kept) == int(h.RecordCount) && !setHorizon && h.RecordCount > 0 {
 		return b, *h, nil // nothing to change: the batch as it was
 	}
-	oh := *h
-	if len(cw.kept) == 0 {
+	if len(cw.kept) == 0 { // an empty batch too: it stays only while it has a reason to
 		lastOfProducer := h.HasProducer() && cw.lastData[h.ProducerID] == h.LastOffset()
 		if !lastOfProducer && !last {
-			return nil, oh, nil
+			return nil, *h, nil
 		}
 		// An empty batch, as Kafka writes it: the producer fields and offsets stay, the
 		// timestamps are the batch's maxTimestamp, no codec.
+		oh := *h
 		oh.Attributes &^= attrCompressionMask | attrDeleteHorizon
 		oh.BaseTimestamp = h.MaxTimestamp
 		oh.RecordCount = 0
 		cw.out, err = cw.enc.encode(cw.out[:0], &oh, nil)
 		return cw.out, cw.outHeader(), err
 	}
+	return cw.encodeKept(h, horizon, hasHorizon)
+}
+
+// noteHorizon records the delete horizon of a batch the clean keeps with it.
+func (cw *cleanWork) noteHorizon(h int64) {
+	if cw.horizon < 0 || h < cw.horizon {
+		cw.horizon = h
+	}
+}
+
+// encodeKept encodes batch h with the records in cw.kept (at least one), with delete
+// horizon hz when hasHorizon.
+func (cw *cleanWork) encodeKept(h *BatchHeader, hz int64, hasHorizon bool) ([]byte, BatchHeader, error) {
+	oh := *h
 	baseTs := h.BaseTimestamp + cw.kept[0].tsDelta
 	if hasHorizon {
-		baseTs = horizon
+		baseTs = hz
 		oh.Attributes |= attrDeleteHorizon
 	}
 	maxTs := int64(-1)
@@ -649,6 +696,7 @@ func (cw *cleanWork) filter(h *BatchHeader, b []byte, last bool) ([]byte, BatchH
 		oh.MaxTimestamp = maxTs
 	}
 	oh.RecordCount = int32(len(cw.kept))
+	var err error
 	cw.out, err = cw.enc.encode(cw.out[:0], &oh, cw.recs)
 	return cw.out, cw.outHeader(), err
 }

@@ -58,22 +58,7 @@ func FuzzClean(f *testing.F) {
 			case 0, 1, 2, 3: // a batch
 				n := 1 + int(byte_(&i)%5)
 				codec := int8(byte_(&i) % 5)
-				recs := make([]segmenttest.Record, n)
-				out := make([]origRec, n)
-				for j := range recs {
-					c := byte_(&i)
-					key := []byte{'k', '0' + c%6}
-					var value []byte
-					if c&0x80 == 0 {
-						value = []byte{'v', byte(len(orig) + j), c}
-					}
-					recs[j] = segmenttest.Record{Key: key, Value: value, TimestampDelta: int64(j)}
-					out[j] = origRec{key: key, value: value, ts: clk.Now().UnixMilli() + int64(j)}
-					if c&0x40 != 0 {
-						out[j].header = string([]byte{'h', c})
-						recs[j].Headers = []segmenttest.Header{{Key: "h", Value: []byte(out[j].header)}}
-					}
-				}
+				recs, out := fuzzRecords(n, func() byte { return byte_(&i) }, len(orig), clk.Now().UnixMilli())
 				b := segmenttest.Batch{FirstTimestamp: clk.Now().UnixMilli(), Compression: codec, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, Records: recs}
 				if op == 3 {
 					pid := int64(1 + codec%2)
@@ -155,6 +140,29 @@ func FuzzClean(f *testing.F) {
 		}
 		checkCompacted(t, "final", l, orig, l.LogEndOffset(), horizonPassed)
 	})
+}
+
+// fuzzRecords makes n records over six keys from program bytes, one each (next): its
+// high bit makes a tombstone, bit 6 a header; values tell records apart by seq, the
+// number of records made before. Timestamps are ts on, a millisecond apart.
+func fuzzRecords(n int, next func() byte, seq int, ts int64) ([]segmenttest.Record, []origRec) {
+	recs := make([]segmenttest.Record, n)
+	out := make([]origRec, n)
+	for j := range recs {
+		c := next()
+		key := []byte{'k', '0' + c%6}
+		var value []byte
+		if c&0x80 == 0 {
+			value = []byte{'v', byte(seq + j), c}
+		}
+		recs[j] = segmenttest.Record{Key: key, Value: value, TimestampDelta: int64(j)}
+		out[j] = origRec{key: key, value: value, ts: ts + int64(j)}
+		if c&0x40 != 0 {
+			out[j].header = string([]byte{'h', c})
+			recs[j].Headers = []segmenttest.Header{{Key: "h", Value: []byte(out[j].header)}}
+		}
+	}
+	return recs, out
 }
 
 // nextSeqs returns the sequence each producer known to the log continues with (an

@@ -25,7 +25,9 @@ func cleanCrashSetup(t *testing.T, cfg Config) (*vfs.MemFS, []origRec) {
 	w := newWorkload(11, 12)
 	w.tombs = 4
 	w.plain = true // the codecs are TestClean*'s business; this is about files
+	w.txn = true   // markers, aborted records and index entries go too
 	orig := w.appendBatches(t, l, 30)
+	w.endTxns(t, l)
 	if err := l.Roll(); err != nil {
 		t.Fatal(err)
 	}
@@ -33,6 +35,7 @@ func cleanCrashSetup(t *testing.T, cfg Config) (*vfs.MemFS, []origRec) {
 		t.Fatal(err)
 	}
 	orig = append(orig, w.appendBatches(t, l, 25)...)
+	w.endTxns(t, l)
 	if err := l.Roll(); err != nil {
 		t.Fatal(err)
 	}
@@ -46,8 +49,10 @@ func cleanCrashSetup(t *testing.T, cfg Config) (*vfs.MemFS, []origRec) {
 // checkCleanCrash opens the log a crash during a clean left and checks it: recovery
 // succeeds and leaves no .cleaned or .swap file, offsets strictly increase (no record is
 // there twice: the old and the cleaned copy of a segment never coexist), every record is
-// the one appended at its offset, every key's last record is there (nothing lost), and the
-// uncleaned tail is whole. Then a clean must bring the log to exactly its compacted form.
+// the one appended at its offset, every key's last committed record is there (nothing
+// lost; a tombstone may be gone with delete.retention.ms 0), the uncleaned tail is whole,
+// and every aborted-transaction entry has its marker and every transactional batch its
+// marker after it. Then a clean must bring the log to exactly its compacted form.
 func checkCleanCrash(fsys *vfs.MemFS, cfg Config, orig []origRec, tailFrom int64) (err error) {
 	l, err := Open("/data/t-0", cfg, Options{FS: fsys})
 	if err != nil {
@@ -72,7 +77,9 @@ func checkCleanCrash(fsys *vfs.MemFS, cfg Config, orig []origRec, tailFrom int64
 		last := map[string]*origRec{}
 		for i := range orig {
 			byOff[orig[i].off] = &orig[i]
-			last[string(orig[i].key)] = &orig[i]
+			if !orig[i].aborted() {
+				last[string(orig[i].key)] = &orig[i]
+			}
 		}
 		got := map[int64]bool{}
 		for _, r := range recs {
@@ -82,21 +89,24 @@ func checkCleanCrash(fsys *vfs.MemFS, cfg Config, orig []origRec, tailFrom int64
 			}
 			got[r.Offset] = true
 		}
+		tombsMayGo := cfg.DeleteRetention == 0
 		for k, o := range last {
-			if !got[o.off] {
+			if !got[o.off] && !(tombsMayGo && o.value == nil) {
 				ft.Fatalf("key %q lost: its last record at %d is gone", k, o.off)
 			}
 		}
 		for _, o := range orig {
-			if o.off >= tailFrom && !got[o.off] {
+			if o.off >= tailFrom && !got[o.off] && !o.aborted() {
 				ft.Fatalf("tail record at %d lost", o.off)
 			}
 		}
+		checkTxnLog(ft, "recovered", l)
 		st, err := l.Clean(context.Background(), NewOffsetMap(1<<16), l.LogEndOffset())
 		if err != nil {
 			ft.Fatalf("clean after recovery: %v", err)
 		}
-		checkCompacted(ft, "clean after recovery", l, orig, st.EndOffset, false)
+		checkCompacted(ft, "clean after recovery", l, orig, st.EndOffset, tombsMayGo)
+		checkTxnLog(ft, "clean after recovery", l)
 	}()
 	return ft.err
 }
@@ -112,7 +122,8 @@ func (f *failT) Fatalf(format string, args ...any) {
 	f.err = fmt.Errorf(format, args...)
 	panic(f)
 }
-func (f *failT) Fatal(args ...any) { f.Fatalf("%s", fmt.Sprint(args...)) }
+func (f *failT) Fatal(args ...any)                 { f.Fatalf("%s", fmt.Sprint(args...)) }
+func (f *failT) Errorf(format string, args ...any) { f.Fatalf(format, args...) }
 
 // cleanAtEveryStep cuts the power at every filesystem operation of a clean in turn (a
 // strict and a torn crash each time) and checks each crashed state; it returns the first
@@ -121,6 +132,7 @@ func cleanAtEveryStep(t *testing.T, naive bool) (error, int64) {
 	cfg := compactConfig()
 	cfg.SegmentBytes = 1024
 	cfg.IndexIntervalBytes = 128
+	cfg.DeleteRetention = 0 // the clean drops tombstones, markers and index entries too
 	base, orig := cleanCrashSetup(t, cfg)
 	probe, err := Open("/data/t-0", cfg, Options{FS: base.CrashClone()})
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -18,9 +20,15 @@ import (
 // origRec is a record as it was appended: the oracle of the compaction tests.
 type origRec struct {
 	off, ts    int64
-	key, value []byte // nil: null
-	header     string // one header "h" with this value, "" for none
+	key, value []byte   // nil: null
+	header     string   // one header "h" with this value, "" for none
+	txn        *txnFate // the transaction of a transactional record, nil for others
 }
+
+// txnFate is what became of a transaction: set when its marker is appended.
+type txnFate struct{ open, aborted bool }
+
+func (o *origRec) aborted() bool { return o.txn != nil && o.txn.aborted }
 
 // keyedWorkload appends batches of records over nkeys keys (every tenth value a
 // tombstone, now and then a null key when allowed), with every codec, from plain and
@@ -31,14 +39,17 @@ type keyedWorkload struct {
 	nullKeys bool // the log is not compacted yet: null keys are allowed
 	tombs    int  // one value in tombs is a tombstone
 	plain    bool // no compressed batch
+	txn      bool // a third of the batches transactional, ended by random markers
 	pidBase  int64
+	open     map[int64]*txnFate // transactions open, by producer
 	seqs     map[int64]int32
 	n        int
 	ts       int64
 }
 
 func newWorkload(seed uint64, nkeys int) *keyedWorkload {
-	return &keyedWorkload{rng: rand.New(rand.NewPCG(seed, seed^0x9e37)), nkeys: nkeys, tombs: 10, seqs: map[int64]int32{}, ts: 1_700_000_000_000}
+	return &keyedWorkload{rng: rand.New(rand.NewPCG(seed, seed^0x9e37)), nkeys: nkeys, tombs: 10, seqs: map[int64]int32{}, open: map[int64]*txnFate{},
+		ts: 1_700_000_000_000}
 }
 
 func (w *keyedWorkload) batch() ([]byte, []origRec) {
@@ -70,8 +81,20 @@ func (w *keyedWorkload) batch() ([]byte, []origRec) {
 	b := segmenttest.Batch{FirstTimestamp: w.ts, Compression: codec, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, Records: recs}
 	if pid := int64(r.IntN(4)); pid > 0 { // three idempotent producers and plain ones
 		pid += w.pidBase
-		b.ProducerID, b.ProducerEpoch, b.BaseSequence = pid, 0, w.seqs[pid]
+		txn := w.txn && r.IntN(3) == 0 // or two transactional ones
+		if txn {
+			pid = w.pidBase + 10 + int64(r.IntN(2))
+		}
+		b.ProducerID, b.ProducerEpoch, b.BaseSequence, b.Transactional = pid, 0, w.seqs[pid], txn
 		w.seqs[pid] += int32(len(recs))
+		if txn {
+			if w.open[pid] == nil {
+				w.open[pid] = &txnFate{open: true}
+			}
+			for i := range out {
+				out[i].txn = w.open[pid]
+			}
+		}
 	}
 	w.ts += 100
 	return b.Encode(), out
@@ -91,12 +114,34 @@ func (w *keyedWorkload) appendBatches(t testing.TB, l *Log, n int) []origRec {
 			recs[i].off = res.FirstOffset + int64(i)
 		}
 		all = append(all, recs...)
+		for _, pid := range slices.Sorted(maps.Keys(w.open)) {
+			if w.rng.IntN(3) == 0 {
+				w.endTxn(t, l, pid, w.rng.IntN(2) == 0)
+			}
+		}
 	}
 	return all
 }
 
-// logRecords reads every record of the log from its start, checking that batches and
-// records come in strictly increasing offsets.
+// endTxn appends the marker ending producer pid's open transaction.
+func (w *keyedWorkload) endTxn(t testing.TB, l *Log, pid int64, commit bool) {
+	t.Helper()
+	if _, err := l.AppendMarker(pid, 0, commit, 0, 0); err != nil {
+		t.Fatalf("marker: %v", err)
+	}
+	w.open[pid].open, w.open[pid].aborted = false, !commit
+	delete(w.open, pid)
+}
+
+// endTxns ends every open transaction, committing or aborting at random.
+func (w *keyedWorkload) endTxns(t testing.TB, l *Log) {
+	for _, pid := range slices.Sorted(maps.Keys(w.open)) {
+		w.endTxn(t, l, pid, w.rng.IntN(2) == 0)
+	}
+}
+
+// logRecords reads every data record of the log from its start (read_uncommitted, control
+// batches skipped), checking that batches and records come in strictly increasing offsets.
 func logRecords(t testing.TB, l *Log) []Record {
 	t.Helper()
 	var out []Record
@@ -131,7 +176,9 @@ func logRecords(t testing.TB, l *Log) []Record {
 			}
 			prev = max(prev, h.LastOffset())
 			next = h.NextOffset()
-			out = append(out, recs...)
+			if !h.Control() {
+				out = append(out, recs...)
+			}
 			b = b[h.Size():]
 		}
 	}
@@ -140,22 +187,32 @@ func logRecords(t testing.TB, l *Log) []Record {
 
 // checkCompacted checks the log against what was appended: below end exactly the last
 // record of each key below end (a tombstone possibly gone when tombstonesMayGo, and never
-// a record without a key), at and after end every record appended; each record as it was
-// appended, at its offset.
+// a record without a key; aborted records do not count and are gone), at and after end
+// every record appended (aborted ones maybe gone); each record as it was appended, at its
+// offset.
 func checkCompacted(t testing.TB, what string, l *Log, orig []origRec, end int64, tombstonesMayGo bool) {
 	t.Helper()
+	checkView(t, what, logRecords(t, l), orig, end, tombstonesMayGo, math.MaxInt64)
+}
+
+// checkView checks records read from a compacted log as checkCompacted says; with upper
+// below MaxInt64 they were read read_committed up to upper (the last stable offset): no
+// aborted record at all, and none at or after upper.
+func checkView(t testing.TB, what string, recs []Record, orig []origRec, end int64, tombstonesMayGo bool, upper int64) {
+	t.Helper()
+	committed := upper < math.MaxInt64
 	byOff := map[int64]*origRec{}
 	last := map[string]*origRec{}
 	for i := range orig {
 		o := &orig[i]
 		byOff[o.off] = o
-		if o.off < end && o.key != nil {
+		if o.off < end && o.key != nil && !o.aborted() {
 			last[string(o.key)] = o
 		}
 	}
 	seen := map[string]bool{}
 	tail := 0
-	for _, r := range logRecords(t, l) {
+	for _, r := range recs {
 		o := byOff[r.Offset]
 		if o == nil || !bytes.Equal(r.Key, o.key) || (r.Key == nil) != (o.key == nil) || !bytes.Equal(r.Value, o.value) ||
 			(r.Value == nil) != (o.value == nil) || r.Timestamp != o.ts {
@@ -169,6 +226,15 @@ func checkCompacted(t testing.TB, what string, l *Log, orig []origRec, end int64
 				t.Fatalf("%s: record at %d lost its header %q: %+v", what, r.Offset, o.header, r.Headers)
 			}
 		}
+		if o.aborted() && (committed || r.Offset < end) {
+			t.Fatalf("%s: aborted record at %d read (cleaned below %d)", what, r.Offset, end)
+		}
+		if r.Offset >= upper {
+			t.Fatalf("%s: record at %d read above the last stable offset %d", what, r.Offset, upper)
+		}
+		if o.aborted() {
+			continue
+		}
 		if r.Offset >= end {
 			tail++
 			continue
@@ -179,13 +245,13 @@ func checkCompacted(t testing.TB, what string, l *Log, orig []origRec, end int64
 		seen[string(r.Key)] = true
 	}
 	for k, o := range last {
-		if !seen[k] && !(tombstonesMayGo && o.value == nil) {
+		if !seen[k] && !(tombstonesMayGo && o.value == nil) && o.off < upper {
 			t.Fatalf("%s: key %q lost: its last record at %d (value %q) is gone", what, k, o.off, o.value)
 		}
 	}
 	want := 0
 	for _, o := range orig {
-		if o.off >= end {
+		if o.off >= end && o.off < upper && !o.aborted() {
 			want++
 		}
 	}
@@ -515,7 +581,8 @@ func TestCleanAbortedByTruncation(t *testing.T) {
 	l.mu.Unlock()
 	m := NewOffsetMap(1 << 20)
 	st := CleanStats{}
-	cw := cleanWork{l: l, ctx: context.Background(), cfg: l.config(), m: m, now: 0, lastData: map[int64]int64{}, stats: &st, horizon: -1}
+	cw := cleanWork{l: l, ctx: context.Background(), cfg: l.config(), m: m, now: 0, lastData: map[int64]int64{}, stats: &st, horizon: -1,
+		txn: newTxnClean(segs, 0, segs[3].base, nil)}
 	end, err := cw.buildMap(segs[:3], 0, segs[3].base)
 	if err != nil {
 		t.Fatal(err)

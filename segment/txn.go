@@ -312,26 +312,7 @@ func (l *Log) AbortedTransactions(fetchOffset, upperBound int64) []AbortedTxn {
 	}
 	segs := *l.segs.Load()
 	from := segmentFor(segs, fetchOffset)
-	visit := func(fn func(t completedTxn)) {
-		for _, s := range segs[from:] {
-			s.idxMu.RLock()
-			done := false
-			for i := range s.txn.len() {
-				t := s.txn.entry(i)
-				if t.lastOffset >= fetchOffset && t.firstOffset < upperBound {
-					fn(t)
-				}
-				if t.lastStable >= upperBound {
-					done = true
-					break
-				}
-			}
-			s.idxMu.RUnlock()
-			if done {
-				return
-			}
-		}
-	}
+	visit := func(fn func(t completedTxn)) { eachAbortedTxn(segs[from:], fetchOffset, upperBound, fn) }
 	n := 0
 	visit(func(completedTxn) { n++ })
 	if n == 0 {
@@ -345,4 +326,29 @@ func (l *Log) AbortedTransactions(fetchOffset, upperBound int64) []AbortedTxn {
 		}
 	})
 	return out
+}
+
+// eachAbortedTxn calls fn with every entry of the aborted-transaction indexes of segs, in
+// order, whose lastOffset >= from and firstOffset < to, stopping after the first entry
+// whose lastStableOffset is >= to (see AbortedTransactions). Each segment's idxMu is
+// taken for reading while fn runs.
+func eachAbortedTxn(segs []*segment, from, to int64, fn func(t completedTxn)) {
+	for _, s := range segs {
+		s.idxMu.RLock()
+		done := false
+		for i := range s.txn.len() {
+			t := s.txn.entry(i)
+			if t.lastOffset >= from && t.firstOffset < to {
+				fn(t)
+			}
+			if t.lastStable >= to {
+				done = true
+				break
+			}
+		}
+		s.idxMu.RUnlock()
+		if done {
+			return
+		}
+	}
 }
