@@ -124,10 +124,18 @@ func TestTxnCommands(t *testing.T) {
 	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		t.Fatal(err)
 	}
-	l = listJSON{}
-	decode(first(run(0, "txn", "list", "--producer-id", "1,2,"+strconv.FormatInt(pid, 10), "--state", "CompleteCommit,Empty", "--output", "json")), &l)
-	if len(l.Transactions) != 1 || l.Transactions[0].State != "CompleteCommit" {
-		t.Fatalf("list after the commit: %+v", l)
+	// EndTxn answers once PrepareCommit is written; the markers, then
+	// CompleteCommit, follow.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		l = listJSON{}
+		decode(first(run(0, "txn", "list", "--producer-id", "1,2,"+strconv.FormatInt(pid, 10), "--state", "CompleteCommit,Empty", "--output", "json")), &l)
+		if len(l.Transactions) == 1 && l.Transactions[0].State == "CompleteCommit" {
+			break
+		}
+		if len(l.Transactions) > 1 || time.Now().After(deadline) {
+			t.Fatalf("list after the commit: %+v", l)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	d = describeJSON{}
 	stdout, stderr := run(1, "txn", "describe", txnID, "nope", "--output", "json")
