@@ -51,7 +51,7 @@ func printTxnResults(out io.Writer, title string, r txnResult, runs []txnResult)
 }
 
 // txnMedians takes each figure's median over the runs on its own; the
-// latency samples of every run are pooled.
+// latency samples and the request times of every run are pooled.
 func txnMedians(rs []txnResult) txnResult {
 	dur := func(get func(txnResult) time.Duration) time.Duration {
 		vs := make([]time.Duration, len(rs))
@@ -89,6 +89,10 @@ func txnMedians(rs []txnResult) txnResult {
 		return vs
 	}()))
 	m.load = rs[len(rs)-1].load
+	m.txnAPIs = nil
+	for _, r := range rs {
+		m.txnAPIs = sumAPITimes(m.txnAPIs, r.txnAPIs)
+	}
 	var l txnLatency
 	for _, r := range rs {
 		l.transactions += r.latency.transactions
