@@ -20,6 +20,14 @@
 // leaving, a member dying without leaving, its coordinator killed, and the
 // whole cluster restarted.
 //
+// The transaction tests (txn_*_test.go) check exactly-once end to end on
+// 3-broker clusters: a GroupTransactSession copying a topic while its
+// process is killed -9 and restarted and a broker dies, committed and
+// aborted transactions of franz-go, sarama and confluent-kafka-go read at
+// both isolation levels, the transaction coordinator killed between EndTxn
+// and its markers, and a zombie producer fenced by its successor. Their
+// helper processes are the test binary run again (txn_helper_test.go).
+//
 // The tests use $SEDIMENT_BIN when it is set (make test sets it); otherwise the
 // first test builds the binary once per test binary with CGO_ENABLED=0. Under
 // CI=true every tool a test needs (kcat, MinIO, a C toolchain for
