@@ -511,9 +511,10 @@ func (cw *cleanWork) rewrite(g []*segment) (ns *segment, err error) {
 	ns = newSegment(l.dir, base, f)
 	ns.idxLoaded = true
 	ns.sealed = true
+	created := ns // the error returns below set ns to nil
 	defer func() {
 		if err != nil {
-			ns.release()
+			created.release()
 			removeCleaned(l.fs, l.dir, base)
 		}
 	}()
