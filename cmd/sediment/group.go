@@ -172,21 +172,7 @@ func bindGroupDelete(fs *flag.FlagSet) runFunc {
 
 // groupArgs are the GROUP arguments of a verb: at least one, none empty,
 // duplicates dropped.
-func groupArgs(pos []string) ([]string, error) {
-	if len(pos) == 0 {
-		return nil, usagef("name at least one GROUP")
-	}
-	var out []string
-	for _, g := range pos {
-		if g == "" {
-			return nil, usagef("a GROUP is empty")
-		}
-		if !slices.Contains(out, g) {
-			out = append(out, g)
-		}
-	}
-	return out, nil
-}
+func groupArgs(pos []string) ([]string, error) { return uniqueArgs(pos, "GROUP") }
 
 // groupNotFoundError is a group the coordinator does not know, worded as
 // Kafka's tool words it.

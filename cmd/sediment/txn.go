@@ -171,49 +171,6 @@ func bindTxnDescribe(fs *flag.FlagSet) runFunc {
 	}
 }
 
-// canonicalNames turns a comma-separated flag value into names of known,
-// matched in any case.
-func canonicalNames(flagName, list string, known []string) ([]string, error) {
-	var out []string
-	for _, s := range splitList(list) {
-		i := slices.IndexFunc(known, func(k string) bool { return strings.EqualFold(k, s) })
-		if i < 0 {
-			return nil, usagef("%s %q: unknown; want one of %s", flagName, s, strings.Join(known, ", "))
-		}
-		out = append(out, known[i])
-	}
-	return out, nil
-}
-
-// splitList splits a comma-separated flag value, dropping empty items.
-func splitList(list string) []string {
-	var out []string
-	for _, s := range strings.Split(list, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// uniqueArgs is the positional arguments, at least one, none empty, without
-// repeats, in their order.
-func uniqueArgs(pos []string, what string) ([]string, error) {
-	if len(pos) == 0 {
-		return nil, usagef("name at least one %s", what)
-	}
-	var out []string
-	for _, a := range pos {
-		if a == "" {
-			return nil, usagef("a %s is empty", what)
-		}
-		if !slices.Contains(out, a) {
-			out = append(out, a)
-		}
-	}
-	return out, nil
-}
-
 func orDash(s string) string {
 	if s == "" {
 		return "-"
