@@ -69,7 +69,6 @@ type Partition struct {
 // writes) runs under it.
 type term struct {
 	leader *repl.Leader
-	epoch  int32
 	ctx    context.Context
 	cancel context.CancelFunc
 	// upload is the term's uploader while the topic is tiered; started and

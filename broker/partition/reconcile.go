@@ -337,7 +337,7 @@ func (m *Manager) applyRole(c change) {
 // topic tiered) its uploader starts.
 func (m *Manager) startTerm(p *Partition, l *repl.Leader, epoch int32, uploads bool) {
 	ctx, cancel := context.WithCancel(m.ctx)
-	t := &term{leader: l, epoch: epoch, ctx: ctx, cancel: cancel}
+	t := &term{leader: l, ctx: ctx, cancel: cancel}
 	if m.tierStore != nil {
 		// A new term reads the tier's state afresh before answering from it.
 		p.remoteLoaded.Store(false)
@@ -361,7 +361,7 @@ func (m *Manager) startUploader(p *Partition, t *term) {
 	t.upload = u
 	m.wg.Go(func() {
 		defer close(u.done)
-		m.runUploader(ctx, p, t.epoch)
+		m.runUploader(ctx, p, t.leader.Epoch())
 	})
 }
 
