@@ -51,6 +51,7 @@ test-image:
 test: test-deps build test-image
 	$(GO) vet $(PKGS)
 	SEDIMENT_BIN=$(SEDIMENT) $(GO) test -race -count=1 -timeout 25m $(PKGS)
+	cd deploy/deploytest && $(GO) vet ./... && SEDIMENT_BIN=$(SEDIMENT) $(GO) test -race -count=1 -timeout 10m ./...
 	$(MAKE) fuzz
 
 ## test-deps: kcat (Debian package) and the pinned MinIO server (./bin/minio) when missing
