@@ -79,14 +79,14 @@ func TestAuthorizeSemantics(t *testing.T) {
 		want bool
 	}{
 		{alice, "10.0.0.9", opRead, topic, "orders", true},
-		{alice, "10.0.0.9", opDescribe, topic, "orders", true},  // READ implies DESCRIBE
-		{alice, "10.0.0.9", opWrite, topic, "orders", false},    // no WRITE ACL
-		{bob, "10.0.0.9", opRead, topic, "orders", false},       // another principal's ACL
-		{bob, "10.0.0.9", opDescribe, topic, "anything", true},  // User:* on "*"
-		{alice, "10.0.0.9", opRead, topic, "payments", true},    // PREFIXED ALL
-		{alice, "10.0.0.9", opRead, topic, "pa", false},         // shorter than the prefix
-		{alice, "10.0.0.9", opWrite, topic, "payroll", false},   // DENY wins over the prefixed ALLOW
-		{alice, "10.0.0.9", opRead, topic, "payroll", true},     // the DENY is WRITE only
+		{alice, "10.0.0.9", opDescribe, topic, "orders", true}, // READ implies DESCRIBE
+		{alice, "10.0.0.9", opWrite, topic, "orders", false},   // no WRITE ACL
+		{bob, "10.0.0.9", opRead, topic, "orders", false},      // another principal's ACL
+		{bob, "10.0.0.9", opDescribe, topic, "anything", true}, // User:* on "*"
+		{alice, "10.0.0.9", opRead, topic, "payments", true},   // PREFIXED ALL
+		{alice, "10.0.0.9", opRead, topic, "pa", false},        // shorter than the prefix
+		{alice, "10.0.0.9", opWrite, topic, "payroll", false},  // DENY wins over the prefixed ALLOW
+		{alice, "10.0.0.9", opRead, topic, "payroll", true},    // the DENY is WRITE only
 		{alice, "10.0.0.9", opRead, topic, "payroll-secret-1", false},
 		{alice, "10.0.0.9", opDescribe, topic, "payroll-secret", false}, // DENY ALL covers DESCRIBE
 		{alice, "10.0.0.9", opDescribeConfigs, topic, "cfg", true},      // ALTER_CONFIGS implies DESCRIBE_CONFIGS

@@ -12,10 +12,10 @@ import (
 
 func TestParsePlain(t *testing.T) {
 	good := map[string]PlainMessage{
-		"\x00alice\x00pw":              {User: "alice", Password: "pw"},
-		"alice\x00alice\x00pw":         {AuthzID: "alice", User: "alice", Password: "pw"},
-		"\x00ünï\x00pä ss":             {User: "ünï", Password: "pä ss"},
-		"\x00a\x00" + "p,=\\x\x01":     {User: "a", Password: "p,=\\x\x01"},
+		"\x00alice\x00pw":          {User: "alice", Password: "pw"},
+		"alice\x00alice\x00pw":     {AuthzID: "alice", User: "alice", Password: "pw"},
+		"\x00ünï\x00pä ss":         {User: "ünï", Password: "pä ss"},
+		"\x00a\x00" + "p,=\\x\x01": {User: "a", Password: "p,=\\x\x01"},
 	}
 	for msg, want := range good {
 		got, err := ParsePlain([]byte(msg))
