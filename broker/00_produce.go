@@ -9,12 +9,13 @@ package broker
 // response; acks=1 is answered once the batch is durable per the topic's
 // flush policy (group commit by default), acks=-1 once it is committed
 // (below the high watermark). Transactional batches are taken like any
-// other (the log tracks the producer's open transaction until its marker);
-// KIP-890 part 1's check with the coordinator before the first batch of a
-// transaction is not made yet.
+// other (the log tracks the producer's open transaction until its marker),
+// once the first batch of a transaction in a partition has been verified
+// with the transaction coordinator (KIP-890 part 1, txn_verify.go).
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -23,6 +24,7 @@ import (
 	"github.com/sedimentio/sediment/broker/group"
 	"github.com/sedimentio/sediment/broker/partition"
 	"github.com/sedimentio/sediment/broker/txn"
+	"github.com/sedimentio/sediment/segment"
 )
 
 // produced is an append whose acknowledgement the response waits for.
@@ -103,10 +105,19 @@ func (c *conn) produce(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, top
 		sp.ErrorCode = kerr.CorruptMessage.Code
 		return produced{}, false
 	}
-	res, err := p.AppendLeader(rp.Records, partition.Acks(req.Acks))
+	guard, code := c.verifyProduce(req, topic, rp.Partition, p, rp.Records)
+	if code != 0 {
+		sp.ErrorCode = code
+		c.log.Debug("produce refused: its transaction was not verified", "partition", p.String(), "error_code", code)
+		return produced{}, false
+	}
+	res, err := p.AppendVerified(rp.Records, partition.Acks(req.Acks), guard)
 	sp.LogStartOffset = res.LogStartOffset
 	if err != nil {
 		sp.ErrorCode = errorCode(err)
+		if errors.Is(err, segment.ErrTxnNotVerified) {
+			sp.ErrorCode = produceVerifyCode(sp.ErrorCode, req.Version)
+		}
 		if sp.ErrorCode == kerr.KafkaStorageError.Code {
 			c.log.Error("append failed", "partition", p.String(), "err", err)
 		} else {

@@ -101,6 +101,11 @@ type Config struct {
 	// __transaction_state when the first FindCoordinator of a transactional
 	// id creates it is there too.
 	Txn txn.Config
+	// TxnVerification is transaction.partition.verification.enable: a
+	// partition leader verifies with the transaction coordinator that a
+	// transaction includes the partition before its first transactional
+	// batch there (KIP-890 part 1).
+	TxnVerification bool
 }
 
 // DefaultConfig is one broker with Kafka's defaults.
@@ -136,6 +141,7 @@ func DefaultConfig() Config {
 		OffsetsTopicSegmentBytes:      100 << 20,
 		LogCleaner:                    partition.DefaultCleanerConfig(),
 		Txn:                           txn.DefaultConfig(),
+		TxnVerification:               true,
 	}
 }
 

@@ -54,5 +54,6 @@ var errorCodes = []struct {
 	{segment.ErrCoordinatorFenced, kerr.TransactionCoordinatorFenced.Code},
 	{segment.ErrControlBatch, kerr.InvalidRecord.Code}, // clients never write markers
 	{segment.ErrInvalidTxnState, kerr.InvalidTxnState.Code},
+	{segment.ErrTxnNotVerified, kerr.InvalidTxnState.Code}, // Produce v11+ answers TRANSACTION_ABORTABLE (txn_verify.go)
 	{context.DeadlineExceeded, kerr.RequestTimedOut.Code},
 }

@@ -12,6 +12,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/sedimentio/sediment/segment/segmenttest"
 )
 
 // txnConfig makes transaction tests quick: few internal partitions, the
@@ -330,11 +333,7 @@ func TestTransactions(t *testing.T) {
 		ctx := ctxT(t, 20*time.Second)
 		req := func(r kmsg.Request) kmsg.Response {
 			t.Helper()
-			resp, err := broker.Request(ctx, r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return resp
+			return brokerRequest(t, ctx, broker, r)
 		}
 		for _, fc := range []struct {
 			keyType int8
@@ -427,10 +426,118 @@ func TestTransactions(t *testing.T) {
 			t.Errorf("aborted transactions %v, want txt-producer", ids)
 		}
 	})
+
+	t.Run("Verification", func(t *testing.T) {
+		// KIP-890 part 1, with raw requests: transactional data reaches a
+		// partition only as part of a transaction that includes it.
+		b.createTopic("txv", 2, nil)
+		broker := b.client().SeedBrokers()[0]
+		ctx := ctxT(t, 30*time.Second)
+		req := func(r kmsg.Request) kmsg.Response {
+			t.Helper()
+			return brokerRequest(t, ctx, broker, r)
+		}
+		id := "txv-producer"
+		var pid int64
+		var epoch int16
+		waitFor(t, "InitProducerId", 20*time.Second, func() bool {
+			fc := kmsg.NewPtrFindCoordinatorRequest()
+			fc.CoordinatorType, fc.CoordinatorKeys = 1, []string{id}
+			req(fc)
+			ip := kmsg.NewPtrInitProducerIDRequest()
+			ip.TransactionalID, ip.TransactionTimeoutMillis = &id, 60000
+			r := req(ip).(*kmsg.InitProducerIDResponse)
+			pid, epoch = r.ProducerID, r.ProducerEpoch
+			return r.ErrorCode == 0
+		})
+		// kgo sends the highest version both sides know: a client per
+		// version pins it.
+		at := func(key, version int16) *kgo.Broker {
+			v := kversion.Stable()
+			v.SetMaxKeyVersion(key, version)
+			return b.client(kgo.MaxVersions(v)).SeedBrokers()[0]
+		}
+		ap := kmsg.NewPtrAddPartitionsToTxnRequest()
+		ap.TransactionalID, ap.ProducerID, ap.ProducerEpoch = id, pid, epoch
+		ap.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "txv", Partitions: []int32{0}}}
+		wantCode(t, "AddPartitionsToTxn", brokerRequest(t, ctx, at(24, 3), ap).(*kmsg.AddPartitionsToTxnResponse).Topics[0].Partitions[0].ErrorCode, nil)
+		v10, v11 := at(0, 10), at(0, 11)
+
+		produce := func(version int16, partition int32, seq int32, withID bool) int16 {
+			t.Helper()
+			pr := kmsg.NewPtrProduceRequest()
+			pr.Acks, pr.TimeoutMillis = -1, 5000
+			if withID {
+				pr.TransactionID = &id
+			}
+			pt := kmsg.NewProduceRequestTopic()
+			pt.Topic = "txv"
+			pp := kmsg.NewProduceRequestTopicPartition()
+			pp.Partition, pp.Records = partition, segmenttest.Transactional(pid, epoch, seq, fmt.Sprint("v", seq))
+			pt.Partitions = append(pt.Partitions, pp)
+			pr.Topics = append(pr.Topics, pt)
+			br := v11
+			if version == 10 {
+				br = v10
+			}
+			resp := brokerRequest(t, ctx, br, pr).(*kmsg.ProduceResponse)
+			if resp.Version != version {
+				t.Fatalf("Produce went as v%d, not v%d", resp.Version, version)
+			}
+			return resp.Topics[0].Partitions[0].ErrorCode
+		}
+		end := func(partition int32) int64 {
+			t.Helper()
+			lo, err := b.admin().ListEndOffsets(ctx, "txv")
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, _ := lo.Lookup("txv", partition)
+			return o.Offset
+		}
+		wantCode(t, "a partition the transaction does not include (Produce v11)", produce(11, 1, 0, true), kerr.TransactionAbortable)
+		wantCode(t, "the same, Produce v10", produce(10, 1, 0, true), kerr.InvalidTxnState)
+		wantCode(t, "transactional data without a transactional id", produce(11, 0, 0, false), kerr.InvalidRecord)
+		if e := end(1); e != 0 {
+			t.Fatalf("partition 1 took refused data: end offset %d", e)
+		}
+		wantCode(t, "the partition added", produce(11, 0, 0, true), nil)
+		wantCode(t, "more of the transaction", produce(11, 0, 1, true), nil)
+
+		// The transaction is aborted; a late batch of it must not open a
+		// new transaction that no marker would end.
+		et := kmsg.NewPtrEndTxnRequest()
+		et.TransactionalID, et.ProducerID, et.ProducerEpoch, et.Commit = id, pid, epoch, false
+		wantCode(t, "EndTxn(abort)", req(et).(*kmsg.EndTxnResponse).ErrorCode, nil)
+		waitFor(t, "the ABORT marker", 10*time.Second, func() bool { return end(0) == 3 })
+		// Until the abort is complete the coordinator answers
+		// CONCURRENT_TRANSACTIONS, which the leader passes on as the
+		// retriable NOT_ENOUGH_REPLICAS.
+		var code int16
+		waitFor(t, "a final answer", 10*time.Second, func() bool {
+			code = produce(11, 0, 2, true)
+			return code != kerr.NotEnoughReplicas.Code
+		})
+		wantCode(t, "a batch after the transaction ended", code, kerr.TransactionAbortable)
+		if stable, end := offsets(t, b, "txv"); stable != end {
+			t.Fatalf("read_committed end %d below the end %d: a transaction hangs", stable, end)
+		}
+	})
 }
 
 // offsets are a one-partition topic's ends as read_committed (the last
 // stable offset) and read_uncommitted (the high watermark) see them.
+// brokerRequest sends r straight to br, failing the test if it gets no
+// response.
+func brokerRequest(t *testing.T, ctx context.Context, br *kgo.Broker, r kmsg.Request) kmsg.Response {
+	t.Helper()
+	resp, err := br.Request(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
 func offsets(t *testing.T, b *testBroker, topic string) (stable, end int64) {
 	t.Helper()
 	adm := b.admin()

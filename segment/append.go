@@ -28,6 +28,15 @@ import (
 // (see FirstUnstableOffset). Control batches are refused (ErrControlBatch), as Kafka
 // refuses them from clients: markers come from the coordinator through AppendMarker.
 func (l *Log) AppendLeader(records []byte, leaderEpoch int32) (AppendResult, error) {
+	return l.AppendLeaderGuarded(records, leaderEpoch, 0)
+}
+
+// AppendLeaderGuarded is AppendLeader for data verified with the transaction
+// coordinator (KIP-890 part 1): a transactional batch that would start its
+// producer's transaction here is refused with ErrTxnNotVerified unless guard
+// is still the producer's (StartTxnVerification). A zero guard checks
+// nothing, as AppendLeader.
+func (l *Log) AppendLeaderGuarded(records []byte, leaderEpoch int32, guard TxnGuard) (AppendResult, error) {
 	cfg := l.config()
 	var hb [4]BatchHeader
 	hdrs, err := parseBatches(records, hb[:0], true, cfg)
@@ -70,6 +79,7 @@ func (l *Log) AppendLeader(records []byte, leaderEpoch int32) (AppendResult, err
 	pend := pb[:0]
 	dups := 0
 	var dup AppendResult
+	var started []int64 // producers whose transaction these batches start
 	for i := range hdrs {
 		h := &hdrs[i]
 		if !h.HasProducer() {
@@ -92,6 +102,12 @@ func (l *Log) AppendLeader(records []byte, leaderEpoch int32) (AppendResult, err
 			}
 			dups++
 			continue
+		}
+		if h.Transactional() && p.e.txnFirstOffset < 0 {
+			if err := l.checkGuardLocked(h, guard); err != nil {
+				return AppendResult{}, err
+			}
+			started = append(started, h.ProducerID)
 		}
 		p.e.apply(h)
 		p.known = true
@@ -124,6 +140,9 @@ func (l *Log) AppendLeader(records []byte, leaderEpoch int32) (AppendResult, err
 		return AppendResult{}, err
 	}
 	l.producers.commit(pend)
+	for _, id := range started {
+		l.dropGuardLocked(id)
+	}
 	l.publishUnstableLocked()
 	return AppendResult{
 		FirstOffset:    first,

@@ -37,6 +37,9 @@ var (
 	// ErrInvalidTxnState reports a non-transactional batch from a producer whose
 	// transaction is ongoing (Kafka's INVALID_TXN_STATE).
 	ErrInvalidTxnState = errors.New("segment: invalid transaction state")
+	// ErrTxnNotVerified reports transactional data that would start a transaction under a
+	// verification guard (TxnGuard) that a marker invalidated, or that this log never gave.
+	ErrTxnNotVerified = errors.New("segment: transaction not verified")
 	// ErrClosed is returned by every method of a Log after Close or Delete.
 	ErrClosed = errors.New("segment: log closed")
 )

@@ -47,6 +47,7 @@ type Log struct {
 	failed    error    // set when an I/O error left the log in an unknown state
 	active    *segment // last of segs
 	producers *producerState
+	verifying verifications // KIP-890 guards (verify.go)
 	epochs    *epochCache
 	loading   []*segment // segments opened so far during Open
 

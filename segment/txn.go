@@ -192,6 +192,9 @@ func (l *Log) AppendMarker(producerID int64, producerEpoch int16, commit bool, c
 // transaction to s's aborted-transaction index (s holds the marker). The one path by which
 // markers change state: leader (AppendMarker), followers and recovery. mu held.
 func (l *Log) applyBatchLocked(s *segment, h *BatchHeader, mk marker) {
+	if h.Control() {
+		l.dropGuardLocked(h.ProducerID)
+	}
 	done, ok := l.producers.apply(h, mk)
 	if !ok || mk.kind != markerAbort || s == nil {
 		return

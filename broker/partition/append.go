@@ -43,6 +43,29 @@ func (p *Partition) AppendLeader(records []byte, acks Acks) (AppendResult, error
 	})
 }
 
+// AppendVerified is AppendLeader for data whose transaction was verified
+// with its coordinator under guard (KIP-890 part 1;
+// segment.Log.AppendLeaderGuarded): if a marker for the producer was
+// written since the guard was taken, a batch that would start a
+// transaction is refused with segment.ErrTxnNotVerified.
+func (p *Partition) AppendVerified(records []byte, acks Acks, guard segment.TxnGuard) (AppendResult, error) {
+	return p.appendLeader(acks, func(epoch int32) (segment.AppendResult, error) {
+		return p.log.AppendLeaderGuarded(records, epoch, guard)
+	})
+}
+
+// StartTxnVerification is the guard under which producerID's transactional
+// data may start a transaction here, 0 when it has one ongoing already (no
+// verification is needed); see segment.Log.StartTxnVerification.
+func (p *Partition) StartTxnVerification(producerID int64) segment.TxnGuard {
+	return p.log.StartTxnVerification(producerID)
+}
+
+// EndTxnVerification drops a guard whose verification failed.
+func (p *Partition) EndTxnVerification(producerID int64, guard segment.TxnGuard) {
+	p.log.EndTxnVerification(producerID, guard)
+}
+
 // AppendMarker appends a transaction marker (WriteTxnMarkers): COMMIT or
 // ABORT of producerID's transaction, written by the coordinator in
 // coordinatorEpoch. It ends the transaction here, which may advance the last

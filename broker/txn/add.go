@@ -7,6 +7,7 @@ package txn
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -162,10 +163,45 @@ func (c *Coordinator) addOrVerify(ctx context.Context, id string, pid int64, epo
 }
 
 // add adds tps to the producer's transaction, starting one if it has none.
+//
+// A producer that ended its last transaction sends the first
+// AddPartitionsToTxn of its next one as soon as EndTxn is answered, which
+// is before that transaction's markers and its Complete state are written.
+// Kafka refuses it with CONCURRENT_TRANSACTIONS and the client retries
+// after a backoff (20 ms in kgo and the Java client), longer than the
+// completion itself takes here. So add waits, up to c.settleWait (5 s) and no
+// longer than the request, for the transactional id to settle, and decides
+// again; only then does it answer CONCURRENT_TRANSACTIONS.
 func (c *Coordinator) add(ctx context.Context, id string, pid int64, epoch int16, tps []TopicPartition) int16 {
-	return c.change(ctx, id, func(sh *shard, t *txn) (<-chan int16, int16) {
-		return sh.addLocked(t, pid, epoch, tps)
-	})
+	var limit <-chan time.Time
+	for {
+		var settled <-chan struct{}
+		var unloaded <-chan struct{}
+		code := c.change(ctx, id, func(sh *shard, t *txn) (<-chan int16, int16) {
+			ch, code := sh.addLocked(t, pid, epoch, tps)
+			if code == kerr.ConcurrentTransactions.Code && t.writing {
+				settled, unloaded = t.settled, sh.ctx.Done()
+			}
+			return ch, code
+		})
+		if settled == nil {
+			return code
+		}
+		if limit == nil {
+			timer := time.NewTimer(c.settleWait)
+			defer timer.Stop()
+			limit = timer.C
+		}
+		select {
+		case <-settled:
+		case <-limit:
+			return code
+		case <-unloaded:
+			return code
+		case <-ctx.Done():
+			return code
+		}
+	}
 }
 
 func (sh *shard) addLocked(t *txn, pid int64, epoch int16, tps []TopicPartition) (<-chan int16, int16) {

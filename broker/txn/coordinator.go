@@ -32,6 +32,9 @@ type Coordinator struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
+	// settleWait bounds how long AddPartitionsToTxn and AddOffsetsToTxn
+	// wait for their producer's previous transaction to complete (add).
+	settleWait time.Duration
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -50,7 +53,7 @@ func New(cfg Config, d Deps) (*Coordinator, error) {
 	if err := d.fill(); err != nil {
 		return nil, err
 	}
-	c := &Coordinator{cfg: cfg, d: d, log: d.Logger, now: d.Now, shards: map[int32]*shard{}}
+	c := &Coordinator{cfg: cfg, d: d, log: d.Logger, now: d.Now, settleWait: 5 * time.Second, shards: map[int32]*shard{}}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	m, err := newMetrics(c, d.Registerer)
 	if err != nil {
@@ -309,12 +312,12 @@ func (sh *shard) writeLocked(t *txn, next meta, done func(code int16)) <-chan in
 		ch <- kerr.UnknownServerError.Code
 		return ch
 	}
-	t.writing = true
+	t.startWriting()
 	off, err := sh.append(t.id, next)
 	sh.c.wg.Go(func() {
 		code := sh.committed(off, err)
 		t.mu.Lock()
-		t.writing = false
+		t.stopWriting()
 		if code == 0 {
 			t.cur, t.loaded = next, true
 		}

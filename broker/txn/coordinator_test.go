@@ -294,14 +294,17 @@ func TestConcurrentWhileCompleting(t *testing.T) {
 	h := newHarness(t)
 	pid, epoch := h.mustInit("t")
 	wantCode(t, "add", h.add("t", pid, epoch, tp("a", 0)), nil)
-	h.markers.mu.Lock()
-	h.markers.block = make(chan struct{})
-	h.markers.mu.Unlock()
+	h.markers.hold()
 	wantCode(t, "commit", h.end("t", pid, epoch, true), nil)
 	<-h.markers.called
 	wantCode(t, "EndTxn again", h.end("t", pid, epoch, true), kerr.ConcurrentTransactions)
 	wantCode(t, "EndTxn opposite", h.end("t", pid, epoch, false), kerr.ConcurrentTransactions)
+	h.c.settleWait = 50 * time.Millisecond
+	start := time.Now()
 	wantCode(t, "add", h.add("t", pid, epoch, tp("a", 1)), kerr.ConcurrentTransactions)
+	if waited := time.Since(start); waited < h.c.settleWait {
+		t.Fatalf("add answered CONCURRENT_TRANSACTIONS after %v, before the settle wait", waited)
+	}
 	code, _, _ := h.init("t", 1000, -1, -1)
 	wantCode(t, "init", code, kerr.ConcurrentTransactions)
 	if m, _ := h.state("t"); m.state != PrepareCommit {
@@ -313,6 +316,40 @@ func TestConcurrentWhileCompleting(t *testing.T) {
 	}
 	close(h.markers.block)
 	h.settle("t", CompleteCommit)
+}
+
+// TestAddWaitsForCompletion: the next transaction's first
+// AddPartitionsToTxn, sent while the last one's markers are being written,
+// is held until that transaction is complete and then succeeds, instead of
+// sending the producer into its CONCURRENT_TRANSACTIONS backoff.
+func TestAddWaitsForCompletion(t *testing.T) {
+	h := newHarness(t)
+	pid, epoch := h.mustInit("t")
+	wantCode(t, "add", h.add("t", pid, epoch, tp("a", 0)), nil)
+	h.markers.hold()
+	wantCode(t, "commit", h.end("t", pid, epoch, true), nil)
+	<-h.markers.called
+	added := make(chan int16, 1)
+	go func() { added <- h.add("t", pid, epoch, tp("b", 0)) }()
+	select {
+	case code := <-added:
+		t.Fatalf("add answered %d while the markers were blocked", code)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(h.markers.block)
+	select {
+	case code := <-added:
+		wantCode(t, "add after completion", code, nil)
+	case <-time.After(10 * time.Second):
+		t.Fatal("add still waiting after the transaction completed")
+	}
+	m, _ := h.state("t")
+	if m.state != Ongoing || len(m.partitions) != 1 || m.partitions[0] != tp("b", 0) {
+		t.Fatalf("after the held add: %v %v", m.state, m.partitions)
+	}
+	if got := h.markers.writtenTo(tp("a", 0)); len(got) != 1 || !got[0].Commit {
+		t.Fatalf("markers of the first transaction: %+v", got)
+	}
 }
 
 func TestFenceZombie(t *testing.T) {
@@ -448,9 +485,7 @@ func TestFailoverCompletesPreparedTransaction(t *testing.T) {
 	h := newHarness(t)
 	pid, epoch := h.mustInit("t")
 	wantCode(t, "add", h.add("t", pid, epoch, tp("a", 0), tp("a", 2)), nil)
-	h.markers.mu.Lock()
-	h.markers.block = make(chan struct{})
-	h.markers.mu.Unlock()
+	h.markers.hold()
 	wantCode(t, "commit", h.end("t", pid, epoch, true), nil)
 	<-h.markers.called
 	// Another producer's transaction is ongoing at the failover.

@@ -64,7 +64,10 @@
 // epoch get PRODUCER_FENCED (INVALID_PRODUCER_EPOCH before KIP-588's
 // versions), with an unknown producer id INVALID_PRODUCER_ID_MAPPING, and
 // while a transition is being written or markers are being sent
-// CONCURRENT_TRANSACTIONS.
+// CONCURRENT_TRANSACTIONS. AddPartitionsToTxn and AddOffsetsToTxn, which a
+// producer sends as soon as its last EndTxn is answered, first wait up to
+// 5 s for that transaction to complete instead (add.go): clients back off
+// 20 ms after CONCURRENT_TRANSACTIONS, longer than the completion takes.
 //
 // # What the broker supplies
 //

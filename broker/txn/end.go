@@ -83,7 +83,7 @@ func (sh *shard) completeLocked(t *txn) {
 	if cur.state == PrepareCommit {
 		done = CompleteCommit
 	}
-	t.writing = true
+	t.startWriting()
 	m := Marker{ProducerID: cur.producerID, ProducerEpoch: cur.epoch, Commit: done == CompleteCommit,
 		CoordinatorEpoch: sh.epoch, TransactionVersion: int8(cur.clientTV), Partitions: cur.partitions}
 	sh.c.wg.Go(func() { sh.finish(t, m) })
@@ -110,7 +110,8 @@ func (sh *shard) finish(t *txn, m Marker) {
 		code := sh.committed(off, err)
 		if code == 0 {
 			t.mu.Lock()
-			t.cur, t.writing = next, false
+			t.cur = next
+			t.stopWriting()
 			t.mu.Unlock()
 			sh.c.metrics.ended(m.Commit)
 			return

@@ -165,6 +165,13 @@ func (f *fakeMarkers) WriteMarkers(ctx context.Context, m Marker) ([]int16, erro
 	return codes, nil
 }
 
+// hold makes calls block until block is closed.
+func (f *fakeMarkers) hold() {
+	f.mu.Lock()
+	f.block = make(chan struct{})
+	f.mu.Unlock()
+}
+
 func (f *fakeMarkers) writtenTo(tp TopicPartition) []Marker {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -118,6 +118,9 @@ type txn struct {
 	cur     meta
 	loaded  bool // cur was written (or read from the log), not just created
 	writing bool // a transition is being written, or markers sent
+	// settled is closed when writing ends (nil while it is false): requests
+	// that would get CONCURRENT_TRANSACTIONS may wait on it instead.
+	settled chan struct{}
 	// lastEpoch is the epoch before the last bump by InitProducerId, so that
 	// a retried InitProducerId gets the same answer (KIP-360); in memory
 	// only, as in Kafka.
@@ -127,4 +130,20 @@ type txn struct {
 
 func newTxn(id string, m meta) *txn {
 	return &txn{id: id, cur: m, lastEpoch: noProducerEpoch}
+}
+
+// startWriting marks a transition of t in flight (t.mu held).
+func (t *txn) startWriting() {
+	if !t.writing {
+		t.writing, t.settled = true, make(chan struct{})
+	}
+}
+
+// stopWriting ends it (t.mu held) and wakes those waiting for t to settle.
+func (t *txn) stopWriting() {
+	if t.writing {
+		t.writing = false
+		close(t.settled)
+		t.settled = nil
+	}
 }

@@ -19,6 +19,7 @@ type txnFlags struct {
 	idExpiration     time.Duration
 	abortInterval    time.Duration
 	removeInterval   time.Duration
+	verification     bool
 }
 
 func (x *txnFlags) register(fs *flag.FlagSet, d broker.Config) {
@@ -30,6 +31,7 @@ func (x *txnFlags) register(fs *flag.FlagSet, d broker.Config) {
 	fs.DurationVar(&x.maxTimeout, "transaction-max-timeout", t.MaxTimeout, "transaction.max.timeout.ms as a duration: the longest transaction.timeout.ms a producer may ask for")
 	fs.DurationVar(&x.idExpiration, "transactional-id-expiration", t.IDExpiration, "transactional.id.expiration.ms as a duration: a transactional id with no transaction and no request for this long is forgotten")
 	fs.DurationVar(&x.abortInterval, "transaction-abort-timed-out-transaction-cleanup-interval", t.AbortTimedOutInterval, "transaction.abort.timed.out.transaction.cleanup.interval.ms as a duration: how often transactions past their timeout are looked for and aborted")
+	fs.BoolVar(&x.verification, "transaction-partition-verification-enable", d.TxnVerification, "transaction.partition.verification.enable: before a transaction's first batch in a partition, its leader checks with the transaction coordinator that the transaction includes the partition (KIP-890 part 1)")
 	fs.DurationVar(&x.removeInterval, "transaction-remove-expired-transaction-cleanup-interval", t.RemoveExpiredInterval, "transaction.remove.expired.transaction.cleanup.interval.ms as a duration: how often expired transactional ids are looked for")
 }
 
@@ -54,5 +56,6 @@ func (x *txnFlags) apply(c *broker.Config) error {
 	c.Txn.IDExpiration = x.idExpiration
 	c.Txn.AbortTimedOutInterval = x.abortInterval
 	c.Txn.RemoveExpiredInterval = x.removeInterval
+	c.TxnVerification = x.verification
 	return nil
 }
