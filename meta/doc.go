@@ -24,7 +24,9 @@ under /sediment/<cluster-id>/v1/:
 	config/cluster/<name>      cluster-wide dynamic broker configs
 	producer-ids               next unallocated idempotent-producer id
 	tier/<topic-id>/<p>/...    RemoteSegmentRecord: one upload of a sealed segment
-	acls/..., users/<name>     reserved
+	acls/<acl-id>              ACLRecord: one ACL binding (Store.WatchACLs feeds authorizers)
+	users/<escaped-name>       SCRAM credentials in Kafka's stored form (UserCache)
+	sasl-mask-secret           the secret behind unknown users' SCRAM salts
 
 Values are JSON objects with a version field "v". Every state change is an etcd txn that
 compares the key's ModRevision with the revision the writer read (Topic.Revision,
