@@ -168,3 +168,69 @@ func TestAbortedTransactionsFromTier(t *testing.T) {
 	want(fetch(first9, 1), 9, first9, "read_committed from the tier, marker local")
 	want(fetch(first9, 0), 0, 0, "read_uncommitted from the tier, marker local")
 }
+
+// TestUploadsStopAtLastStableOffset: a sealed segment holding part of a
+// transaction still open is not uploaded (its data may yet be aborted, and
+// its .txnindex is not final), though a topic beside it moves its history
+// to the tier meanwhile; once the transaction ends, the segments below the
+// new last stable offset go up, and the uploaded end never passes it.
+func TestUploadsStopAtLastStableOffset(t *testing.T) {
+	fs, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := tieredNode(t, t.TempDir(), fs, 10*time.Second)
+	segBytes, zero := "2048", "0"
+	cfg := map[string]*string{"segment.bytes": &segBytes, "local.retention.bytes": &zero}
+	b.createTopic("open", 1, cfg)
+	b.createTopic("beside", 1, cfg)
+	p := b.srv.parts.Get("open", 0)
+	ctx := ctxT(t, 60*time.Second)
+	appendAll := func(batch []byte) partition.AppendResult {
+		t.Helper()
+		res, err := p.AppendLeader(batch, partition.AcksAll)
+		if err == nil {
+			err = p.Wait(ctx, res, partition.AcksAll)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	v := func(s string) string { return s + strings.Repeat("x", 300) }
+	// Plain data, then a transaction opened at offset 8, then enough
+	// plain data after it to seal several segments.
+	for range 8 {
+		appendAll(segmenttest.Plain(v("before")))
+	}
+	open := appendAll(segmenttest.Transactional(7, 0, 0, v("txn"))).FirstOffset
+	for range 20 {
+		appendAll(segmenttest.Plain(v("after")))
+	}
+	if p.LastStable() != open {
+		t.Fatalf("last stable offset %d, want the transaction's first offset %d", p.LastStable(), open)
+	}
+	produceN(t, b, "beside", 1, 60, nil)
+	waitTiered(t, b, "beside", 1)
+	// The uploader of "open" had as many rounds as the one beside it.
+	if end := p.RemoteEnd(); end > open {
+		t.Fatalf("uploaded up to offset %d, past the last stable offset %d", end, open)
+	}
+	for _, s := range p.Log().Segments() {
+		if s.Sealed && s.BaseOffset <= open && open < s.NextOffset && p.Log().LogStartOffset() > s.BaseOffset {
+			t.Fatalf("the segment holding the open transaction [%d, %d) left local disk", s.BaseOffset, s.NextOffset)
+		}
+	}
+
+	res, err := p.AppendMarker(7, 0, true, 0)
+	if err == nil {
+		err = p.Wait(ctx, res, partition.AcksAll)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTiered(t, b, "open", 1)
+	if end := p.RemoteEnd(); end <= open || end > p.LastStable() {
+		t.Fatalf("after the commit: uploaded end %d, want past %d and at most the last stable offset %d", end, open, p.LastStable())
+	}
+}
