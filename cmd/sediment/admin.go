@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Exit codes of the admin commands.
@@ -39,12 +41,16 @@ type streams struct {
 	out, err io.Writer
 }
 
-// command is an admin command: a noun (group, topic, ...) with verbs.
+// command is an admin command: a noun (group, topic, ...) with verbs, or a
+// command that acts itself (offsets, log-dirs): one verb without a name.
 type command struct {
 	name  string // "group"
 	about string // one paragraph for its help
 	verbs []verb
 }
+
+// direct reports whether the command acts itself, without a verb.
+func (c *command) direct() bool { return len(c.verbs) == 1 && c.verbs[0].name == "" }
 
 // verb is one action of a command.
 type verb struct {
@@ -70,6 +76,13 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // run dispatches args (after the command's name) to a verb and returns the
 // exit code; it writes every error to s.err itself.
 func (c *command) run(ctx context.Context, args []string, s streams) int {
+	if c.direct() {
+		if len(args) > 0 && args[0] == "help" {
+			c.help(s.out)
+			return exitOK
+		}
+		return c.runVerb(ctx, &c.verbs[0], args, s)
+	}
 	if len(args) == 0 {
 		c.help(s.err)
 		return exitUsage
@@ -99,6 +112,10 @@ func (c *command) verbNames() []string {
 
 // help writes the command's verbs and the flags they share.
 func (c *command) help(w io.Writer) {
+	if c.direct() {
+		c.verbHelp(w, &c.verbs[0])
+		return
+	}
 	fmt.Fprintf(w, "%s\n\nUsage:\n", c.about)
 	for _, v := range c.verbs {
 		fmt.Fprintf(w, "  sediment %s %s %s\n", c.name, v.name, v.args)
@@ -119,14 +136,32 @@ func (c *command) help(w io.Writer) {
 		"command line never comes from the environment.\nRun 'sediment %s <verb> --help' for a verb's own flags.\n", c.name)
 }
 
+// verbHelp writes a verb's usage and all its flags.
+func (c *command) verbHelp(w io.Writer, v *verb) {
+	fs, _, _ := c.verbFlags(v)
+	fmt.Fprintf(w, "Usage: %s %s\n\n%s.\n\nFlags:\n", fs.Name(), v.args, upperFirst(v.summary))
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	if c.direct() {
+		fmt.Fprintf(w, "\n%s\n", c.about)
+	}
+}
+
+// verbFlags is the flag set of a verb: its own flags and the connection's.
+func (c *command) verbFlags(v *verb) (*flag.FlagSet, runFunc, *connFlags) {
+	prefix := strings.TrimSpace(fmt.Sprintf("sediment %s %s", c.name, v.name))
+	fs := flag.NewFlagSet(prefix, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported once, by runVerb
+	run := v.bind(fs)
+	conn := new(connFlags)
+	conn.register(fs)
+	return fs, run, conn
+}
+
 // runVerb parses the verb's flags, connects and runs it.
 func (c *command) runVerb(ctx context.Context, v *verb, args []string, s streams) int {
-	prefix := fmt.Sprintf("sediment %s %s", c.name, v.name)
-	fs := flag.NewFlagSet(prefix, flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are reported once, below
-	run := v.bind(fs)
-	var conn connFlags
-	conn.register(fs)
+	fs, run, conn := c.verbFlags(v)
+	prefix := fs.Name()
 	pos, err := parseArgs(fs, args)
 	if err == nil {
 		err = applyEnv(fs, connFlagNames...)
@@ -136,9 +171,7 @@ func (c *command) runVerb(ctx context.Context, v *verb, args []string, s streams
 	}
 	switch {
 	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprintf(s.out, "Usage: %s %s\n\n%s.\n\nFlags:\n", prefix, v.args, upperFirst(v.summary))
-		fs.SetOutput(s.out)
-		fs.PrintDefaults()
+		c.verbHelp(s.out, v)
 		return exitOK
 	case err != nil:
 		fmt.Fprintf(s.err, "%s: %v (see '%s --help')\n", prefix, err, prefix)
@@ -147,7 +180,7 @@ func (c *command) runVerb(ctx context.Context, v *verb, args []string, s streams
 
 	ctx, cancel := context.WithTimeout(ctx, conn.timeout)
 	defer cancel()
-	ac := &adminConn{flags: conn}
+	ac := &adminConn{flags: *conn}
 	defer ac.close()
 	err = run(ctx, ac, pos, s)
 	if err == nil {
@@ -472,4 +505,163 @@ func uniqueArgs(pos []string, what string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// brokerLabel names a broker in messages: "broker 1 (127.0.0.1:9092)".
+func brokerLabel(m kgo.BrokerMetadata) string {
+	if m.Host == "" {
+		return fmt.Sprintf("broker %d", m.NodeID)
+	}
+	return fmt.Sprintf("broker %d (%s)", m.NodeID, net.JoinHostPort(m.Host, strconv.Itoa(int(m.Port))))
+}
+
+// requestOne sends a request the client routes to the controller
+// (CreateTopics, DeleteTopics, CreatePartitions) and returns its answer
+// with the broker that gave it, so that an error can name it.
+func (c *adminConn) requestOne(ctx context.Context, req kmsg.Request) (kmsg.Response, string, error) {
+	shards := c.client().RequestSharded(ctx, req)
+	if len(shards) == 0 {
+		return nil, "", fmt.Errorf("%s: no broker to send it to", kmsg.NameForKey(req.Key()))
+	}
+	sh := shards[0]
+	who := brokerLabel(sh.Meta)
+	if sh.Meta.NodeID < 0 {
+		who = "the cluster"
+	}
+	if sh.Err != nil {
+		return nil, who, fmt.Errorf("%s: %s: %w", kmsg.NameForKey(req.Key()), who, sh.Err)
+	}
+	return sh.Resp, who, nil
+}
+
+// requestAny sends a request any broker can answer (IncrementalAlterConfigs
+// of topics) to the controller, else to the first live broker, and returns
+// the answer with the broker that gave it.
+func (c *adminConn) requestAny(ctx context.Context, req kmsg.Request) (kmsg.Response, string, error) {
+	name := kmsg.NameForKey(req.Key())
+	m, err := c.adm.BrokerMetadata(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: finding a broker: %w", name, err)
+	}
+	if len(m.Brokers) == 0 {
+		return nil, "", fmt.Errorf("%s: the cluster lists no live broker", name)
+	}
+	target := m.Brokers[0]
+	for _, b := range m.Brokers {
+		if b.NodeID == m.Controller {
+			target = b
+		}
+	}
+	who := brokerLabel(target)
+	resp, err := c.client().Broker(int(target.NodeID)).Request(ctx, req)
+	if err != nil {
+		return nil, who, fmt.Errorf("%s: %s: %w", name, who, err)
+	}
+	return resp, who, nil
+}
+
+// namedShards rewrites kadm's *ShardErrors ("request X has 2 separate shard
+// errors, first: ...") as one line per broker that failed, naming it; other
+// errors come back as they are. The result still wraps each broker's error.
+func namedShards(err error) error {
+	var se *kadm.ShardErrors
+	if !errors.As(err, &se) {
+		return err
+	}
+	errs := make([]error, 0, len(se.Errs))
+	for _, s := range se.Errs {
+		who := brokerLabel(s.Broker)
+		if s.Broker.NodeID < 0 {
+			who = "no broker"
+		}
+		errs = append(errs, fmt.Errorf("%s: %s: %w", se.Name, who, s.Err))
+	}
+	return errors.Join(errs...)
+}
+
+// itemError is what went wrong with one item of a verb (a topic, a
+// partition): its name, the broker that answered (when one did) and Kafka's
+// error with the broker's own message.
+type itemError struct {
+	item   string // "topic orders", "orders[2]"
+	broker string // brokerLabel; "" when no broker is to blame
+	err    error  // a *kerr.Error, or why nothing answered
+	msg    string // the broker's message (ErrorMessage), if it sent one
+}
+
+func (e *itemError) Error() string {
+	name, text := e.fields()
+	var b strings.Builder
+	b.WriteString(e.item + ": ")
+	if e.broker != "" {
+		b.WriteString(e.broker + ": ")
+	}
+	if name != "" {
+		b.WriteString(name + ": ")
+	}
+	b.WriteString(text)
+	return b.String()
+}
+
+func (e *itemError) Unwrap() error { return e.err }
+
+// fields are the error and error_message of the item's JSON: Kafka's error
+// name and the broker's message, else Kafka's description.
+func (e *itemError) fields() (name, message string) {
+	name, message = kafkaError(e.err)
+	if e.msg != "" {
+		message = e.msg
+	}
+	return name, message
+}
+
+// kafkaItemError is the itemError of a Kafka error code a broker answered
+// for item, or nil for no error.
+func kafkaItemError(item, broker string, code int16, msg *string) error {
+	err := kerr.ErrorForCode(code)
+	if err == nil {
+		return nil
+	}
+	e := &itemError{item: item, broker: broker, err: err}
+	if msg != nil {
+		e.msg = *msg
+	}
+	return e
+}
+
+// errorFields are the JSON error and error_message of err (nil: none).
+func errorFields(err error) (name, message string) {
+	var ie *itemError
+	if errors.As(err, &ie) {
+		return ie.fields()
+	}
+	return kafkaError(err)
+}
+
+// failuresOf sums up the items' errors (nil entries are items that worked)
+// as failures does, one line each.
+func failuresOf(what string, errs []error) error {
+	var lines []string
+	var last error
+	for _, err := range errs {
+		if err != nil {
+			lines = append(lines, err.Error())
+			last = err
+		}
+	}
+	return failures(what, len(errs), lines, last)
+}
+
+// topicArgs are positional TOPIC or TOPIC:P,... arguments, at least one.
+func topicArgs(pos []string) (topicFlag, error) {
+	if len(pos) == 0 {
+		return nil, usagef("name at least one TOPIC or TOPIC:PARTITION,...")
+	}
+	var specs topicFlag
+	for _, a := range pos {
+		if err := specs.Set(a); err != nil {
+			return nil, usagef("%q: %v", a, err)
+		}
+	}
+	return specs, nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,8 +13,9 @@ func envName(flagName string) string {
 	return "SEDIMENT_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// parseFlags applies, lowest precedence first: defaults, the --config file,
-// SEDIMENT_* variables, command-line flags.
+// parseFlags applies, lowest precedence first: defaults, the --config file
+// (config.go: flag names and Kafka's server.properties names), SEDIMENT_*
+// variables, command-line flags.
 func parseFlags(fs *flag.FlagSet, args []string, configFlag *string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -53,38 +53,4 @@ func parseFlags(fs *flag.FlagSet, args []string, configFlag *string) error {
 		}
 	})
 	return errors.Join(errs...)
-}
-
-// applyConfigFile reads "name = value" lines (flag names, '#' comments).
-func applyConfigFile(fs *flag.FlagSet, path string, set map[string]bool) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("config file: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		name, value, ok := strings.Cut(line, "=")
-		if !ok {
-			return fmt.Errorf("%s:%d: expected name = value", path, n)
-		}
-		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
-		if fs.Lookup(name) == nil {
-			return fmt.Errorf("%s:%d: unknown setting %q", path, n, name)
-		}
-		if set[name] {
-			continue
-		}
-		if _, inEnv := os.LookupEnv(envName(name)); inEnv {
-			continue
-		}
-		if err := fs.Set(name, value); err != nil {
-			return fmt.Errorf("%s:%d: %s: %w", path, n, name, err)
-		}
-	}
-	return sc.Err()
 }

@@ -29,7 +29,7 @@ func TestFlagPrecedence(t *testing.T) {
 func TestConfigFileErrors(t *testing.T) {
 	for name, body := range map[string]string{
 		"unknown setting": "no-such-flag = 1\n",
-		"no equals":       "node-id 7\n",
+		"bad escape":      "node-id = \\u12\n",
 		"bad value":       "node-id = seven\n",
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -1,10 +1,15 @@
 // Command sediment runs a Sediment broker and its tools.
 //
 //	sediment serve [--config FILE] [flags]   run a broker
+//	sediment topic <verb> [flags]            topics (create, list, describe, alter, delete)
+//	sediment offsets TOPIC... [flags]        log start, local log start, last tiered offset, high watermark
+//	sediment cluster describe [flags]        cluster id, controller, brokers
+//	sediment log-dirs [TOPIC...] [flags]     data directories and partition sizes
 //	sediment group <verb> [flags]            consumer groups (list, describe, delete, reset-offsets)
 //	sediment help [COMMAND]
 //
-// The admin commands (group, and topic, acl, user, ... as they come) talk to
+// The admin commands (topic, offsets, cluster, log-dirs, group, txn,
+// producers, and acl, user, ... as they come) talk to
 // a cluster through its Kafka port with franz-go's kadm, as any client would;
 // admin.go has what they share. The benchmark is a binary of its own,
 // cmd/sediment-bench.
@@ -20,17 +25,25 @@ const usage = `sediment: a Kafka-compatible, storage-tiered message broker
 
 Usage:
   sediment serve [--config FILE] [flags]   run a broker (see 'sediment serve --help')
+  sediment topic <verb> [flags]            topics: create, list, describe, alter, delete
+  sediment offsets TOPIC[:P,...]... [flags]
+                                           per partition: log start, local log start, last tiered
+                                           offset, high watermark, last stable offset
+  sediment cluster describe [flags]        cluster id, controller, brokers, partition health
+  sediment log-dirs [TOPIC...] [flags]     each broker's data directory, disk space, partition sizes
   sediment group <verb> [flags]            consumer groups: list, describe, delete, reset-offsets
-                                           (see 'sediment group --help')
+  sediment txn <verb> [flags]              transactions: list, describe
+  sediment producers describe TOPIC...     each partition's producers and open transactions
   sediment help [COMMAND]                  this text, or a command's
 
-Every flag can also be set with SEDIMENT_<NAME>, e.g. --node-id as SEDIMENT_NODE_ID; the admin
-commands (group) read only their connection flags so (SEDIMENT_BOOTSTRAP_SERVER, SEDIMENT_OUTPUT,
-SEDIMENT_TIMEOUT).
+Every serve flag can also be set with SEDIMENT_<NAME>, e.g. --node-id as SEDIMENT_NODE_ID, or in
+the --config file, which also takes Kafka's server.properties names (node.id, listeners, log.dirs,
+...); a command-line flag wins over the environment, which wins over the file. The admin commands
+read only their connection flags so (SEDIMENT_BOOTSTRAP_SERVER, SEDIMENT_OUTPUT, SEDIMENT_TIMEOUT).
 `
 
 // adminCommands are the commands that talk to a cluster through kadm.
-var adminCommands = []*command{groupCommand, txnCommand, producersCommand}
+var adminCommands = []*command{topicCommand, offsetsCommand, clusterCommand, logDirsCommand, groupCommand, txnCommand, producersCommand}
 
 // main leaves SIGINT to end an admin command at once (nothing to clean up);
 // serve handles its signals itself.

@@ -55,14 +55,9 @@ type producerJSON struct {
 
 func bindProducersDescribe(fs *flag.FlagSet) runFunc {
 	return func(ctx context.Context, c *adminConn, pos []string, s streams) error {
-		if len(pos) == 0 {
-			return usagef("name at least one TOPIC or TOPIC:PARTITION,...")
-		}
-		var specs topicFlag
-		for _, a := range pos {
-			if err := specs.Set(a); err != nil {
-				return usagef("%q: %v", a, err)
-			}
+		specs, err := topicArgs(pos)
+		if err != nil {
+			return err
 		}
 		set := kadm.TopicsSet{}
 		for _, sp := range specs {

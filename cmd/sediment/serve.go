@@ -78,7 +78,7 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	d := broker.DefaultConfig()
 	l := segment.DefaultConfig()
-	fs.StringVar(&f.config, "config", "", "read settings from `FILE`: lines of \"name = value\" using these flag names, '#' starts a comment")
+	fs.StringVar(&f.config, "config", "", "read settings from `FILE`, in Java's properties format (name=value, '#' comments): these flag names, or Kafka's server.properties names (node.id, listeners, log.dirs, log.retention.hours, ...); see README \"Configuration file\"")
 	fs.IntVar(&f.nodeID, "node-id", 1, "this broker's id (node.id), unique in the cluster")
 	fs.StringVar(&f.dataDir, "data-dir", "./data", "directory for partition logs (<topic>-<partition>/), etcd (meta/), meta.properties and a lock file")
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:9092", "Kafka listener HOST:PORT")
@@ -125,8 +125,9 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 		fmt.Fprintf(fs.Output(), "Usage: sediment serve [--config FILE] [flags]\n\n"+
 			"Runs one broker. With no flags: node 1, embedded single-member etcd, data in ./data,\n"+
 			"Kafka on 127.0.0.1:9092, metrics on 127.0.0.1:9644.\n"+
-			"Every flag also reads SEDIMENT_<NAME> (e.g. SEDIMENT_NODE_ID); command-line flags win over\n"+
-			"the environment, which wins over --config.\n\nFlags:\n")
+			"Every flag also reads SEDIMENT_<NAME> (e.g. SEDIMENT_NODE_ID). Precedence: command-line flag,\n"+
+			"then SEDIMENT_<NAME>, then the --config file (flag names or Kafka's server.properties names),\n"+
+			"then the default.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs
