@@ -132,6 +132,16 @@ func TestKafkaServerProperties(t *testing.T) {
 		t.Errorf("warnings: %q", warnings)
 	}
 
+	// README's example.
+	got, warnings, err = resolveFile(t, "process.roles=broker,controller\nnode.id=1\nlisteners=PLAINTEXT://:9092,CONTROLLER://:9093\n"+
+		"advertised.listeners=PLAINTEXT://kafka-1.example:9092\ncontroller.listener.names=CONTROLLER\n"+
+		"controller.quorum.voters=1@kafka-1.example:9093,2@kafka-2.example:9093,3@kafka-3.example:9093\n"+
+		"log.dirs=/var/lib/sediment\nlog.retention.hours=168\nnum.partitions=6\ntier=s3://events/prod?endpoint=http://minio:9000&region=us-east-1\n")
+	if err != nil || len(warnings) > 0 || got["advertise"] != "kafka-1.example:9092" || got["meta-peer-listen"] != "0.0.0.0:9093" ||
+		got["tier"] != "s3://events/prod?endpoint=http://minio:9000&region=us-east-1" || got["meta-initial-cluster"] == "" {
+		t.Fatalf("README's example: %v, %q, %v", got, warnings, err)
+	}
+
 	// A Kafka 3 quorum of voters becomes the etcd quorum, the controller
 	// listener the etcd peer's port.
 	got, _, err = resolveFile(t, "node.id=2\nprocess.roles=broker,controller\ncontroller.quorum.voters=1@h1:9093,2@h2:9093,3@[::1]:9093\n"+
