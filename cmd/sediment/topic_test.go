@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -341,5 +344,37 @@ func decodeJSON(t *testing.T, stdout string, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(stdout), v); err != nil {
 		t.Fatalf("%v in %s", err, stdout)
+	}
+}
+
+// TestErrorsNameTheBroker: kadm's shard errors become one line per broker,
+// by name; an item's error names the item, the broker and Kafka's error,
+// prefers the broker's message, and still unwraps to the Kafka error.
+func TestErrorsNameTheBroker(t *testing.T) {
+	se := &kadm.ShardErrors{Name: "ListOffsets", Errs: []kadm.ShardError{
+		{Broker: kgo.BrokerMetadata{NodeID: 2, Host: "h2", Port: 9092}, Err: kerr.NotLeaderForPartition},
+		{Broker: kgo.BrokerMetadata{NodeID: -1}, Err: kerr.UnknownTopicOrPartition},
+	}}
+	err := namedShards(fmt.Errorf("listing: %w", se))
+	if s := err.Error(); !strings.Contains(s, "ListOffsets: broker 2 (h2:9092): NOT_LEADER_FOR_PARTITION") || !strings.Contains(s, "ListOffsets: no broker: UNKNOWN_TOPIC_OR_PARTITION") ||
+		!errors.Is(err, kerr.NotLeaderForPartition) {
+		t.Fatalf("%v", err)
+	}
+	if err := namedShards(kerr.InvalidConfig); err != kerr.InvalidConfig {
+		t.Fatalf("a plain error changed: %v", err)
+	}
+	msg := "retention.ms: not a number"
+	err = kafkaItemError("topic t configs", "broker 1 (h:1)", kerr.InvalidConfig.Code, &msg)
+	if err.Error() != "topic t configs: broker 1 (h:1): INVALID_CONFIG: retention.ms: not a number" || !errors.Is(err, kerr.InvalidConfig) {
+		t.Fatalf("%v", err)
+	}
+	if name, m := errorFields(err); name != "INVALID_CONFIG" || m != msg {
+		t.Fatalf("JSON fields %q %q", name, m)
+	}
+	if name, m := errorFields(&itemError{item: "x", err: kerr.UnknownTopicOrPartition}); name != "UNKNOWN_TOPIC_OR_PARTITION" || m != kerr.UnknownTopicOrPartition.Description {
+		t.Fatalf("JSON fields without a message: %q %q", name, m)
+	}
+	if kafkaItemError("t", "b", 0, nil) != nil {
+		t.Fatal("no error code, yet an error")
 	}
 }
