@@ -352,6 +352,42 @@ func TestAddWaitsForCompletion(t *testing.T) {
 	}
 }
 
+// TestNextAddSharesCompletesCommit: once the markers are written, the
+// Complete state is appended and the producer's next AddPartitionsToTxn is
+// appended right after it, without waiting for the Complete state's
+// commit (one sync covers both); the add is answered when its own record
+// is committed.
+func TestNextAddSharesCompletesCommit(t *testing.T) {
+	h := newHarness(t)
+	pid, epoch := h.mustInit("t")
+	wantCode(t, "add", h.add("t", pid, epoch, tp("a", 0)), nil)
+	h.markers.hold()
+	wantCode(t, "commit", h.end("t", pid, epoch, true), nil)
+	<-h.markers.called
+	h.log.mu.Lock()
+	h.log.hold = true
+	before := len(h.log.batches)
+	h.log.mu.Unlock()
+	added := make(chan int16, 1)
+	go func() { added <- h.add("t", pid, epoch, tp("b", 0)) }()
+	close(h.markers.block)
+	h.waitFor("the Complete state and the next add appended, neither committed", func() bool {
+		h.log.mu.Lock()
+		defer h.log.mu.Unlock()
+		return len(h.log.batches) == before+2
+	})
+	select {
+	case code := <-added:
+		t.Fatalf("add answered %d before its record was committed", code)
+	default:
+	}
+	h.log.commitAll()
+	wantCode(t, "add after the commit", <-added, nil)
+	if m, _ := h.state("t"); m.state != Ongoing || len(m.partitions) != 1 || m.partitions[0] != tp("b", 0) {
+		t.Fatalf("state %v %v", m.state, m.partitions)
+	}
+}
+
 func TestFenceZombie(t *testing.T) {
 	h := newHarness(t)
 	pid, epoch := h.mustInit("t")

@@ -106,14 +106,26 @@ func (sh *shard) finish(t *txn, m Marker) {
 		next.partitions = nil
 		next.updateMs = sh.c.now().UnixMilli()
 		off, err := sh.append(t.id, next)
-		t.mu.Unlock()
-		code := sh.committed(off, err)
-		if code == 0 {
-			t.mu.Lock()
+		if err == nil {
+			// Appended: t is complete for whatever comes next. A later
+			// record of t (the producer's next AddPartitionsToTxn, sent
+			// as soon as EndTxn was answered) is appended after this one
+			// and committed only with it, so it need not wait for this
+			// commit: both share one sync. Should this never commit, the
+			// partition changed leader and the next coordinator reloads
+			// t from what was committed.
 			t.cur = next
 			t.stopWriting()
-			t.mu.Unlock()
-			sh.c.metrics.ended(m.Commit)
+		}
+		t.mu.Unlock()
+		code := sh.committed(off, err)
+		if err == nil {
+			if code == 0 {
+				sh.c.metrics.ended(m.Commit)
+			} else if code != kerr.NotCoordinator.Code {
+				sh.c.log.Warn("a completed transaction's state was appended but not committed", "transactional_id", t.id,
+					"partition", sh.log.String(), "error_code", code)
+			}
 			return
 		}
 		if code == kerr.NotCoordinator.Code {
