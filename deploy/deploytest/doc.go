@@ -13,6 +13,13 @@
 //     (SEDIMENT_* variables) agree with the ports, the headless Service, the
 //     pod ordinals (node ids and the etcd initial cluster) and the data
 //     volume. Each SEDIMENT_* name is a flag of the broker binary.
+//   - The StatefulSet's pods run without Kubernetes: the broker binary with
+//     the container's arguments and each pod's resolved environment, every
+//     address replaced by a free loopback one and the S3 endpoint by a
+//     MinIO holding the Secret's credentials; they must pass their probes,
+//     form one cluster (node ids = ordinals, each advertising its own pod),
+//     replicate and tier a topic, and stop on SIGTERM within the grace
+//     period.
 //   - deploy/prometheus/alerts.yml parses with Prometheus's rule parser
 //     (model/rulefmt), and deploy/grafana/sediment.json's queries parse with
 //     its PromQL parser; every metric either one names is exported on
@@ -21,4 +28,6 @@
 //
 // The broker binary comes from SEDIMENT_BIN (make test sets it); without it
 // the tests that need a broker build one, and under CI=true they fail.
+// MinIO is bin/minio (make minio) or SEDIMENT_MINIO_BIN; without it the
+// test that needs it skips, and fails under CI=true.
 package deploytest
