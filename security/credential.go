@@ -33,8 +33,9 @@ const (
 	MaxIterations     = 16384
 	DefaultIterations = 4096
 	// SaltSize is the length of the salts NewScramCredential generates and of the masking
-	// salts shown for unknown users.
-	SaltSize = 32
+	// salts shown for unknown users: 24 bytes, what kadm generates for
+	// AlterUserScramCredentials, so that a masked salt looks like most real ones.
+	SaltSize = 24
 	// maxSaltSize bounds salts given by clients (AlterUserScramCredentials) or read back.
 	maxSaltSize = 1024
 )
