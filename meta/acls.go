@@ -199,7 +199,9 @@ func (s *Store) WatchACLs(ctx context.Context, fn func([]ACLRecord)) (*ACLWatch,
 func (w *ACLWatch) Revision() int64 { return w.w.Revision() }
 
 // WaitRevision waits until the callback has seen the write that returned rev.
-func (w *ACLWatch) WaitRevision(ctx context.Context, rev int64) error { return w.w.WaitRevision(ctx, rev) }
+func (w *ACLWatch) WaitRevision(ctx context.Context, rev int64) error {
+	return w.w.WaitRevision(ctx, rev)
+}
 
 // Close stops the watch; no callback runs after it returns.
 func (w *ACLWatch) Close() { w.w.Close() }
