@@ -11,6 +11,9 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
+// UserCache is what the broker hands to security.NewAuthenticator.
+var _ security.CredentialSource = (*UserCache)(nil)
+
 func TestUserCredentialStore(t *testing.T) {
 	ctx := testCtx(t)
 	n := startSingle(t, "")
