@@ -172,10 +172,13 @@ func ParseScramCredential(m Mechanism, s string) (ScramCredential, error) {
 	}
 	c := ScramCredential{Mechanism: m}
 	seen := map[string]bool{}
+	// Errors name fields by position or by (truncated) name, never by value: values are keys.
+	i := 0
 	for field := range strings.SplitSeq(s, ",") {
+		i++
 		name, value, ok := strings.Cut(field, "=")
 		if !ok || seen[name] {
-			return ScramCredential{}, fmt.Errorf("%w: malformed field %q", ErrInvalidCredential, name)
+			return ScramCredential{}, fmt.Errorf("%w: field %d is not a new name=value", ErrInvalidCredential, i)
 		}
 		seen[name] = true
 		var err error
@@ -189,7 +192,7 @@ func ParseScramCredential(m Mechanism, s string) (ScramCredential, error) {
 		case "iterations":
 			c.Iterations, err = strconv.Atoi(value)
 		default:
-			return ScramCredential{}, fmt.Errorf("%w: unknown field %q", ErrInvalidCredential, name)
+			return ScramCredential{}, fmt.Errorf("%w: unknown field %q", ErrInvalidCredential, truncate(name, 16))
 		}
 		if err != nil {
 			return ScramCredential{}, fmt.Errorf("%w: field %s: %w", ErrInvalidCredential, name, err)
