@@ -137,31 +137,44 @@ func diffValues(want, got []string, note func(string) string) string {
 // catch extras (readUntil).
 func readTopic(t testing.TB, c *Cluster, topic string, readCommitted bool, want int) []*kgo.Record {
 	t.Helper()
+	cl := txnConsumer(t, c, topic, readCommitted)
+	defer cl.Close()
+	var out []*kgo.Record
+	readUntil(t, fmt.Sprintf("franz-go reading %s (read_committed %v)", topic, readCommitted), want, func() int {
+		out = append(out, pollTxnConsumer(t, cl)...)
+		return len(out)
+	})
+	return out
+}
+
+// txnConsumer is a franz-go consumer of topic from the start at the given
+// isolation level; the caller closes it.
+func txnConsumer(t testing.TB, c *Cluster, topic string, readCommitted bool) *kgo.Client {
+	t.Helper()
 	level := kgo.ReadUncommitted()
 	if readCommitted {
 		level = kgo.ReadCommitted()
 	}
-	cl := c.Client(t,
+	return c.Client(t,
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(level),
 		kgo.FetchMaxWait(200*time.Millisecond),
 	)
-	defer cl.Close()
-	var out []*kgo.Record
-	readUntil(t, fmt.Sprintf("franz-go reading %s (read_committed %v)", topic, readCommitted), want, func() int {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		fs.EachError(func(topic string, p int32, err error) {
-			if !errors.Is(err, context.DeadlineExceeded) {
-				t.Logf("reading %s[%d]: %v", topic, p, err)
-			}
-		})
-		out = append(out, fs.Records()...)
-		return len(out)
+}
+
+// pollTxnConsumer polls cl for up to half a second and returns what came;
+// fetch errors other than the poll's deadline are logged.
+func pollTxnConsumer(t testing.TB, cl *kgo.Client) []*kgo.Record {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	fs := cl.PollFetches(ctx)
+	cancel()
+	fs.EachError(func(topic string, p int32, err error) {
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Logf("reading %s[%d]: %v", topic, p, err)
+		}
 	})
-	return out
+	return fs.Records()
 }
 
 // readUntil calls poll, which reads some more and says how many records it
