@@ -4,6 +4,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -183,4 +185,29 @@ func FuzzDistinguishedName(f *testing.F) {
 			t.Fatalf("%q then %q", a, b)
 		}
 	})
+}
+
+// TestDistinguishedNameJava compares with Java itself: testdata/dn/NN.der are names built
+// to probe the corner cases (escapes, NUL, non-ASCII, BMP and T61 strings, non-string values,
+// types without an RFC 2253 keyword, multi-valued RDNs, leading and trailing spaces and
+// carriage returns) and NN.java.txt what OpenJDK 17's X500Principal.getName() printed for
+// each, byte for byte.
+func TestDistinguishedNameJava(t *testing.T) {
+	ders, err := filepath.Glob("testdata/dn/*.der")
+	if err != nil || len(ders) < 20 {
+		t.Fatalf("%d golden names: %v", len(ders), err)
+	}
+	for _, f := range ders {
+		der, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile(strings.TrimSuffix(f, ".der") + ".java.txt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := DistinguishedName(der); err != nil || got != string(want) {
+			t.Errorf("%s: %q, %v; Java says %q", f, got, err, want)
+		}
+	}
 }
