@@ -70,5 +70,17 @@ include_*_authorized_operations. DescribeAcls filters the loaded ACLs with ACLs(
 CreateAcls checks ACLBinding.Validate (ErrInvalidACL: INVALID_REQUEST) and writes through
 meta's CreateACLs; DeleteAcls checks ACLFilter.Validate and passes filter.Matches to meta's
 DeleteACLs. The watch brings every change to every broker, typically within milliseconds.
+
+# Where this differs from Kafka
+
+  - An ACL host and the client address are compared as IP addresses when both parse, so an
+    ACL written with Java's "0:0:0:0:0:0:0:1" matches Go's "::1"; Kafka compares the strings.
+  - ssl.principal.mapping.rules patterns are RE2 (no backreferences or lookaround), and an
+    empty rule list or a replacement error ("$1" without groups, a dangling "\" or "$") is a
+    configuration error instead of a failure of every matching connection.
+  - Unknown SCRAM users get a salt and iteration count derived from the mask secret and fail
+    at the proof, like a wrong password; credentials with tokenauth=true (delegation tokens,
+    which Sediment does not have) fail the same way.
+  - Usernames and passwords are compared as sent: no SASLprep, as in Kafka.
 */
 package security
