@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -302,4 +304,28 @@ func TestTieringFollowsTopicConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "uploads once remote.storage.enable=true", 30*time.Second, func() bool { return len(finishedRecords(t, b, p)) > 0 })
+}
+
+// TestUploadsStageUnderDataDir: the compressed copies of segments being
+// uploaded are staged below the data directory, so tiering works where
+// os.TempDir() does not exist (a FROM scratch container has no /tmp).
+func TestUploadsStageUnderDataDir(t *testing.T) {
+	dataDir, tierDir := t.TempDir(), t.TempDir()
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "missing"))
+	fs, err := file.New(tierDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := startNode(t, dataDir, 1, nil, func(c *Config) {
+		c.TierUploadInterval = 100 * time.Millisecond
+		c.RetentionCheckInterval = 200 * time.Millisecond
+		c.TierUpload.Compression = tier.CompressionZstdFrames // staged compressed
+	}, func(d *Deps) { d.Tier = fs })
+	segBytes, zero := "2048", "0"
+	b.createTopic("staged", 1, map[string]*string{"segment.bytes": &segBytes, "local.retention.bytes": &zero})
+	produceN(t, b, "staged", 1, 60, nil)
+	waitTiered(t, b, "staged", 1)
+	if _, err := os.Stat(filepath.Join(dataDir, "tier-upload")); err != nil {
+		t.Fatalf("no staging directory below the data directory: %v", err)
+	}
 }

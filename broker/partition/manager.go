@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -192,6 +193,10 @@ type topicParts struct {
 	parts []*Partition // by index; nil where this broker hosts no replica
 }
 
+// uploadTempDir, below the data directory, holds the compressed copies of
+// segments while they upload (tier.UploaderConfig.TempDir).
+const uploadTempDir = "tier-upload"
+
 // New opens the partitions the metadata cache says this broker hosts
 // (recovering their logs) and takes up their roles. Run keeps them in step
 // afterwards; Close stops everything.
@@ -213,6 +218,19 @@ func New(cfg Config, d Deps) (*Manager, error) {
 	}
 	if err := vfs.MkdirAllDurable(d.FS, cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("partition: data dir: %w", err)
+	}
+	if d.Tier != nil && cfg.TierUpload.TempDir == "" {
+		// Compressed copies of segments being uploaded go under the data
+		// directory, not os.TempDir(): a FROM scratch container has no
+		// /tmp, and a crash's leftovers are removed here.
+		dir := filepath.Join(cfg.DataDir, uploadTempDir)
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, fmt.Errorf("partition: upload staging dir: %w", err)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("partition: upload staging dir: %w", err)
+		}
+		cfg.TierUpload.TempDir = dir
 	}
 	m := &Manager{
 		cfg: cfg, log: d.Logger, store: d.Store, cache: d.Cache, settings: d.Settings, fs: d.FS, roles: d.Roles,
