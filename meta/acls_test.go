@@ -166,9 +166,9 @@ func TestACLWatchFeedsAuthorizer(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(time.Second)
-	for len(authz.ACLs(security.AnyACL)) != 2 {
+	for len(authz.ACLs(security.AnyACL())) != 2 {
 		if time.Now().After(deadline) {
-			t.Fatalf("ACLs = %v", authz.ACLs(security.AnyACL))
+			t.Fatalf("ACLs = %v", authz.ACLs(security.AnyACL()))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -100,12 +100,14 @@ type ACLFilter struct {
 	Permission   kmsg.ACLPermissionType
 }
 
-// AnyACL is the filter that matches every binding.
-var AnyACL = ACLFilter{
-	ResourceType: kmsg.ACLResourceTypeAny,
-	PatternType:  kmsg.ACLResourcePatternTypeAny,
-	Operation:    kmsg.ACLOperationAny,
-	Permission:   kmsg.ACLPermissionTypeAny,
+// AnyACL returns the filter that matches every binding.
+func AnyACL() ACLFilter {
+	return ACLFilter{
+		ResourceType: kmsg.ACLResourceTypeAny,
+		PatternType:  kmsg.ACLResourcePatternTypeAny,
+		Operation:    kmsg.ACLOperationAny,
+		Permission:   kmsg.ACLPermissionTypeAny,
+	}
 }
 
 // Validate refuses filters with unknown enum values, as Kafka does ("Unknown patternFilter").
@@ -381,9 +383,13 @@ func (a *Authorizer) AuthorizeByResourceType(p Principal, host string, op kmsg.A
 	return false
 }
 
-// Operations lists the operations that apply to each resource type (Kafka's
-// AclEntry.supportedOperations), in code order.
-var Operations = map[kmsg.ACLResourceType][]kmsg.ACLOperation{
+// ResourceOperations returns the operations that apply to a resource type (Kafka's
+// AclEntry.supportedOperations).
+func ResourceOperations(rt kmsg.ACLResourceType) []kmsg.ACLOperation {
+	return slices.Clone(resourceOperations[rt])
+}
+
+var resourceOperations = map[kmsg.ACLResourceType][]kmsg.ACLOperation{
 	kmsg.ACLResourceTypeTopic: {kmsg.ACLOperationRead, kmsg.ACLOperationWrite, kmsg.ACLOperationCreate,
 		kmsg.ACLOperationDelete, kmsg.ACLOperationAlter, kmsg.ACLOperationDescribe,
 		kmsg.ACLOperationDescribeConfigs, kmsg.ACLOperationAlterConfigs},
@@ -402,7 +408,7 @@ var Operations = map[kmsg.ACLResourceType][]kmsg.ACLOperation{
 func (a *Authorizer) AuthorizedOperations(p Principal, host string, rt kmsg.ACLResourceType, name string) int32 {
 	r, idx := newRequester(p, host), a.index.Load()
 	var bits int32
-	for _, op := range Operations[rt] {
+	for _, op := range resourceOperations[rt] {
 		if a.authorize(r, idx, op, rt, name) {
 			bits |= 1 << op
 		}

@@ -281,7 +281,7 @@ func TestACLValidateAndFilter(t *testing.T) {
 		f    ACLFilter
 		want []int
 	}{
-		{AnyACL, []int{1, 0, 2, 3, 4}}, // sorted by type, pattern type, name
+		{AnyACL(), []int{1, 0, 2, 3, 4}}, // sorted by type, pattern type, name
 		{ACLFilter{ResourceType: topic, ResourceName: name("orders"), PatternType: kmsg.ACLResourcePatternTypeMatch,
 			Operation: kmsg.ACLOperationAny, Permission: kmsg.ACLPermissionTypeAny}, []int{1, 0, 2}},
 		{ACLFilter{ResourceType: kmsg.ACLResourceTypeAny, ResourceName: name("orders"), PatternType: kmsg.ACLResourcePatternTypeAny,
@@ -326,8 +326,8 @@ func TestACLValidateAndFilter(t *testing.T) {
 
 	// Invalid bindings are reported and left out; the valid ones apply.
 	err := a.SetACLs([]ACLBinding{good, acl(topic, "", literal, "User:a", "*", opRead, allow)})
-	if !errors.Is(err, ErrInvalidACL) || len(a.ACLs(AnyACL)) != 1 || !a.Authorize(alice, "h", opRead, topic, "t") {
-		t.Fatalf("SetACLs with an invalid binding: %v, %v", err, a.ACLs(AnyACL))
+	if !errors.Is(err, ErrInvalidACL) || len(a.ACLs(AnyACL())) != 1 || !a.Authorize(alice, "h", opRead, topic, "t") {
+		t.Fatalf("SetACLs with an invalid binding: %v, %v", err, a.ACLs(AnyACL()))
 	}
 }
 
@@ -434,7 +434,7 @@ func FuzzAuthorizer(f *testing.F) {
 			t.Fatal(err)
 		}
 		a.SetACLs(bindings) // invalid bindings are left out
-		valid := a.ACLs(AnyACL)
+		valid := a.ACLs(AnyACL())
 		for _, b := range valid {
 			if b.Validate() != nil {
 				t.Fatalf("an invalid binding was loaded: %s", b)

@@ -50,8 +50,8 @@ var (
 	errInvalidCredentialsMsg = "invalid credentials with SASL mechanism"
 )
 
-// ScramMechanisms lists the SCRAM mechanisms, in the order PLAIN prefers their credentials.
-var ScramMechanisms = []Mechanism{ScramSHA512, ScramSHA256}
+// scramPreference lists the SCRAM mechanisms, in the order PLAIN prefers their credentials.
+var scramPreference = []Mechanism{ScramSHA512, ScramSHA256}
 
 // hashOf returns the hash of a SCRAM mechanism.
 func (m Mechanism) hashOf() (func() hash.Hash, bool) {

@@ -89,13 +89,13 @@ func (a *Authenticator) VerifyPassword(user, password string) bool {
 		cred  ScramCredential
 		known bool
 	)
-	for _, m := range ScramMechanisms {
+	for _, m := range scramPreference {
 		if cred, known = a.lookup(user, m); known {
 			break
 		}
 	}
 	if !known {
-		cred = a.mask(user, ScramMechanisms[0])
+		cred = a.mask(user, scramPreference[0])
 	}
 	h, _ := cred.Mechanism.hashOf()
 	salted, err := pbkdf2.Key(h, password, cred.Salt, cred.Iterations, h().Size())
