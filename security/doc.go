@@ -49,7 +49,10 @@ same principal.
 
 Credentials (KIP-554 and `sediment user set`): NewScramCredential(mech, password, iterations)
 or, for AlterUserScramCredentials upsertions, ScramCredentialFromSaltedPassword(mech, salt,
-salted, iterations); store the result's Encode() with meta's PutScramCredential.
+salted, iterations); store the result's Encode() with meta's PutScramCredential. ErrInvalidCredential (too
+few or too many iterations, an empty salt, a salted password of the wrong size) is Kafka's
+UNACCEPTABLE_CREDENTIAL, ErrUnsupportedMechanism its UNSUPPORTED_SASL_MECHANISM, and meta's
+ErrCredentialNotFound its RESOURCE_NOT_FOUND.
 DescribeUserScramCredentials reads users.Users() and ParseScramCredential for the iteration
 counts. No plain password is ever stored: PLAIN checks against the SCRAM credential.
 
