@@ -93,6 +93,20 @@ func writeFile(t *testing.T, path string, data []byte, mod time.Time) {
 	}
 }
 
+// writeTLSFiles writes a certificate for cn signed by ca, its key and the CA certificate to a
+// new directory, all with the modification time it returns (a minute ago).
+func writeTLSFiles(t *testing.T, ca *testCA, cn string) (certFile, keyFile, caFile string, mod time.Time) {
+	t.Helper()
+	dir := t.TempDir()
+	certFile, keyFile, caFile = filepath.Join(dir, "broker.pem"), filepath.Join(dir, "broker.key"), filepath.Join(dir, "ca.pem")
+	mod = time.Now().Add(-time.Minute)
+	certPEM, keyPEM := ca.issue(t, pkix.Name{CommonName: cn}, time.Now().Add(time.Hour))
+	writeFile(t, certFile, certPEM, mod)
+	writeFile(t, keyFile, keyPEM, mod)
+	writeFile(t, caFile, ca.pem, mod)
+	return certFile, keyFile, caFile, mod
+}
+
 // tlsServer accepts connections with cfg and reports each handshake's principal (or error).
 func tlsServer(t *testing.T, cfg *tls.Config, mapper *PrincipalMapper) (addr string, results <-chan string) {
 	t.Helper()
@@ -124,15 +138,9 @@ func tlsServer(t *testing.T, cfg *tls.Config, mapper *PrincipalMapper) (addr str
 }
 
 func TestTLSFiles(t *testing.T) {
-	dir := t.TempDir()
 	ca := newTestCA(t, "test CA")
 	other := newTestCA(t, "untrusted CA")
-	certFile, keyFile, caFile := filepath.Join(dir, "broker.pem"), filepath.Join(dir, "broker.key"), filepath.Join(dir, "ca.pem")
-	t0 := time.Now().Add(-time.Minute)
-	certPEM, keyPEM := ca.issue(t, pkix.Name{CommonName: "broker-1"}, time.Now().Add(time.Hour))
-	writeFile(t, certFile, certPEM, t0)
-	writeFile(t, keyFile, keyPEM, t0)
-	writeFile(t, caFile, ca.pem, t0)
+	certFile, keyFile, caFile, t0 := writeTLSFiles(t, ca, "broker-1")
 
 	cfg := DefaultTLSConfig()
 	cfg.CertFile, cfg.KeyFile, cfg.CAFile = certFile, keyFile, caFile
@@ -244,14 +252,8 @@ func TestTLSFiles(t *testing.T) {
 }
 
 func TestTLSRequiredAndReloadInterval(t *testing.T) {
-	dir := t.TempDir()
 	ca := newTestCA(t, "test CA")
-	certFile, keyFile, caFile := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem"), filepath.Join(dir, "ca.pem")
-	t0 := time.Now().Add(-time.Minute)
-	c1, k1 := ca.issue(t, pkix.Name{CommonName: "one"}, time.Now().Add(time.Hour))
-	writeFile(t, certFile, c1, t0)
-	writeFile(t, keyFile, k1, t0)
-	writeFile(t, caFile, ca.pem, t0)
+	certFile, keyFile, caFile, t0 := writeTLSFiles(t, ca, "one")
 	cfg := TLSConfig{CertFile: certFile, KeyFile: keyFile, CAFile: caFile, ClientAuth: ClientAuthRequired, ReloadInterval: time.Hour}
 	files, err := NewTLSFiles(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
