@@ -6,6 +6,7 @@
 //	sediment cluster describe [flags]        cluster id, controller, brokers
 //	sediment log-dirs [TOPIC...] [flags]     data directories and partition sizes
 //	sediment group <verb> [flags]            consumer groups (list, describe, delete, reset-offsets)
+//	sediment healthcheck [URL]               a container's probe of its broker's /readyz
 //	sediment help [COMMAND]
 //
 // The admin commands (topic, offsets, cluster, log-dirs, group, txn,
@@ -34,6 +35,7 @@ Usage:
   sediment group <verb> [flags]            consumer groups: list, describe, delete, reset-offsets
   sediment txn <verb> [flags]              transactions: list, describe
   sediment producers describe TOPIC...     each partition's producers and open transactions
+  sediment healthcheck [URL]               exit 0 if the broker's /readyz (or URL) answers 2xx
   sediment help [COMMAND]                  this text, or a command's
 
 Every serve flag can also be set with SEDIMENT_<NAME>, e.g. --node-id as SEDIMENT_NODE_ID, or in
@@ -66,6 +68,8 @@ func runMain(ctx context.Context, args []string, s streams) int {
 			return exitFail
 		}
 		return exitOK
+	case "healthcheck":
+		return healthcheck(ctx, args[1:], s)
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 {
 			if c := findCommand(args[1]); c != nil {
