@@ -25,8 +25,12 @@
 // process is killed -9 and restarted and a broker dies, committed and
 // aborted transactions of franz-go, sarama and confluent-kafka-go read at
 // both isolation levels, the transaction coordinator killed between EndTxn
-// and its markers, and a zombie producer fenced by its successor. Their
-// helper processes are the test binary run again (txn_helper_test.go).
+// and its markers, and a zombie producer fenced by its successor. On one
+// broker, alternating transactions are read back from history that only the
+// tier holds (aborted transactions from the uploaded .txnindex objects) and
+// from a compacted topic before and after delete.retention.ms removes the
+// markers (txn_tier_compact_test.go). Their helper processes are the test
+// binary run again (txn_helper_test.go).
 //
 // The tests use $SEDIMENT_BIN when it is set (make test sets it); otherwise the
 // first test builds the binary once per test binary with CGO_ENABLED=0. Under
