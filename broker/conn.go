@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sedimentio/sediment/security"
 	"github.com/sedimentio/sediment/segment"
 )
 
@@ -93,7 +94,21 @@ type conn struct {
 
 	fetchSessions *fetchSessionCache
 	closeOnce     sync.Once
+
+	// principal is who the connection authenticated as: security.Anonymous
+	// until a TLS client certificate or a SASL exchange says otherwise.
+	// Written only by the reader goroutine (accept path, SaslAuthenticate).
+	principal security.Principal
+	// host is the peer's IP address (no port, no "/"), as ACLs name hosts.
+	host string
 }
+
+// Principal is the connection's authenticated principal (User:ANONYMOUS
+// before authentication).
+func (c *conn) Principal() security.Principal { return c.principal }
+
+// Host is the client's IP address, as Kafka's ACLs match it.
+func (c *conn) Host() string { return c.host }
 
 // clientHost is the peer's address as Kafka shows it in group descriptions
 // ("/127.0.0.1").

@@ -19,6 +19,7 @@ import (
 	"github.com/sedimentio/sediment/broker/partition"
 	"github.com/sedimentio/sediment/broker/txn"
 	"github.com/sedimentio/sediment/meta"
+	"github.com/sedimentio/sediment/security"
 	"github.com/sedimentio/sediment/segment/vfs"
 	"github.com/sedimentio/sediment/tier"
 )
@@ -468,9 +469,22 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		ctx:           ctx,
 		cancel:        cancel,
 		fetchSessions: newFetchSessionCache(),
+		principal:     security.Anonymous,
+		host:          remoteHost(nc.RemoteAddr()),
 	}
 	rand.Read(c.marker[:])
 	return c
+}
+
+// remoteHost is the IP address of a peer, without the port.
+func remoteHost(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP.String()
+	}
+	if h, _, err := net.SplitHostPort(a.String()); err == nil {
+		return h
+	}
+	return a.String()
 }
 
 type metrics struct {
