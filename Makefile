@@ -10,7 +10,7 @@ PKGS     := ./...
 
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: run cluster build image test test-deps test-image minio fuzz bench lint clean
+.PHONY: run cluster build image test test-deps test-image minio compose-deps standins up down fuzz bench lint clean
 
 ## run: build and start one broker with embedded etcd (data in ./data, Kafka on 127.0.0.1:9092)
 run: build
@@ -43,7 +43,7 @@ image:
 ## test-image: `make image` where a Docker engine answers; without one, the container
 ## tests skip, except under CI=true, where this fails
 test-image:
-	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory image; \
+	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory image standins; \
 	elif [ "$$CI" = true ]; then echo "Docker is required by the tests in CI (CI=true)"; exit 1; \
 	else echo "no Docker engine: the container tests (it/sedimenttc) will skip"; fi
 
@@ -54,8 +54,9 @@ test: test-deps build test-image
 	cd deploy/deploytest && $(GO) vet ./... && SEDIMENT_BIN=$(SEDIMENT) $(GO) test -race -count=1 -timeout 10m ./...
 	$(MAKE) fuzz
 
-## test-deps: kcat (Debian package) and the pinned MinIO server (./bin/minio) when missing
-test-deps: minio
+## test-deps: kcat (Debian package), the pinned MinIO server (./bin/minio), Prometheus
+## (./bin/prometheus) and the docker compose plugin when missing
+test-deps: minio compose-deps
 	@command -v kcat >/dev/null 2>&1 || { \
 		echo "installing kcat"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
@@ -65,6 +66,26 @@ test-deps: minio
 ## minio: build the pinned MinIO server into ./bin for the tier/s3 tests (skipped when current)
 minio:
 	@GO=$(GO) ./scripts/minio.sh
+
+## compose-deps: the docker compose plugin (when `docker compose` does not answer) and the
+## pinned Prometheus server (./bin/prometheus), built from source (scripts/compose-deps.sh)
+compose-deps:
+	@GO=$(GO) ./scripts/compose-deps.sh plugin prometheus
+
+## standins: FROM scratch images named as deploy/compose.yaml's MinIO and Prometheus images,
+## from ./bin/minio and ./bin/prometheus, where no image of those names exists (no registry)
+standins: minio compose-deps
+	@./scripts/compose-deps.sh images
+
+## up: the compose stack of deploy/compose.yaml (3 brokers, MinIO, Prometheus) on loopback
+## ports, waiting until every broker is healthy; down: stop it (keeping its volumes)
+COMPOSE := docker compose -f deploy/compose.yaml
+up: image
+	@GO=$(GO) ./scripts/compose-deps.sh plugin
+	$(COMPOSE) up -d --wait
+	@echo "Kafka 127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094; Prometheus http://127.0.0.1:9090; MinIO console http://127.0.0.1:9001"
+down:
+	$(COMPOSE) down
 
 ## fuzz: run every fuzz target briefly (FUZZTIME each)
 fuzz:
