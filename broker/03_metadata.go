@@ -20,7 +20,7 @@ func handleMetadata(c *conn, r *request) (*pending, error) {
 	req := r.kreq.(*kmsg.MetadataRequest)
 	s := c.srv
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	resp.Brokers = s.metadataBrokers()
+	resp.Brokers = s.metadataBrokers(c.listenerName())
 	id := s.store.ClusterID()
 	resp.ClusterID = &id
 	resp.ControllerID = s.controllerID()
@@ -75,13 +75,19 @@ func handleMetadata(c *conn, r *request) (*pending, error) {
 	return immediate(resp)
 }
 
-func (s *Server) metadataBrokers() []kmsg.MetadataResponseBroker {
+// metadataBrokers are the live brokers as clients of the named listener
+// reach them; brokers without that listener are left out, as in Kafka.
+func (s *Server) metadataBrokers(listenerName string) []kmsg.MetadataResponseBroker {
 	var out []kmsg.MetadataResponseBroker
 	for _, b := range s.cache.Brokers() {
+		host, port, ok := endpointOn(b, listenerName)
+		if !ok {
+			continue
+		}
 		mb := kmsg.NewMetadataResponseBroker()
 		mb.NodeID = b.NodeID
-		mb.Host = b.Host
-		mb.Port = b.Port
+		mb.Host = host
+		mb.Port = port
 		mb.Rack = rackPtr(b)
 		out = append(out, mb)
 	}

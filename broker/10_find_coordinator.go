@@ -30,7 +30,7 @@ func handleFindCoordinator(c *conn, r *request) (*pending, error) {
 			keys = []string{req.CoordinatorKey}
 		}
 		for _, k := range keys {
-			fc := c.srv.findCoordinator(ctx, req.CoordinatorType, k)
+			fc := c.srv.findCoordinator(ctx, req.CoordinatorType, k, c.listenerName())
 			fc.Key = k
 			resp.Coordinators = append(resp.Coordinators, fc)
 		}
@@ -43,7 +43,7 @@ func handleFindCoordinator(c *conn, r *request) (*pending, error) {
 	}}, nil
 }
 
-func (s *Server) findCoordinator(ctx context.Context, keyType int8, key string) kmsg.FindCoordinatorResponseCoordinator {
+func (s *Server) findCoordinator(ctx context.Context, keyType int8, key, listenerName string) kmsg.FindCoordinatorResponseCoordinator {
 	fc := kmsg.NewFindCoordinatorResponseCoordinator()
 	fc.NodeID, fc.Port = -1, -1
 	fail := func(k *kerr.Error, msg string) kmsg.FindCoordinatorResponseCoordinator {
@@ -80,7 +80,11 @@ func (s *Server) findCoordinator(ctx context.Context, keyType int8, key string) 
 	if !ok {
 		return fail(kerr.CoordinatorNotAvailable, "the coordinator is not registered")
 	}
-	fc.NodeID, fc.Host, fc.Port = b.NodeID, b.Host, b.Port
+	host, port, ok := endpointOn(b, listenerName)
+	if !ok {
+		return fail(kerr.CoordinatorNotAvailable, "the coordinator has no listener "+listenerName)
+	}
+	fc.NodeID, fc.Host, fc.Port = b.NodeID, host, port
 	return fc
 }
 

@@ -13,8 +13,12 @@ func handleDescribeCluster(c *conn, r *request) (*pending, error) {
 	resp.ControllerID = s.controllerID()
 	resp.EndpointType = 1
 	for _, b := range s.cache.Brokers() {
+		host, port, ok := endpointOn(b, c.listenerName())
+		if !ok {
+			continue
+		}
 		db := kmsg.NewDescribeClusterResponseBroker()
-		db.NodeID, db.Host, db.Port = b.NodeID, b.Host, b.Port
+		db.NodeID, db.Host, db.Port = b.NodeID, host, port
 		db.Rack = rackPtr(b)
 		resp.Brokers = append(resp.Brokers, db)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/sedimentio/sediment/broker/group"
 	"github.com/sedimentio/sediment/broker/partition"
 	"github.com/sedimentio/sediment/broker/txn"
+	"github.com/sedimentio/sediment/security"
 	"github.com/sedimentio/sediment/segment"
 	"github.com/sedimentio/sediment/tier"
 )
@@ -106,6 +107,9 @@ type Config struct {
 	// transaction includes the partition before its first transactional
 	// batch there (KIP-890 part 1).
 	TxnVerification bool
+
+	// Security is the listeners and authentication (listeners.go).
+	Security SecurityConfig
 }
 
 // DefaultConfig is one broker with Kafka's defaults.
@@ -142,6 +146,7 @@ func DefaultConfig() Config {
 		LogCleaner:                    partition.DefaultCleanerConfig(),
 		Txn:                           txn.DefaultConfig(),
 		TxnVerification:               true,
+		Security:                      DefaultSecurityConfig(),
 	}
 }
 
@@ -184,6 +189,9 @@ func (c Config) Validate() error {
 	}
 	if c.InterBrokerListener == "" {
 		return errors.New("broker: inter-broker listener name is empty")
+	}
+	if err := c.validateSecurity(); err != nil {
+		return err
 	}
 	if c.SocketRequestMaxBytes < 1024 {
 		return fmt.Errorf("broker: socket.request.max.bytes %d is below 1024", c.SocketRequestMaxBytes)
@@ -236,4 +244,148 @@ func (c Config) partitionConfig() partition.Config {
 	pc.TierCacheBytes = c.TierCacheBytes
 	pc.Cleaner = c.LogCleaner
 	return pc
+}
+
+// Listener is one Kafka listener (an entry of listeners, with its
+// advertised.listeners entry and its listener.security.protocol.map
+// protocol).
+type Listener struct {
+	Name      string // e.g. PLAINTEXT, INTERNAL
+	Protocol  string // PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL
+	Addr      string // host:port to listen on
+	Advertise string // host:port clients are told; empty = the bound address
+}
+
+// The security protocols of listener.security.protocol.map.
+const (
+	ProtocolPlaintext     = "PLAINTEXT"
+	ProtocolSSL           = "SSL"
+	ProtocolSASLPlaintext = "SASL_PLAINTEXT"
+	ProtocolSASLSSL       = "SASL_SSL"
+)
+
+func (l Listener) tls() bool {
+	return l.Protocol == ProtocolSSL || l.Protocol == ProtocolSASLSSL
+}
+
+func (l Listener) sasl() bool {
+	return l.Protocol == ProtocolSASLPlaintext || l.Protocol == ProtocolSASLSSL
+}
+
+// SecurityConfig is the authentication half of the broker's security: its
+// listeners, TLS (ssl.*), SASL (sasl.*) and how it authenticates to other
+// brokers.
+type SecurityConfig struct {
+	// Listeners replaces Listen/Advertise when set; the first listener is
+	// what Addr reports.
+	Listeners []Listener
+	// TLS names the PEM files of SSL and SASL_SSL listeners and of
+	// inter-broker TLS connections (ssl.keystore/truststore, ssl.client.auth).
+	TLS security.TLSConfig
+	// PrincipalMappingRules is ssl.principal.mapping.rules.
+	PrincipalMappingRules string
+	// SASLMechanisms is sasl.enabled.mechanisms.
+	SASLMechanisms []security.Mechanism
+	// MaxReauth is connections.max.reauth.ms: a SASL session lasts this
+	// long before the client must re-authenticate (KIP-368); 0 = forever.
+	MaxReauth time.Duration
+	// InterBrokerMechanism (sasl.mechanism.inter.broker.protocol),
+	// InterBrokerUser and InterBrokerPassword are this broker's
+	// credentials on a SASL inter-broker listener.
+	InterBrokerMechanism security.Mechanism
+	InterBrokerUser      string
+	InterBrokerPassword  string
+}
+
+// DefaultSecurityConfig is one PLAINTEXT listener (from Listen), PLAIN and
+// both SCRAM mechanisms enabled, no re-authentication.
+func DefaultSecurityConfig() SecurityConfig {
+	return SecurityConfig{
+		TLS:                   security.DefaultTLSConfig(),
+		PrincipalMappingRules: security.DefaultPrincipalMappingRules,
+		SASLMechanisms:        []security.Mechanism{security.Plain, security.ScramSHA256, security.ScramSHA512},
+		InterBrokerMechanism:  security.ScramSHA512,
+	}
+}
+
+// listeners is the configured listeners, or the one PLAINTEXT listener
+// Listen and Advertise describe.
+func (c Config) listeners() []Listener {
+	if len(c.Security.Listeners) > 0 {
+		return c.Security.Listeners
+	}
+	return []Listener{{Name: ProtocolPlaintext, Protocol: ProtocolPlaintext, Addr: c.Listen, Advertise: c.Advertise}}
+}
+
+// interBroker is the inter-broker listener's configuration.
+func (c Config) interBroker() (Listener, bool) {
+	for _, l := range c.listeners() {
+		if l.Name == c.InterBrokerListener {
+			return l, true
+		}
+	}
+	return Listener{}, false
+}
+
+func (c Config) validateSecurity() error {
+	ls := c.listeners()
+	names := map[string]bool{}
+	usesTLS, usesSASL := false, false
+	for _, l := range ls {
+		if l.Name == "" {
+			return errors.New("broker: a listener has no name")
+		}
+		if names[l.Name] {
+			return fmt.Errorf("broker: listener %s is defined twice", l.Name)
+		}
+		names[l.Name] = true
+		switch l.Protocol {
+		case ProtocolPlaintext, ProtocolSSL, ProtocolSASLPlaintext, ProtocolSASLSSL:
+		default:
+			return fmt.Errorf("broker: listener %s: unknown security protocol %q (want PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL)", l.Name, l.Protocol)
+		}
+		if _, _, err := net.SplitHostPort(l.Addr); err != nil {
+			return fmt.Errorf("broker: listener %s address %q: %w", l.Name, l.Addr, err)
+		}
+		if l.Advertise != "" {
+			if _, _, err := net.SplitHostPort(l.Advertise); err != nil {
+				return fmt.Errorf("broker: listener %s advertised address %q: %w", l.Name, l.Advertise, err)
+			}
+		}
+		usesTLS = usesTLS || l.tls()
+		usesSASL = usesSASL || l.sasl()
+	}
+	ib, ok := c.interBroker()
+	if !ok {
+		return fmt.Errorf("broker: inter.broker.listener.name %s is not a listener", c.InterBrokerListener)
+	}
+	if usesTLS {
+		if err := c.Security.TLS.Validate(); err != nil {
+			return fmt.Errorf("broker: a listener uses TLS: %w", err)
+		}
+	}
+	if ib.tls() && c.Security.TLS.CAFile == "" {
+		return fmt.Errorf("broker: inter-broker listener %s uses TLS: --ssl-ca-file must name the CA that signed the brokers' certificates", ib.Name)
+	}
+	if usesSASL {
+		if len(c.Security.SASLMechanisms) == 0 {
+			return errors.New("broker: a listener uses SASL but no mechanism is enabled")
+		}
+	}
+	if ib.sasl() {
+		if c.Security.InterBrokerUser == "" {
+			return fmt.Errorf("broker: inter-broker listener %s uses SASL: set the inter-broker SASL user and password", ib.Name)
+		}
+		m := c.Security.InterBrokerMechanism
+		if m != security.Plain && !m.IsScram() {
+			return fmt.Errorf("broker: sasl.mechanism.inter.broker.protocol %q is not PLAIN or SCRAM", m)
+		}
+	}
+	if c.Security.MaxReauth < 0 {
+		return fmt.Errorf("broker: connections.max.reauth.ms %v is negative", c.Security.MaxReauth)
+	}
+	if _, err := security.ParsePrincipalMappingRules(c.Security.PrincipalMappingRules); err != nil {
+		return fmt.Errorf("broker: ssl.principal.mapping.rules: %w", err)
+	}
+	return nil
 }

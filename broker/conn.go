@@ -39,6 +39,13 @@ type pending struct {
 	resp       kmsg.Response
 	complete   func(ctx context.Context) outgoing // runs on the writer goroutine, in request order
 	noResponse bool
+	// raw, with isRaw, is a SASL token written as a bare size-prefixed
+	// frame (after a v0 SaslHandshake) instead of resp.
+	raw   []byte
+	isRaw bool
+	// closeAfter closes the connection once this response is written
+	// (failed authentication); the reader stops after queueing it.
+	closeAfter bool
 }
 
 // outgoing is a response ready to encode. files holds the record bytes whose
@@ -101,6 +108,10 @@ type conn struct {
 	principal security.Principal
 	// host is the peer's IP address (no port, no "/"), as ACLs name hosts.
 	host string
+	// lis is the listener the connection came in on; sasl is its SASL
+	// state, nil on listeners without SASL (sasl_conn.go).
+	lis  *listener
+	sasl *saslState
 }
 
 // Principal is the connection's authenticated principal (User:ANONYMOUS
@@ -129,6 +140,11 @@ func (c *conn) close() {
 // serve runs the connection until the peer leaves, a protocol error occurs, or
 // the server stops. It returns once both goroutines are done.
 func (c *conn) serve() {
+	if err := c.handshake(); err != nil {
+		c.log.Debug("closing connection", "err", err)
+		c.close()
+		return
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -173,7 +189,12 @@ func (c *conn) readLoop() {
 			}
 			return
 		}
-		p, err := c.dispatch(body)
+		var p *pending
+		if c.sasl != nil && c.sasl.raw {
+			p, err = c.rawSASL(body)
+		} else {
+			p, err = c.dispatch(body)
+		}
 		if p != nil && p.req.key == produceKey || err != nil {
 			// Nothing refers to a produce body once its handler has
 			// appended the records.
@@ -187,6 +208,9 @@ func (c *conn) readLoop() {
 		select {
 		case c.queue <- p:
 		case <-c.ctx.Done():
+			return
+		}
+		if p.closeAfter {
 			return
 		}
 	}
@@ -203,6 +227,11 @@ func (c *conn) dispatch(body []byte) (*pending, error) {
 		// KIP-511: answer an ApiVersions request of a version we do not
 		// serve with our versions in the v0 format so the client can retry.
 		return &pending{req: req, resp: c.srv.unsupportedApiVersions()}, nil
+	}
+	if c.sasl != nil {
+		if err := c.saslGate(req.key); err != nil {
+			return nil, err
+		}
 	}
 	c.srv.metrics.requests.WithLabelValues(a.name).Inc()
 	p, err := a.handle(c, req)
@@ -292,6 +321,12 @@ func (c *conn) writeLoop() {
 		if p.noResponse {
 			continue
 		}
+		if p.isRaw {
+			if err := c.writeRaw(p.raw); err != nil {
+				c.close()
+			}
+			continue
+		}
 		out := outgoing{resp: p.resp}
 		if p.complete != nil {
 			out = p.complete(c.ctx)
@@ -313,6 +348,9 @@ func (c *conn) writeLoop() {
 			return
 		}
 		c.srv.metrics.requestSeconds.WithLabelValues(c.srv.apis[p.req.key].name).Observe(time.Since(p.req.at).Seconds())
+		if p.closeAfter {
+			c.close()
+		}
 	}
 }
 
@@ -322,6 +360,7 @@ func (c *conn) writeLoop() {
 func (c *conn) writeResponse(buf []byte, req *request, out outgoing) ([]byte, error) {
 	resp := out.resp
 	resp.SetVersion(req.version)
+	c.listenerEndpoints(resp)
 	buf = append(buf, 0, 0, 0, 0) // frame size
 	buf = binary.BigEndian.AppendUint32(buf, uint32(req.corr))
 	// ApiVersions responses always use header v0 (KIP-511).

@@ -55,7 +55,8 @@ type Server struct {
 	pids    *producerIDs
 	tiering bool // an object store is configured
 
-	ln           net.Listener
+	ln           net.Listener  // the first listener's
+	sec          securityState // listeners, TLS, SASL (listeners.go)
 	ready        chan struct{}
 	stopping     chan struct{} // closed when shutdown begins: long polls return early
 	shuttingDown atomic.Bool
@@ -92,6 +93,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 		conns:    make(map[*conn]struct{}),
 	}
 	s.apis, s.apiList = buildAPIs(apiTable())
+	if err := s.initTLS(); err != nil {
+		return nil, err
+	}
 	s.tiering = d.Tier != nil
 	s.pids = newProducerIDs(d.Store)
 	gc, err := group.New(cfg.Group, group.Deps{Logger: d.Logger.With("component", "group"), Registerer: d.Registerer,
@@ -110,7 +114,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.txns = tc
 	pm, err := partition.New(cfg.partitionConfig(), partition.Deps{
 		Logger: d.Logger, Registerer: d.Registerer, Store: d.Store, Cache: d.Cache, Tier: d.Tier,
-		Resolve: s.resolveBroker, Settings: s.topicSettings, FS: d.FS, Roles: roleObservers{gc, tc},
+		Resolve: s.resolveBroker, ReplConfig: s.replConfig, Settings: s.topicSettings, FS: d.FS, Roles: roleObservers{gc, tc},
 	})
 	if err != nil {
 		s.closeCoordinators()
@@ -188,22 +192,24 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 // accepting, lets in-flight requests finish (bounded by ShutdownTimeout),
 // and syncs and closes every log.
 func (s *Server) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
-	if err != nil {
+	if err := s.openListeners(ctx); err != nil {
 		s.closeCoordinators()
 		s.parts.Close()
-		return fmt.Errorf("broker: listen on %s: %w", s.cfg.Listen, err)
+		return err
 	}
-	s.ln = ln
+	s.ln = s.sec.listeners[0].ln
 	close(s.ready)
-	s.log.Info("kafka listener started", "addr", ln.Addr().String(), "advertised", s.cfg.advertised(), "node_id", s.cfg.NodeID)
+	for _, l := range s.sec.listeners {
+		s.log.Info("kafka listener started", "listener", l.cfg.Name, "protocol", l.cfg.Protocol,
+			"addr", l.ln.Addr().String(), "advertised", l.advertised(), "node_id", s.cfg.NodeID)
+	}
 
 	var bgWG, connWG sync.WaitGroup
 	bg, stopBG := context.WithCancel(context.Background())
 	bgWG.Go(func() { s.parts.Run(bg) })
 
 	acceptErr := make(chan error, 1)
-	go func() { acceptErr <- s.accept(ln, &connWG) }()
+	go func() { acceptErr <- s.acceptAll(&connWG) }()
 
 	// Membership and the controller campaign, until shutdown begins.
 	member, stopMember := context.WithCancel(context.Background())
@@ -225,7 +231,7 @@ func (s *Server) Run(ctx context.Context) error {
 	memberWG.Wait()
 	s.log.Info("shutting down: no new connections, finishing in-flight requests")
 	close(s.stopping)
-	ln.Close()
+	s.closeListeners()
 	if runErr == nil {
 		<-acceptErr
 	}
@@ -266,27 +272,22 @@ func (s *Server) Run(ctx context.Context) error {
 		s.reg.Close()
 	}
 	s.regMu.Unlock()
+	if s.sec.users != nil {
+		s.sec.users.Close()
+	}
 	s.log.Info("broker stopped")
 	return runErr
 }
 
 // info is this broker's registration.
 func (s *Server) info(shuttingDown bool) (meta.BrokerInfo, error) {
-	addr := s.cfg.Advertise
-	if addr == "" {
-		addr = s.ln.Addr().String()
-	}
-	host, port, err := net.SplitHostPort(addr)
+	listeners, host, port, err := s.endpoints()
 	if err != nil {
-		return meta.BrokerInfo{}, fmt.Errorf("broker: advertised address %q: %w", addr, err)
-	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil {
-		return meta.BrokerInfo{}, fmt.Errorf("broker: advertised port %q: %w", port, err)
+		return meta.BrokerInfo{}, err
 	}
 	return meta.BrokerInfo{
-		NodeID: s.cfg.NodeID, Host: host, Port: int32(p), Rack: s.cfg.Rack,
-		Listeners:   map[string]string{s.cfg.InterBrokerListener: net.JoinHostPort(host, port)},
+		NodeID: s.cfg.NodeID, Host: host, Port: port, Rack: s.cfg.Rack,
+		Listeners:   listeners,
 		DirectoryID: s.cfg.DirectoryID, ShuttingDown: shuttingDown,
 	}, nil
 }
@@ -403,16 +404,17 @@ func (s *Server) resolveBroker(id int32) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	if a, ok := b.Listeners[s.cfg.InterBrokerListener]; ok {
-		return a, true
+	host, port, ok := endpointOn(b, s.cfg.InterBrokerListener)
+	if !ok {
+		return "", false
 	}
-	return net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), true
+	return net.JoinHostPort(host, strconv.Itoa(int(port))), true
 }
 
-func (s *Server) accept(ln net.Listener, wg *sync.WaitGroup) error {
+func (s *Server) accept(l *listener, wg *sync.WaitGroup) error {
 	var delay time.Duration
 	for {
-		nc, err := ln.Accept()
+		nc, err := l.ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return nil
@@ -434,7 +436,7 @@ func (s *Server) accept(ln net.Listener, wg *sync.WaitGroup) error {
 			return fmt.Errorf("broker: accept: %w", err)
 		}
 		delay = 0
-		c := s.newConn(nc)
+		c := s.newConn(nc, l)
 		s.mu.Lock()
 		select {
 		case <-s.stopping:
@@ -458,7 +460,7 @@ func (s *Server) accept(ln net.Listener, wg *sync.WaitGroup) error {
 	}
 }
 
-func (s *Server) newConn(nc net.Conn) *conn {
+func (s *Server) newConn(nc net.Conn, l *listener) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{
 		srv:           s,
@@ -471,6 +473,10 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		fetchSessions: newFetchSessionCache(),
 		principal:     security.Anonymous,
 		host:          remoteHost(nc.RemoteAddr()),
+		lis:           l,
+	}
+	if l != nil && l.cfg.sasl() {
+		c.sasl = &saslState{}
 	}
 	rand.Read(c.marker[:])
 	return c

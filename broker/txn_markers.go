@@ -238,7 +238,7 @@ func (w *markerWriter) client(id int32) (*kgo.Client, error) {
 		p.cl.Close()
 		delete(w.peers, id)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID("sediment-broker"), kgo.RequestTimeoutOverhead(peerTimeout))
+	cl, err := kgo.NewClient(append(w.s.interBrokerClientOpts(), kgo.SeedBrokers(addr), kgo.ClientID("sediment-broker"), kgo.RequestTimeoutOverhead(peerTimeout))...)
 	if err != nil {
 		return nil, err
 	}

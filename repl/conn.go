@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl"
 )
 
 // maxResponseSize bounds one response frame beyond the configured MaxBytes. A fetch
@@ -44,13 +45,26 @@ type conn struct {
 	maxResp  int64
 	wbuf     []byte
 	rbuf     []byte
+
+	sasl        sasl.Mechanism // nil without SASL
+	saslTimeout time.Duration
+	reauthAt    time.Time // zero: the session does not expire
+	authing     bool
 }
 
 // dial connects to addr and learns the leader's API versions (ApiVersions v3, falling
 // back to v0 when the leader answers UNSUPPORTED_VERSION, as KIP-511 prescribes).
 func dial(ctx context.Context, addr string, cfg *Config) (*conn, error) {
-	d := net.Dialer{Timeout: cfg.DialTimeout}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	dctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	defer cancel()
+	var nc net.Conn
+	var err error
+	if cfg.Dial != nil {
+		nc, err = cfg.Dial(dctx, "tcp", addr)
+	} else {
+		var d net.Dialer
+		nc, err = d.DialContext(dctx, "tcp", addr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("repl: dial %s: %w", addr, err)
 	}
@@ -63,6 +77,13 @@ func dial(ctx context.Context, addr string, cfg *Config) (*conn, error) {
 	if err := c.handshake(ctx, cfg.SocketTimeout); err != nil {
 		nc.Close()
 		return nil, err
+	}
+	if cfg.SASL != nil {
+		c.sasl, c.saslTimeout = cfg.SASL, cfg.SocketTimeout
+		if err := c.authenticate(ctx); err != nil {
+			nc.Close()
+			return nil, err
+		}
 	}
 	return c, nil
 }
@@ -110,6 +131,9 @@ func (c *conn) version(key, lo, hi int16) (int16, bool) {
 // Any error leaves the connection unusable: the caller closes it.
 func (c *conn) request(ctx context.Context, req kmsg.Request, timeout time.Duration) (kmsg.Response, error) {
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := c.reauthenticate(ctx); err != nil {
 		return nil, err
 	}
 	c.corr++

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/sasl"
 )
 
 // Log is what a follower needs of its local replica. *segment.Log satisfies it.
@@ -82,6 +84,11 @@ type Config struct {
 	Backoff       time.Duration
 	DialTimeout   time.Duration // connection setup timeout
 	SocketTimeout time.Duration // replica.socket.timeout.ms: a response may take MaxWait plus this
+	// Dial, when set, opens connections to leaders (e.g. TLS to an SSL inter-broker
+	// listener); nil dials plain TCP. SASL, when set, authenticates each connection and
+	// re-authenticates it before its session expires (KIP-368; sasl.go).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	SASL sasl.Mechanism
 }
 
 // backoffCap is how many times Backoff repeated failures wait at most.

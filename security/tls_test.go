@@ -1,87 +1,24 @@
 package security
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"log/slog"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sedimentio/sediment/security/securitytest"
 )
 
 // testCA is a certificate authority made in the test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
+type testCA = securitytest.CA
 
-// makeCert signs tmpl, given a fresh P-256 key and a random serial, by parent (or by itself
-// when parent is nil).
-func makeCert(t *testing.T, tmpl *x509.Certificate, parent *testCA) (*x509.Certificate, *ecdsa.PrivateKey, []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl.SerialNumber, err = rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl.NotBefore = time.Now().Add(-time.Hour)
-	issuer, signer := tmpl, key
-	if parent != nil {
-		issuer, signer = parent.cert, parent.key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, &key.PublicKey, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
-
-func newTestCA(t *testing.T, cn string) *testCA {
-	t.Helper()
-	cert, key, certPEM := makeCert(t, &x509.Certificate{
-		Subject:               pkix.Name{CommonName: cn},
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}, nil)
-	return &testCA{cert: cert, key: key, pem: certPEM}
-}
-
-// issue returns PEM certificate and key for subject, valid for 127.0.0.1 as server and client.
-func (ca *testCA) issue(t *testing.T, subject pkix.Name, notAfter time.Time) (certPEM, keyPEM []byte) {
-	t.Helper()
-	_, key, certPEM := makeCert(t, &x509.Certificate{
-		Subject:     subject,
-		NotAfter:    notAfter,
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-	}, ca)
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
-}
+func newTestCA(t *testing.T, cn string) *testCA { return securitytest.NewCA(t, cn) }
 
 func writeFile(t *testing.T, path string, data []byte, mod time.Time) {
 	t.Helper()
@@ -100,10 +37,10 @@ func writeTLSFiles(t *testing.T, ca *testCA, cn string) (certFile, keyFile, caFi
 	dir := t.TempDir()
 	certFile, keyFile, caFile = filepath.Join(dir, "broker.pem"), filepath.Join(dir, "broker.key"), filepath.Join(dir, "ca.pem")
 	mod = time.Now().Add(-time.Minute)
-	certPEM, keyPEM := ca.issue(t, pkix.Name{CommonName: cn}, time.Now().Add(time.Hour))
+	certPEM, keyPEM := ca.IssueUntil(t, pkix.Name{CommonName: cn}, time.Now().Add(time.Hour))
 	writeFile(t, certFile, certPEM, mod)
 	writeFile(t, keyFile, keyPEM, mod)
-	writeFile(t, caFile, ca.pem, mod)
+	writeFile(t, caFile, ca.PEM, mod)
 	return certFile, keyFile, caFile, mod
 }
 
@@ -156,7 +93,7 @@ func TestTLSFiles(t *testing.T) {
 	}
 	addr, results := tlsServer(t, files.ServerConfig(), mapper)
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca.pem)
+	pool.AppendCertsFromPEM(ca.PEM)
 
 	dial := func(clientCert *tls.Certificate, maxVersion uint16) (serverCN string, err error) {
 		cc := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MaxVersion: maxVersion}
@@ -177,7 +114,7 @@ func TestTLSFiles(t *testing.T) {
 		return c.ConnectionState().PeerCertificates[0].Subject.CommonName, nil
 	}
 	keyPair := func(ca *testCA, subject pkix.Name, notAfter time.Time) *tls.Certificate {
-		c, k := ca.issue(t, subject, notAfter)
+		c, k := ca.IssueUntil(t, subject, notAfter)
 		kp, err := tls.X509KeyPair(c, k)
 		if err != nil {
 			t.Fatal(err)
@@ -222,7 +159,7 @@ func TestTLSFiles(t *testing.T) {
 	<-results
 
 	// Rotation: new files are served from the next handshake on.
-	certPEM2, keyPEM2 := ca.issue(t, pkix.Name{CommonName: "broker-1-rotated"}, time.Now().Add(2*time.Hour))
+	certPEM2, keyPEM2 := ca.IssueUntil(t, pkix.Name{CommonName: "broker-1-rotated"}, time.Now().Add(2*time.Hour))
 	t1 := t0.Add(30 * time.Second)
 	writeFile(t, certFile, certPEM2, t1)
 	// The key does not match yet (half-way through a rotation): the old pair stays.
@@ -263,7 +200,7 @@ func TestTLSRequiredAndReloadInterval(t *testing.T) {
 	files.now = func() time.Time { return clock }
 	addr, results := tlsServer(t, files.ServerConfig(), nil)
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca.pem)
+	pool.AppendCertsFromPEM(ca.PEM)
 	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
 	if err == nil {
 		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -277,7 +214,7 @@ func TestTLSRequiredAndReloadInterval(t *testing.T) {
 		t.Fatalf("principal %q", got)
 	}
 
-	c2, k2 := ca.issue(t, pkix.Name{CommonName: "two"}, time.Now().Add(time.Hour))
+	c2, k2 := ca.IssueUntil(t, pkix.Name{CommonName: "two"}, time.Now().Add(time.Hour))
 	writeFile(t, certFile, c2, t0.Add(time.Second))
 	writeFile(t, keyFile, k2, t0.Add(time.Second))
 	if got := files.current().cert.Leaf.Subject.CommonName; got != "one" {

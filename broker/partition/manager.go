@@ -132,6 +132,9 @@ type Deps struct {
 	Tier tier.ObjectStore
 	// Resolve gives followers the inter-broker address of a leader.
 	Resolve repl.Resolver
+	// ReplConfig, when set, adjusts the followers' connection settings
+	// (inter-broker TLS and SASL).
+	ReplConfig func(*repl.Config)
 	// Settings resolves a topic's configs; required.
 	Settings func(meta.Topic) (TopicSettings, error)
 	// FS holds the partitions' logs; nil means the operating system's.
@@ -267,6 +270,9 @@ func New(cfg Config, d Deps) (*Manager, error) {
 	rcfg := repl.DefaultConfig()
 	rcfg.NodeID = cfg.NodeID
 	rcfg.ClientID = fmt.Sprintf("sediment-replica-%d", cfg.NodeID)
+	if d.ReplConfig != nil {
+		d.ReplConfig(&rcfg)
+	}
 	rm, err := repl.NewManager(rcfg, d.Resolve, d.Logger.With("component", "repl"), d.Registerer)
 	if err != nil {
 		if m.tierReader != nil {

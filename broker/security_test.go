@@ -1,0 +1,511 @@
+package broker
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509/pkix"
+	"encoding/binary"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/sedimentio/sediment/security"
+	"github.com/sedimentio/sediment/security/securitytest"
+)
+
+// authLog records the principals connections authenticate as.
+type authLog struct {
+	slog.Handler
+	mu   *sync.Mutex
+	seen *[]string // "listener principal"
+}
+
+func newAuthLog() *authLog {
+	return &authLog{Handler: slog.DiscardHandler, mu: new(sync.Mutex), seen: new([]string)}
+}
+
+func (h *authLog) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *authLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "connection authenticated" {
+		return nil
+	}
+	var lis, p string
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "listener":
+			lis = a.Value.String()
+		case "principal":
+			p = a.Value.String()
+		}
+		return true
+	})
+	h.mu.Lock()
+	*h.seen = append(*h.seen, lis+" "+p)
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *authLog) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *authLog) WithGroup(string) slog.Handler      { return h }
+
+func (h *authLog) count(entry string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, e := range *h.seen {
+		if e == entry {
+			n++
+		}
+	}
+	return n
+}
+
+// secureBroker is one broker with PLAINTEXT, SASL_PLAINTEXT, SSL and
+// SASL_SSL listeners and the users alice (SCRAM-SHA-256 and -512) and bob
+// (SCRAM-SHA-512).
+type secureBroker struct {
+	*testBroker
+	ca   *securitytest.CA
+	log  *authLog
+	tls  securitytest.Files
+	addr map[string]string // listener name -> bound address
+}
+
+func startSecureBroker(t *testing.T, clientAuth security.ClientAuth, reauth time.Duration) *secureBroker {
+	t.Helper()
+	ca := securitytest.NewCA(t, "test-ca")
+	files := ca.WriteFiles(t, filepath.Join(t.TempDir(), "tls"), pkix.Name{CommonName: "broker1"})
+	al := newAuthLog()
+	b := startNode(t, t.TempDir(), 1, nil, func(c *Config) {
+		c.Security.Listeners = []Listener{
+			{Name: "PLAINTEXT", Protocol: ProtocolPlaintext, Addr: "127.0.0.1:0"},
+			{Name: "SASL", Protocol: ProtocolSASLPlaintext, Addr: "127.0.0.1:0"},
+			{Name: "SSL", Protocol: ProtocolSSL, Addr: "127.0.0.1:0"},
+			{Name: "SASLSSL", Protocol: ProtocolSASLSSL, Addr: "127.0.0.1:0"},
+		}
+		c.Security.TLS = security.TLSConfig{CertFile: files.Cert, KeyFile: files.Key, CAFile: files.CA,
+			ClientAuth: clientAuth}
+		c.Security.PrincipalMappingRules = "RULE:^CN=([a-z]+),O=apps$/$1@apps/U,DEFAULT"
+		c.Security.MaxReauth = reauth
+	}, func(d *Deps) { d.Logger = slog.New(al) })
+	sb := &secureBroker{testBroker: b, ca: ca, log: al, tls: files, addr: map[string]string{}}
+	for _, n := range []string{"PLAINTEXT", "SASL", "SSL", "SASLSSL"} {
+		sb.addr[n] = b.srv.ListenerAddr(n).String()
+	}
+	ctx := ctxT(t, 10*time.Second)
+	for _, u := range []struct {
+		name, password string
+		mechs          []security.Mechanism
+	}{
+		{"alice", "alice-secret", []security.Mechanism{security.ScramSHA256, security.ScramSHA512}},
+		{"bob", "bob-secret", []security.Mechanism{security.ScramSHA512}},
+	} {
+		for _, m := range u.mechs {
+			cred, err := security.NewScramCredential(m, u.password, 4096)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rev, err := b.srv.store.PutScramCredential(ctx, u.name, string(m), cred.Encode())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.srv.sec.users.WaitRevision(ctx, rev); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return sb
+}
+
+func (b *secureBroker) clientOn(t *testing.T, listener string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.addr[listener]),
+		kgo.RetryTimeout(2 * time.Second), kgo.RequestRetries(1)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// roundTrip produces one record to topic.
+func roundTrip(t *testing.T, cl *kgo.Client, topic string) error {
+	t.Helper()
+	ctx := ctxT(t, 15*time.Second)
+	return cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("v")}).FirstErr()
+}
+
+// authErr is the error of one Metadata request on a new connection of the
+// client's seed broker (not retried, unlike produce).
+func authErr(t *testing.T, cl *kgo.Client) error {
+	t.Helper()
+	_, err := cl.SeedBrokers()[0].Request(ctxT(t, 10*time.Second), kmsg.NewPtrMetadataRequest())
+	return err
+}
+
+func TestSecurityListeners(t *testing.T) {
+	t.Parallel()
+	b := startSecureBroker(t, security.ClientAuthRequired, 1500*time.Millisecond)
+	b.createTopic("secure", 1, nil)
+
+	scram256 := func(u, p string) sasl.Mechanism { return scram.Auth{User: u, Pass: p}.AsSha256Mechanism() }
+	scram512 := func(u, p string) sasl.Mechanism { return scram.Auth{User: u, Pass: p}.AsSha512Mechanism() }
+	plainM := func(u, p string) sasl.Mechanism { return plain.Auth{User: u, Pass: p}.AsMechanism() }
+
+	t.Run("sasl", func(t *testing.T) {
+		t.Parallel()
+		for _, tc := range []struct {
+			name string
+			mech sasl.Mechanism
+			ok   bool
+		}{
+			{"plain", plainM("alice", "alice-secret"), true},
+			{"scram256", scram256("alice", "alice-secret"), true},
+			{"scram512", scram512("bob", "bob-secret"), true},
+			{"plain-bad-password", plainM("alice", "wrong"), false},
+			{"scram256-bad-password", scram256("alice", "wrong"), false},
+			{"scram512-bad-password", scram512("bob", "wrong"), false},
+			{"scram256-no-credential-for-mechanism", scram256("bob", "bob-secret"), false},
+			{"scram512-unknown-user", scram512("mallory", "x"), false},
+			{"plain-unknown-user", plainM("mallory", "x"), false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				cl := b.clientOn(t, "SASL", kgo.SASL(tc.mech))
+				if !tc.ok {
+					if err := authErr(t, cl); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+						t.Fatalf("request with bad credentials: %v, want SASL_AUTHENTICATION_FAILED", err)
+					}
+					return
+				}
+				if err := roundTrip(t, cl, "secure"); err != nil {
+					t.Fatalf("produce: %v", err)
+				}
+			})
+		}
+	})
+
+	t.Run("unknown-user-same-error", func(t *testing.T) {
+		t.Parallel()
+		msg := func(user string) string {
+			nc := dialRaw(t, b.addr["SASL"], nil)
+			handshake(t, nc, 1, "PLAIN")
+			resp := rawRequest(t, nc, &kmsg.SASLAuthenticateRequest{Version: 1, SASLAuthBytes: []byte("\x00" + user + "\x00wrong")}).(*kmsg.SASLAuthenticateResponse)
+			if resp.ErrorCode != kerr.SaslAuthenticationFailed.Code || resp.ErrorMessage == nil {
+				t.Fatalf("bad password: error %d", resp.ErrorCode)
+			}
+			expectClosed(t, nc)
+			return *resp.ErrorMessage
+		}
+		if known, unknown := msg("alice"), msg("nobody"); known != unknown {
+			t.Fatalf("errors differ: %q for a known user, %q for an unknown one", known, unknown)
+		}
+	})
+
+	t.Run("before-authentication", func(t *testing.T) {
+		t.Parallel()
+		nc := dialRaw(t, b.addr["SASL"], nil)
+		if r := rawRequest(t, nc, &kmsg.ApiVersionsRequest{Version: 3, ClientSoftwareName: "t", ClientSoftwareVersion: "1"}).(*kmsg.ApiVersionsResponse); r.ErrorCode != 0 {
+			t.Fatalf("ApiVersions before auth: %d", r.ErrorCode)
+		}
+		writeRequest(t, nc, &kmsg.MetadataRequest{Version: 12})
+		expectClosed(t, nc)
+
+		// Unsupported mechanism: the answer lists the enabled ones, then the connection closes.
+		nc = dialRaw(t, b.addr["SASL"], nil)
+		r := rawRequest(t, nc, &kmsg.SASLHandshakeRequest{Version: 1, Mechanism: "GSSAPI"}).(*kmsg.SASLHandshakeResponse)
+		if r.ErrorCode != kerr.UnsupportedSaslMechanism.Code || strings.Join(r.SupportedMechanisms, ",") != "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512" {
+			t.Fatalf("GSSAPI handshake: %d %v", r.ErrorCode, r.SupportedMechanisms)
+		}
+		expectClosed(t, nc)
+
+		// SaslHandshake on a PLAINTEXT listener is ILLEGAL_SASL_STATE.
+		nc = dialRaw(t, b.addr["PLAINTEXT"], nil)
+		if r := rawRequest(t, nc, &kmsg.SASLHandshakeRequest{Version: 1, Mechanism: "PLAIN"}).(*kmsg.SASLHandshakeResponse); r.ErrorCode != kerr.IllegalSaslState.Code {
+			t.Fatalf("handshake on PLAINTEXT: %d", r.ErrorCode)
+		}
+	})
+
+	t.Run("v0-raw-tokens", func(t *testing.T) {
+		t.Parallel()
+		nc := dialRaw(t, b.addr["SASL"], nil)
+		handshake(t, nc, 0, "PLAIN")
+		if reply := rawToken(t, nc, []byte("\x00alice\x00alice-secret")); len(reply) != 0 {
+			t.Fatalf("PLAIN reply %q", reply)
+		}
+		if r := rawRequest(t, nc, &kmsg.MetadataRequest{Version: 12}).(*kmsg.MetadataResponse); len(r.Brokers) != 1 {
+			t.Fatalf("metadata after v0 auth: %+v", r.Brokers)
+		}
+		// A wrong password over raw tokens closes the connection.
+		nc = dialRaw(t, b.addr["SASL"], nil)
+		handshake(t, nc, 0, "PLAIN")
+		writeFrame(t, nc, []byte("\x00alice\x00nope"))
+		expectClosed(t, nc)
+	})
+
+	t.Run("session-expiry", func(t *testing.T) {
+		t.Parallel()
+		nc := dialRaw(t, b.addr["SASL"], nil)
+		handshake(t, nc, 1, "PLAIN")
+		r := rawRequest(t, nc, &kmsg.SASLAuthenticateRequest{Version: 1, SASLAuthBytes: []byte("\x00alice\x00alice-secret")}).(*kmsg.SASLAuthenticateResponse)
+		if r.ErrorCode != 0 || r.SessionLifetimeMillis != 1500 {
+			t.Fatalf("authenticate: error %d, session lifetime %d ms, want 1500", r.ErrorCode, r.SessionLifetimeMillis)
+		}
+		rawRequest(t, nc, &kmsg.MetadataRequest{Version: 12})
+		// Re-authentication as another user is refused.
+		handshake(t, nc, 1, "PLAIN")
+		r = rawRequest(t, nc, &kmsg.SASLAuthenticateRequest{Version: 1, SASLAuthBytes: []byte("\x00bob\x00bob-secret")}).(*kmsg.SASLAuthenticateResponse)
+		if r.ErrorCode != kerr.SaslAuthenticationFailed.Code {
+			t.Fatalf("re-authentication as bob: %d", r.ErrorCode)
+		}
+		expectClosed(t, nc)
+
+		nc = dialRaw(t, b.addr["SASL"], nil)
+		handshake(t, nc, 1, "PLAIN")
+		rawRequest(t, nc, &kmsg.SASLAuthenticateRequest{Version: 1, SASLAuthBytes: []byte("\x00alice\x00alice-secret")})
+		time.Sleep(1600 * time.Millisecond)
+		writeRequest(t, nc, &kmsg.MetadataRequest{Version: 12})
+		expectClosed(t, nc)
+	})
+
+	t.Run("reauthentication", func(t *testing.T) {
+		t.Parallel()
+		cl := b.clientOn(t, "SASL", kgo.SASL(scram512("bob", "bob-secret")))
+		for range 5 {
+			if err := roundTrip(t, cl, "secure"); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		// 2.5 s on 1.5 s sessions: the client renewed its sessions itself.
+		if n := b.log.count("SASL User:bob"); n < 3 {
+			t.Fatalf("bob authenticated %d times, want the first time and re-authentications", n)
+		}
+	})
+
+	t.Run("ssl-client-certificate", func(t *testing.T) {
+		t.Parallel()
+		subject := pkix.Name{CommonName: "carol", Organization: []string{"apps"}}
+		cl := b.clientOn(t, "SSL", kgo.DialTLSConfig(b.ca.ClientConfig(t, &subject)))
+		if err := roundTrip(t, cl, "secure"); err != nil {
+			t.Fatal(err)
+		}
+		if b.log.count("SSL User:CAROL@APPS") == 0 {
+			t.Fatal("no connection authenticated as User:CAROL@APPS (ssl.principal.mapping.rules)")
+		}
+		dn := pkix.Name{CommonName: "dave"}
+		if err := roundTrip(t, b.clientOn(t, "SSL", kgo.DialTLSConfig(b.ca.ClientConfig(t, &dn))), "secure"); err != nil {
+			t.Fatal(err)
+		}
+		if b.log.count("SSL User:CN=dave") == 0 {
+			t.Fatal("no connection authenticated as User:CN=dave (DEFAULT rule)")
+		}
+		// ssl.client.auth=required: no certificate, no connection.
+		if err := authErr(t, b.clientOn(t, "SSL", kgo.DialTLSConfig(b.ca.ClientConfig(t, nil)))); err == nil {
+			t.Fatal("a request without a client certificate succeeded")
+		}
+	})
+
+	t.Run("sasl-ssl", func(t *testing.T) {
+		t.Parallel()
+		subject := pkix.Name{CommonName: "client"}
+		cl := b.clientOn(t, "SASLSSL", kgo.DialTLSConfig(b.ca.ClientConfig(t, &subject)), kgo.SASL(scram256("alice", "alice-secret")))
+		if err := roundTrip(t, cl, "secure"); err != nil {
+			t.Fatal(err)
+		}
+		if b.log.count("SASLSSL User:alice") == 0 {
+			t.Fatal("SASL_SSL principal is not the SASL user")
+		}
+		bad := b.clientOn(t, "SASLSSL", kgo.DialTLSConfig(b.ca.ClientConfig(t, &subject)), kgo.SASL(scram256("alice", "nope")))
+		if err := authErr(t, bad); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+			t.Fatalf("bad password over SASL_SSL: %v", err)
+		}
+	})
+
+	t.Run("metadata-per-listener", func(t *testing.T) {
+		t.Parallel()
+		for _, lis := range []string{"PLAINTEXT", "SASL"} {
+			var opts []kgo.Opt
+			if lis == "SASL" {
+				opts = append(opts, kgo.SASL(plainM("alice", "alice-secret")))
+			}
+			cl := b.clientOn(t, lis, opts...)
+			ctx := ctxT(t, 10*time.Second)
+			m, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Brokers) != 1 || net.JoinHostPort(m.Brokers[0].Host, itoa(m.Brokers[0].Port)) != b.addr[lis] {
+				t.Fatalf("%s: metadata brokers %+v, want %s", lis, m.Brokers, b.addr[lis])
+			}
+			fc := kmsg.NewPtrFindCoordinatorRequest()
+			fc.CoordinatorKey = "g-" + lis
+			fr, err := fc.RequestWith(ctx, cl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if net.JoinHostPort(fr.Host, itoa(fr.Port)) != b.addr[lis] {
+				t.Fatalf("%s: coordinator at %s:%d, want %s", lis, fr.Host, fr.Port, b.addr[lis])
+			}
+			dc, err := kmsg.NewPtrDescribeClusterRequest().RequestWith(ctx, cl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(dc.Brokers) != 1 || net.JoinHostPort(dc.Brokers[0].Host, itoa(dc.Brokers[0].Port)) != b.addr[lis] {
+				t.Fatalf("%s: DescribeCluster brokers %+v", lis, dc.Brokers)
+			}
+		}
+		info, ok := b.srv.cache.Broker(1)
+		if !ok || len(info.Listeners) != 4 || info.Listeners["SASLSSL"] != b.addr["SASLSSL"] {
+			t.Fatalf("registration listeners %v", info.Listeners)
+		}
+	})
+}
+
+// TestSSLRotationAndNoClientAuth: with ssl.client.auth=none a client without
+// a certificate is User:ANONYMOUS, and new certificate files are served
+// without a restart.
+func TestSSLRotationAndNoClientAuth(t *testing.T) {
+	t.Parallel()
+	b := startSecureBroker(t, security.ClientAuthNone, 0)
+	b.createTopic("rotate", 1, nil)
+	if err := roundTrip(t, b.clientOn(t, "SSL", kgo.DialTLSConfig(b.ca.ClientConfig(t, nil))), "rotate"); err != nil {
+		t.Fatal(err)
+	}
+	if b.log.count("SSL User:ANONYMOUS") == 0 {
+		t.Fatal("no anonymous SSL connection")
+	}
+	serial := func() string {
+		nc, err := tls.Dial("tcp", b.addr["SSL"], b.ca.ClientConfig(t, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		return nc.ConnectionState().PeerCertificates[0].Subject.CommonName
+	}
+	if cn := serial(); cn != "broker1" {
+		t.Fatalf("served certificate %q", cn)
+	}
+	// A new certificate and key, written with a later modification time.
+	next := b.ca.WriteFiles(t, filepath.Join(t.TempDir(), "next"), pkix.Name{CommonName: "broker1-rotated"})
+	later := time.Now().Add(time.Minute)
+	for src, dst := range map[string]string{next.Cert: b.tls.Cert, next.Key: b.tls.Key} {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(dst, later, later); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the rotated certificate", 10*time.Second, func() bool { return serial() == "broker1-rotated" })
+}
+
+func itoa(p int32) string { return strconv.Itoa(int(p)) }
+
+// dialRaw connects to a listener, with TLS when cfg is set.
+func dialRaw(t *testing.T, addr string, cfg *tls.Config) net.Conn {
+	t.Helper()
+	var nc net.Conn
+	var err error
+	if cfg != nil {
+		nc, err = tls.Dial("tcp", addr, cfg)
+	} else {
+		nc, err = net.Dial("tcp", addr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	return nc
+}
+
+func writeRequest(t *testing.T, nc net.Conn, req kmsg.Request) {
+	t.Helper()
+	buf := kmsg.NewRequestFormatter(kmsg.FormatterClientID("raw")).AppendRequest(nil, req, 7)
+	if _, err := nc.Write(buf); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readFrame(t *testing.T, nc net.Conn) []byte {
+	t.Helper()
+	var hdr [4]byte
+	if _, err := io.ReadFull(nc, hdr[:]); err != nil {
+		t.Fatalf("reading a response: %v", err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(hdr[:]))
+	if _, err := io.ReadFull(nc, body); err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// rawRequest sends req and decodes its response.
+func rawRequest(t *testing.T, nc net.Conn, req kmsg.Request) kmsg.Response {
+	t.Helper()
+	writeRequest(t, nc, req)
+	body := readFrame(t, nc)[4:] // correlation id
+	resp := req.ResponseKind()
+	resp.SetVersion(req.GetVersion())
+	if resp.IsFlexible() && req.Key() != apiVersionsKey {
+		body = body[1:] // empty tagged fields
+	}
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func handshake(t *testing.T, nc net.Conn, version int16, mech string) {
+	t.Helper()
+	if r := rawRequest(t, nc, &kmsg.SASLHandshakeRequest{Version: version, Mechanism: mech}).(*kmsg.SASLHandshakeResponse); r.ErrorCode != 0 {
+		t.Fatalf("SaslHandshake v%d %s: %d", version, mech, r.ErrorCode)
+	}
+}
+
+func writeFrame(t *testing.T, nc net.Conn, b []byte) {
+	t.Helper()
+	if _, err := nc.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(b))), b...)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rawToken sends a bare SASL token (after a v0 handshake) and reads the reply.
+func rawToken(t *testing.T, nc net.Conn, b []byte) []byte {
+	t.Helper()
+	writeFrame(t, nc, b)
+	return readFrame(t, nc)
+}
+
+// expectClosed asserts that the broker closes the connection (after any
+// response already written).
+func expectClosed(t *testing.T, nc net.Conn) {
+	t.Helper()
+	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := io.Copy(io.Discard, nc)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal("the broker did not close the connection")
+	}
+}
