@@ -62,6 +62,8 @@ func apiTable() []api {
 		{key: 45, min: 0, max: 1, handle: handleAlterPartitionReassignments},
 		{key: 46, min: 0, max: 0, handle: handleListPartitionReassignments},
 		{key: 47, min: 0, max: 0, handle: handleOffsetDelete},
+		{key: 50, min: 0, max: 0, handle: handleDescribeUserScramCredentials},
+		{key: 51, min: 0, max: 0, handle: handleAlterUserScramCredentials},
 		{key: 60, min: 0, max: 1, handle: handleDescribeCluster},
 		{key: 61, min: 0, max: 0, handle: handleDescribeProducers},
 		{key: 65, min: 0, max: 0, handle: handleDescribeTransactions},

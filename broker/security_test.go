@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -338,6 +339,76 @@ func TestSecurityListeners(t *testing.T) {
 		}
 	})
 
+	t.Run("scram-credential-apis", func(t *testing.T) {
+		t.Parallel()
+		adm := kadm.NewClient(b.clientOn(t, "PLAINTEXT"))
+		ctx := ctxT(t, 20*time.Second)
+		altered, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{
+			{User: "erin", Mechanism: kadm.ScramSha256, Iterations: 8192, Password: "erin-secret"},
+		})
+		if err != nil || altered["erin"].Err != nil {
+			t.Fatalf("upsert erin: %v %+v", err, altered)
+		}
+		// What kadm would refuse to send: the broker checks too.
+		req := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+		for _, u := range []kmsg.AlterUserSCRAMCredentialsRequestUpsertion{
+			{Name: "weak", Mechanism: 2, Iterations: 1000, Salt: []byte("salt"), SaltedPassword: make([]byte, 64)},
+			{Name: "odd", Mechanism: 3, Iterations: 4096, Salt: []byte("salt"), SaltedPassword: make([]byte, 32)},
+			{Name: "twice", Mechanism: 1, Iterations: 4096, Salt: []byte("salt"), SaltedPassword: make([]byte, 32)},
+			{Name: "twice", Mechanism: 1, Iterations: 4096, Salt: []byte("salt"), SaltedPassword: make([]byte, 32)},
+		} {
+			req.Upsertions = append(req.Upsertions, u)
+		}
+		raw, err := req.RequestWith(ctx, b.clientOn(t, "PLAINTEXT"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]int16{"weak": kerr.UnacceptableCredential.Code, "odd": kerr.UnsupportedSaslMechanism.Code, "twice": kerr.DuplicateResource.Code}
+		if len(raw.Results) != len(want) {
+			t.Fatalf("results %+v", raw.Results)
+		}
+		for _, r := range raw.Results {
+			if r.ErrorCode != want[r.User] {
+				t.Fatalf("%s: error %d, want %d", r.User, r.ErrorCode, want[r.User])
+			}
+		}
+		if users, _, err := b.srv.store.Users(ctx); err != nil || users["twice"] != nil || users["weak"] != nil {
+			t.Fatalf("refused credentials were stored: %v %v", users, err)
+		}
+		// The new credential logs in (once the brokers' mirror has it).
+		waitFor(t, "erin's credential to reach the broker", 10*time.Second, func() bool {
+			_, ok := b.srv.sec.users.Credential("erin", "SCRAM-SHA-256")
+			return ok
+		})
+		if err := authErr(t, b.clientOn(t, "SASL", kgo.SASL(scram256("erin", "erin-secret")))); err != nil {
+			t.Fatalf("login with the credential set through AlterUserScramCredentials: %v", err)
+		}
+		described, err := adm.DescribeUserSCRAMs(ctx, "erin", "alice", "nobody")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := described["erin"]; d.Err != nil || len(d.CredInfos) != 1 || d.CredInfos[0].Mechanism != kadm.ScramSha256 || d.CredInfos[0].Iterations != 8192 {
+			t.Fatalf("describe erin: %+v", d)
+		}
+		if d := described["alice"]; d.Err != nil || len(d.CredInfos) != 2 {
+			t.Fatalf("describe alice: %+v", d)
+		}
+		if d := described["nobody"]; !errors.Is(d.Err, kerr.ResourceNotFound) {
+			t.Fatalf("describe nobody: %+v", d)
+		}
+		altered, err = adm.AlterUserSCRAMs(ctx, []kadm.DeleteSCRAM{{User: "erin", Mechanism: kadm.ScramSha512}}, nil)
+		if err != nil || !errors.Is(altered["erin"].Err, kerr.ResourceNotFound) {
+			t.Fatalf("deleting a credential erin does not have: %v %+v", err, altered)
+		}
+		altered, err = adm.AlterUserSCRAMs(ctx, []kadm.DeleteSCRAM{{User: "erin", Mechanism: kadm.ScramSha256}}, nil)
+		if err != nil || altered["erin"].Err != nil {
+			t.Fatalf("delete erin: %v %+v", err, altered)
+		}
+		if d, err := adm.DescribeUserSCRAMs(ctx, "erin"); err != nil || !errors.Is(d["erin"].Err, kerr.ResourceNotFound) {
+			t.Fatalf("erin after deletion: %v %+v", err, d)
+		}
+	})
+
 	t.Run("metadata-per-listener", func(t *testing.T) {
 		t.Parallel()
 		for _, lis := range []string{"PLAINTEXT", "SASL"} {
@@ -508,4 +579,70 @@ func expectClosed(t *testing.T, nc net.Conn) {
 	if errors.As(err, &ne) && ne.Timeout() {
 		t.Fatal("the broker did not close the connection")
 	}
+}
+
+// TestInterBrokerSASLSSL: three brokers whose inter-broker listener is
+// SASL_SSL (SCRAM-SHA-512, client certificates required, 2 s sessions):
+// followers replicate, and a transaction's markers and partition
+// verifications reach the other leaders, over it; clients use PLAINTEXT.
+func TestInterBrokerSASLSSL(t *testing.T) {
+	t.Parallel()
+	ca := securitytest.NewCA(t, "cluster-ca")
+	files := ca.WriteFiles(t, filepath.Join(t.TempDir(), "tls"), pkix.Name{CommonName: "broker"})
+	cred, err := security.NewScramCredential(security.ScramSHA512, "broker-secret", 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	al := newAuthLog()
+	bs := startCluster(t, 3, func(c *Config) {
+		txnConfig(c)
+		c.Security.Listeners = []Listener{
+			{Name: "EXTERNAL", Protocol: ProtocolPlaintext, Addr: "127.0.0.1:0"},
+			{Name: "INTERNAL", Protocol: ProtocolSASLSSL, Addr: "127.0.0.1:0"},
+		}
+		c.InterBrokerListener = "INTERNAL"
+		c.Security.TLS = security.TLSConfig{CertFile: files.Cert, KeyFile: files.Key, CAFile: files.CA, ClientAuth: security.ClientAuthRequired}
+		c.Security.InterBrokerUser, c.Security.InterBrokerPassword = "broker", "broker-secret"
+		c.Security.MaxReauth = 2 * time.Second
+	}, func(d *Deps) {
+		d.Logger = slog.New(al)
+		if _, err := d.Store.PutScramCredential(context.Background(), "broker", string(security.ScramSHA512), cred.Encode()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for _, b := range bs {
+		info, _ := b.srv.cache.Broker(b.srv.cfg.NodeID)
+		if addr, _ := b.srv.resolveBroker(b.srv.cfg.NodeID); addr != b.srv.ListenerAddr("INTERNAL").String() || info.Listeners["EXTERNAL"] != b.addr {
+			t.Fatalf("broker %d resolves to %s, registered %v", b.srv.cfg.NodeID, addr, info.Listeners)
+		}
+	}
+	ctx := ctxT(t, 60*time.Second)
+	cl := bs[0].client(kgo.SeedBrokers(bootstrap(bs)...))
+	adm := kadm.NewClient(cl)
+	if r, err := adm.CreateTopic(ctx, 3, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("3")}, "ib"); err != nil || r.Err != nil {
+		t.Fatal(err, r.Err)
+	}
+	// acks=all with min.insync.replicas=3: every record is on every broker,
+	// fetched by followers over SASL_SSL; across several session lifetimes.
+	for i := range 4 {
+		for part := range int32(3) {
+			r := &kgo.Record{Topic: "ib", Partition: part, Value: val(part, i)}
+			if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+				t.Fatalf("acks=all produce %d to partition %d: %v", i, part, err)
+			}
+		}
+		time.Sleep(700 * time.Millisecond)
+	}
+	if n := al.count("INTERNAL User:broker"); n < 6 {
+		t.Fatalf("%d inter-broker authentications, want the followers' first ones and re-authentications", n)
+	}
+
+	if r, err := adm.CreateTopic(ctx, 3, 2, nil, "ibtx"); err != nil || r.Err != nil {
+		t.Fatal(err, r.Err)
+	}
+	p := bs[0].client(kgo.SeedBrokers(bootstrap(bs)...), kgo.TransactionalID("ib-producer"), kgo.DefaultProduceTopic("ibtx"),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	committed, all := alternateTxns(t, p, "ib", 4, 3, 10)
+	sameRecords(t, "read_committed", consumeAll(t, bs[0], "ibtx", kgo.ReadCommitted(), len(committed), kgo.SeedBrokers(bootstrap(bs)...)), committed)
+	sameRecords(t, "read_uncommitted", consumeAll(t, bs[0], "ibtx", kgo.ReadUncommitted(), len(all), kgo.SeedBrokers(bootstrap(bs)...)), all)
 }
