@@ -120,19 +120,19 @@ func (f *fetch) run(ctx context.Context) outgoing {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
-		out, sent, n, now := f.once(ctx)
-		if !(n >= int64(f.req.MinBytes) || now || wait <= 0) {
+		ps, sent := f.once(ctx)
+		if !(ps.total >= int64(f.req.MinBytes) || ps.ready || wait <= 0) {
 			select {
 			case <-wake:
-				releaseAll(out.files)
+				releaseAll(ps.out.files)
 				continue
 			case <-timer.C:
 			case <-ctx.Done():
 			case <-s.stopping:
 			}
 			// Out of time: answer with whatever is there now.
-			releaseAll(out.files)
-			out, sent, n, _ = f.once(ctx)
+			releaseAll(ps.out.files)
+			ps, sent = f.once(ctx)
 		}
 		if f.session != nil {
 			f.session.mu.Lock()
@@ -141,8 +141,11 @@ func (f *fetch) run(ctx context.Context) outgoing {
 			}
 			f.session.mu.Unlock()
 		}
-		s.metrics.bytesOut.Add(float64(n))
-		return out
+		s.metrics.bytesOut.Add(float64(ps.total))
+		for i, n := range ps.bytes {
+			s.parts.TopicStats().FetchedOut(f.targets[i].name, n, f.replicaID >= 0)
+		}
+		return ps.out
 	}
 }
 
@@ -156,12 +159,13 @@ type fetchPass struct {
 	remaining  int64
 	minOne     bool
 	total      int64
+	bytes      []int64 // record bytes by target
 	ready      bool // answer without waiting for more
 }
 
 // once builds a response from what is readable now, and returns the
 // per-partition state it reports so the session can remember it.
-func (f *fetch) once(ctx context.Context) (outgoing, []sentState, int64, bool) {
+func (f *fetch) once(ctx context.Context) (*fetchPass, []sentState) {
 	resp := f.req.ResponseKind().(*kmsg.FetchResponse)
 	if f.session != nil {
 		resp.SessionID = f.session.id
@@ -170,6 +174,7 @@ func (f *fetch) once(ctx context.Context) (outgoing, []sentState, int64, bool) {
 		out:        outgoing{resp: resp},
 		rps:        make([]kmsg.FetchResponseTopicPartition, len(f.targets)),
 		hasRecords: make([]bool, len(f.targets)),
+		bytes:      make([]int64, len(f.targets)),
 		remaining:  max(int64(f.req.MaxBytes), 0),
 		minOne:     true,
 	}
@@ -179,7 +184,7 @@ func (f *fetch) once(ctx context.Context) (outgoing, []sentState, int64, bool) {
 	if len(ps.remote) > 0 {
 		f.readRemote(ctx, ps)
 	}
-	return ps.out, f.assemble(resp, ps), ps.total, ps.ready
+	return ps, f.assemble(resp, ps)
 }
 
 // readLocal reads target i from the local log, or queues its read from the
@@ -240,6 +245,7 @@ func (f *fetch) readLocal(ctx context.Context, ps *fetchPass, i int) {
 		rp.RecordBatches = f.c.placeholder(len(ps.out.files))
 		ps.out.files = append(ps.out.files, records{file: res.Records})
 		ps.total += res.Records.Len
+		ps.bytes[i] += res.Records.Len
 		ps.remaining = max(ps.remaining-res.Records.Len, 0)
 		ps.minOne = false
 		ps.hasRecords[i] = true
@@ -280,12 +286,17 @@ func (f *fetch) readRemote(ctx context.Context, ps *fetchPass) {
 	cancel()
 	for _, r := range ps.remote {
 		rp := &ps.rps[r.i]
+		// Kafka's RemoteFetch*: a read cut short by remote.fetch.max.wait.ms
+		// or by the connection going away is not an error.
+		failed := r.err != nil && ctx.Err() == nil && !errors.Is(r.err, context.DeadlineExceeded)
+		s.parts.TopicStats().RemoteFetched(f.targets[r.i].name, len(r.res.Records), failed)
 		switch err := r.err; {
 		case err == nil && len(r.res.Records) > 0:
 			// Written as they are, not copied into the encoded response.
 			rp.RecordBatches = f.c.placeholder(len(ps.out.files))
 			ps.out.files = append(ps.out.files, records{mem: r.res.Records})
 			ps.total += int64(len(r.res.Records))
+			ps.bytes[r.i] += int64(len(r.res.Records))
 			ps.hasRecords[r.i] = true
 			for _, a := range r.res.Aborted { // read_committed only; readLocal made the list
 				at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()

@@ -234,6 +234,7 @@ func (c *conn) dispatch(body []byte) (*pending, error) {
 		}
 	}
 	c.srv.metrics.requests.WithLabelValues(a.name).Inc()
+	c.srv.metrics.kafka.counted(req)
 	p, err := a.handle(c, req)
 	if err != nil {
 		return nil, fmt.Errorf("%s v%d: %w", a.name, req.version, err)
@@ -347,7 +348,9 @@ func (c *conn) writeLoop() {
 			}
 			return
 		}
-		c.srv.metrics.requestSeconds.WithLabelValues(c.srv.apis[p.req.key].name).Observe(time.Since(p.req.at).Seconds())
+		took := time.Since(p.req.at)
+		c.srv.metrics.requestSeconds.WithLabelValues(c.srv.apis[p.req.key].name).Observe(took.Seconds())
+		c.srv.metrics.kafka.answered(p.req, took)
 		if p.closeAfter {
 			c.close()
 		}

@@ -64,6 +64,8 @@ func (s *Server) runController(ctx context.Context, reg *meta.Registration) {
 
 // lead reconciles leadership until ctx ends or the controllership is lost.
 func (s *Server) lead(ctx context.Context, el *meta.Election) {
+	s.metrics.kafka.controller.Store(true) // ActiveControllerCount
+	defer s.metrics.kafka.controller.Store(false)
 	ch, cancel := s.cache.Subscribe()
 	defer cancel()
 	tick := time.NewTicker(time.Second)

@@ -87,7 +87,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		log:      d.Logger,
 		store:    d.Store,
 		cache:    d.Cache,
-		metrics:  newMetrics(d.Registerer),
+		metrics:  newMetrics(d.Registerer, d.Cache),
 		ready:    make(chan struct{}),
 		stopping: make(chan struct{}),
 		conns:    make(map[*conn]struct{}),
@@ -501,9 +501,10 @@ type metrics struct {
 	bytesIn        prometheus.Counter
 	bytesOut       prometheus.Counter
 	remoteTimeouts prometheus.Counter
+	kafka          *kafkaMetrics // under Kafka's names (metrics_kafka.go)
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer, cache *meta.Cache) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "sediment", Subsystem: "broker", Name: "requests_total",
@@ -536,5 +537,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help: "Partitions of fetches answered empty because their read from the tier took longer than remote.fetch.max.wait.ms.",
 	})
 	reg.MustRegister(m.requests, m.requestSeconds, m.protocolErrors, m.connections, m.bytesIn, m.bytesOut, m.remoteTimeouts)
+	m.kafka = newKafkaMetrics(cache, reg)
 	return m
 }

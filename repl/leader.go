@@ -69,11 +69,29 @@ func (l *Leader) setReplicasLocked(replicas, isr []int32) {
 	}
 }
 
-// SetMembership applies replicas and ISR as they now stand in etcd.
-func (l *Leader) SetMembership(replicas, isr []int32) {
+// SetMembership applies replicas and ISR as they now stand in etcd. It
+// reports whether the ISR lost a member (shrank) and whether it gained one
+// (expanded), compared under the lock, so concurrent callers applying the
+// same change count it once (Kafka's IsrShrinksPerSec, IsrExpandsPerSec).
+func (l *Leader) SetMembership(replicas, isr []int32) (shrank, expanded bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	for _, id := range l.isr {
+		shrank = shrank || !slices.Contains(isr, id)
+	}
+	for _, id := range isr {
+		expanded = expanded || !slices.Contains(l.isr, id)
+	}
 	l.setReplicasLocked(replicas, isr)
+	return shrank, expanded
+}
+
+// Sizes returns the number of assigned replicas and of in-sync replicas,
+// without copying either list (the metrics read it for every led partition).
+func (l *Leader) Sizes() (replicas, isr int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.replicas), len(l.isr)
 }
 
 // ISR is the current in-sync replica set.

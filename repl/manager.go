@@ -340,7 +340,7 @@ func (m *Manager) startFetcherLocked(leader int32) *fetcher {
 type metrics struct {
 	requests    *prometheus.CounterVec
 	errors      *prometheus.CounterVec
-	bytes       prometheus.Counter
+	bytes       byteCounters
 	truncations *prometheus.CounterVec
 	partitions  prometheus.Gauge
 	connections prometheus.Gauge
@@ -355,8 +355,12 @@ func newMetrics(reg prometheus.Registerer, maxLag func() float64) (*metrics, err
 			"Requests sent to leaders by replica fetchers, by API (Fetch, OffsetForLeaderEpoch).")), []string{"api"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts(opts("fetch_errors_total",
 			"Replica fetch failures: connection, local (the follower's log refused a write) or the leader's Kafka error name.")), []string{"error"}),
-		bytes: prometheus.NewCounter(prometheus.CounterOpts(opts("fetch_bytes_total",
-			"Record batch bytes appended to follower logs."))),
+		bytes: byteCounters{
+			prometheus.NewCounter(prometheus.CounterOpts(opts("fetch_bytes_total",
+				"Record batch bytes appended to follower logs."))),
+			prometheus.NewCounter(prometheus.CounterOpts{Name: "kafka_server_brokertopicmetrics_replicationbytesin_total",
+				Help: "Record batch bytes appended to follower logs (Kafka's ReplicationBytesInPerSec)."}),
+		},
 		truncations: prometheus.NewCounterVec(prometheus.CounterOpts(opts("truncations_total",
 			"Follower log truncations: divergence (leader epochs, KIP-101/279), out_of_range (ahead of the leader), reset (behind the leader's log start).")), []string{"reason"}),
 		partitions: prometheus.NewGauge(prometheus.GaugeOpts(opts("partitions",
@@ -366,10 +370,23 @@ func newMetrics(reg prometheus.Registerer, maxLag func() float64) (*metrics, err
 	}
 	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts("max_lag_messages",
 		"Largest lag, in offsets, of a followed partition behind its leader's high watermark.")), maxLag)
-	for _, c := range []prometheus.Collector{m.requests, m.errors, m.bytes, m.truncations, m.partitions, m.connections, lag} {
+	// Kafka's kafka.server:type=ReplicaFetcherManager,name=MaxLag,clientId=Replica,
+	// as the JMX exporter's rules name it.
+	kafkaLag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kafka_server_replicafetchermanager_maxlag",
+		Help:        "Largest lag, in offsets, of a followed partition behind its leader (Kafka's ReplicaFetcherManager MaxLag).",
+		ConstLabels: prometheus.Labels{"clientid": "Replica"}}, maxLag)
+	for _, c := range []prometheus.Collector{m.requests, m.errors, m.bytes[0], m.bytes[1], m.truncations, m.partitions, m.connections, lag, kafkaLag} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("repl: register metrics: %w", err)
 		}
 	}
 	return m, nil
+}
+
+// byteCounters counts into Sediment's and Kafka's name for the same thing.
+type byteCounters [2]prometheus.Counter
+
+func (c byteCounters) Add(v float64) {
+	c[0].Add(v)
+	c[1].Add(v)
 }

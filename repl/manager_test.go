@@ -245,8 +245,8 @@ func TestCatchUp(t *testing.T) {
 					t.Errorf("%v: lag %d", f.key, l)
 				}
 			}
-			if got := value(m.metrics.bytes); got != float64(total) {
-				t.Errorf("fetch_bytes_total %v, want %d", got, total)
+			if got := value(m.metrics.bytes[0]); got != float64(total) || value(m.metrics.bytes[1]) != got {
+				t.Errorf("fetch_bytes_total %v (replicationbytesin_total %v), want %d", got, value(m.metrics.bytes[1]), total)
 			}
 			if n := fl.count(epochKey); n != 0 {
 				t.Errorf("%d OffsetForLeaderEpoch requests for empty logs", n)

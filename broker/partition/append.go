@@ -38,9 +38,11 @@ type AppendResult struct {
 // ErrRecordTooLarge, ErrOutOfOrderSequence, ...) come back with the log start
 // offset in the result.
 func (p *Partition) AppendLeader(records []byte, acks Acks) (AppendResult, error) {
-	return p.appendLeader(acks, func(epoch int32) (segment.AppendResult, error) {
+	res, err := p.appendLeader(acks, func(epoch int32) (segment.AppendResult, error) {
 		return p.log.AppendLeader(records, epoch)
 	})
+	p.countIn(res, err, len(records))
+	return res, err
 }
 
 // AppendVerified is AppendLeader for data whose transaction was verified
@@ -49,9 +51,11 @@ func (p *Partition) AppendLeader(records []byte, acks Acks) (AppendResult, error
 // written since the guard was taken, a batch that would start a
 // transaction is refused with segment.ErrTxnNotVerified.
 func (p *Partition) AppendVerified(records []byte, acks Acks, guard segment.TxnGuard) (AppendResult, error) {
-	return p.appendLeader(acks, func(epoch int32) (segment.AppendResult, error) {
+	res, err := p.appendLeader(acks, func(epoch int32) (segment.AppendResult, error) {
 		return p.log.AppendLeaderGuarded(records, epoch, guard)
 	})
+	p.countIn(res, err, len(records))
+	return res, err
 }
 
 // StartTxnVerification is the guard under which producerID's transactional

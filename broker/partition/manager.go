@@ -179,6 +179,7 @@ type Manager struct {
 	stalledParts atomic.Int32 // partitions whose uploads are failing
 
 	cleaner *cleaner // compacted logs (clean.go)
+	kafka   *kafkaMetrics
 
 	// ctx lives until Close: flushers, terms and pool work run under it.
 	ctx    context.Context
@@ -251,6 +252,11 @@ func New(cfg Config, d Deps) (*Manager, error) {
 	if err := d.Registerer.Register(lsoCollector{m}); err != nil {
 		return nil, fmt.Errorf("partition: metrics: %w", err)
 	}
+	km, err := newKafkaMetrics(m, d.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("partition: metrics: %w", err)
+	}
+	m.kafka = km
 	cl, err := newCleaner(cfg.Cleaner, d.Registerer)
 	if err != nil {
 		return nil, err
@@ -289,6 +295,10 @@ func New(cfg Config, d Deps) (*Manager, error) {
 	}
 	return m, nil
 }
+
+// TopicStats returns the per-topic counters the Kafka edge adds to (bytes
+// out, remote fetches).
+func (m *Manager) TopicStats() *TopicStats { return m.kafka.topics }
 
 // Get returns the local partition or nil.
 func (m *Manager) Get(topic string, part int32) *Partition {

@@ -33,6 +33,9 @@ type Partition struct {
 	// (KIP-207).
 	epochStart atomic.Int64
 	minISR     atomic.Int32 // min.insync.replicas
+	// isrEpoch is the partition epoch of the newest ISR applied to this
+	// broker's leader; the ISR metrics ignore older states (metrics.go).
+	isrEpoch atomic.Int32
 	hw         atomic.Int64
 
 	// term is set while this broker leads the partition.

@@ -89,6 +89,7 @@ func (m *Manager) plan(topics []meta.Topic) (remove []*Partition, changes []chan
 		if tp == nil {
 			tp = &topicParts{id: t.ID}
 			m.topics[t.Name] = tp
+			m.kafka.topics.ensureLocked(t.Name)
 		}
 		settings, err := m.settings(t)
 		if err != nil {
@@ -116,6 +117,10 @@ func (m *Manager) plan(topics []meta.Topic) (remove []*Partition, changes []chan
 		if !seen[name] {
 			remove = append(remove, tp.hosted()...)
 			delete(m.topics, name)
+			m.kafka.topics.forgetLocked(name)
+			if m.tierMetrics != nil {
+				m.tierMetrics.RemoveTopic(name)
+			}
 			m.log.Info("removing local logs of deleted topic", "topic", name)
 		}
 	}
@@ -276,7 +281,7 @@ func (m *Manager) applyRole(c change) {
 	if !c.needsRoleChange(self) {
 		if l := p.leader(); l != nil {
 			// Same term: the ISR or the replicas may have changed.
-			l.SetMembership(c.replicas, st.ISR)
+			m.setMembership(p, l, c.replicas, st.ISR, st.PartitionEpoch)
 			p.updateHW()
 			p.roleChanged()
 		}
@@ -291,7 +296,7 @@ func (m *Manager) applyRole(c change) {
 			} else {
 				m.stopUploader(p, t)
 			}
-			t.leader.SetMembership(c.replicas, st.ISR)
+			m.setMembership(p, t.leader, c.replicas, st.ISR, st.PartitionEpoch)
 			p.updateHW()
 			p.roleChanged()
 			return
@@ -306,6 +311,7 @@ func (m *Manager) applyRole(c change) {
 		}
 		p.leaderEpoch.Store(st.LeaderEpoch)
 		p.leaderID.Store(self)
+		p.newerISREpoch(st.PartitionEpoch) // the ISR the term starts with is no change
 		m.startTerm(p, repl.NewLeader(self, st.LeaderEpoch, c.replicas, st.ISR, m.cfg.ReplicaLagTimeMax, nil), st.LeaderEpoch, c.uploads(m))
 		p.updateHW()
 		p.roleChanged()

@@ -42,7 +42,7 @@ func (m *Manager) maybeChangeISR(p *Partition) {
 	}
 	m.log.Info("ISR changed", "partition", p.String(), "from", old, "to", next, "leader_epoch", st.LeaderEpoch)
 	if tp, ok := m.cache.TopicByID(p.id); ok && int(p.index) < len(tp.Partitions) {
-		l.SetMembership(tp.Partitions[p.index], next)
+		m.setMembership(p, l, tp.Partitions[p.index], next, st.PartitionEpoch)
 	}
 	p.updateHW()
 	p.roleChanged()

@@ -217,6 +217,12 @@ func TestMetricNames(t *testing.T) {
 			}
 		}
 		remoteBytes := sumOf(fams, "sediment_tier_remote_fetch_bytes_total")
+		// The controller alert's premise: exactly one broker says it is
+		// the active controller.
+		controllers := sumOf(fams, "kafka_controller_kafkacontroller_activecontrollercount")
+		if controllers != 1 {
+			why = append(why, fmt.Sprintf("kafka_controller_kafkacontroller_activecontrollercount sums to %v over the brokers, want 1", controllers))
+		}
 		if len(why) == 0 && remoteBytes > 0 {
 			t.Logf("%d queries, every metric exported; %.0f bytes read back from the tier", len(qs), remoteBytes)
 			return
