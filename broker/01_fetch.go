@@ -160,7 +160,7 @@ type fetchPass struct {
 	minOne     bool
 	total      int64
 	bytes      []int64 // record bytes by target
-	ready      bool // answer without waiting for more
+	ready      bool    // answer without waiting for more
 }
 
 // once builds a response from what is readable now, and returns the

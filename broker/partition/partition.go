@@ -36,7 +36,7 @@ type Partition struct {
 	// isrEpoch is the partition epoch of the newest ISR applied to this
 	// broker's leader; the ISR metrics ignore older states (metrics.go).
 	isrEpoch atomic.Int32
-	hw         atomic.Int64
+	hw       atomic.Int64
 
 	// term is set while this broker leads the partition.
 	term atomic.Pointer[term]
