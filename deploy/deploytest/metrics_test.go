@@ -223,6 +223,14 @@ func TestMetricNames(t *testing.T) {
 		if controllers != 1 {
 			why = append(why, fmt.Sprintf("kafka_controller_kafkacontroller_activecontrollercount sums to %v over the brokers, want 1", controllers))
 		}
+		// KIP-405's names count what Sediment's count: the same uploads,
+		// and reads from the tier for the consumer.
+		if k, s := sumOf(fams, "kafka_server_brokertopicmetrics_remotecopybytes_total"), sumOf(fams, "sediment_tier_remote_copy_bytes_total"); k != s {
+			why = append(why, fmt.Sprintf("remotecopybytes_total %v, sediment_tier_remote_copy_bytes_total %v", k, s))
+		}
+		if remoteBytes > 0 && sumOf(fams, "kafka_server_brokertopicmetrics_remotefetchbytes_total") == 0 {
+			why = append(why, "the tier served the consumer but kafka_server_brokertopicmetrics_remotefetchbytes_total is 0")
+		}
 		if len(why) == 0 && remoteBytes > 0 {
 			t.Logf("%d queries, every metric exported; %.0f bytes read back from the tier", len(qs), remoteBytes)
 			return
