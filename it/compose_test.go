@@ -223,7 +223,10 @@ func TestCompose(t *testing.T) {
 	// topic through each.
 	pad := strings.Repeat("x", 512)
 	for i, b := range composeBrokers {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(seeds[b]), kgo.DefaultProduceTopic(topic))
+		// Uncompressed batches of at most 8 KiB: each fits a segment, and
+		// the partitions roll segments that the leaders then upload.
+		cl, err := kgo.NewClient(kgo.SeedBrokers(seeds[b]), kgo.DefaultProduceTopic(topic),
+			kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerBatchMaxBytes(8<<10))
 		if err != nil {
 			t.Fatal(err)
 		}
