@@ -34,6 +34,13 @@ func TestMain(m *testing.M) {
 // as the command. It returns the Kafka address.
 func startBroker(t *testing.T, flags ...string) string {
 	t.Helper()
+	return startBrokerConfig(t, harness.BrokerConfig{Flags: flags}).Addr
+}
+
+// startBrokerConfig is startBroker with cfg's addresses and flags (its
+// Bin, DataDir, LogPath and Env are set here).
+func startBrokerConfig(t *testing.T, cfg harness.BrokerConfig) *harness.Broker {
+	t.Helper()
 	bin, env := os.Getenv("SEDIMENT_BIN"), []string(nil)
 	if bin == "" {
 		self, err := os.Executable()
@@ -45,10 +52,8 @@ func startBroker(t *testing.T, flags ...string) string {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), harness.DefaultStartTimeout)
 	defer cancel()
-	b, err := harness.StartBroker(ctx, harness.BrokerConfig{
-		Bin: bin, DataDir: filepath.Join(dir, "data"), LogPath: filepath.Join(dir, "broker.log"),
-		Flags: flags, Env: env,
-	})
+	cfg.Bin, cfg.DataDir, cfg.LogPath, cfg.Env = bin, filepath.Join(dir, "data"), filepath.Join(dir, "broker.log"), env
+	b, err := harness.StartBroker(ctx, cfg)
 	if err != nil {
 		t.Fatalf("starting a broker: %v", err)
 	}
@@ -60,7 +65,7 @@ func startBroker(t *testing.T, flags ...string) string {
 			t.Errorf("stopping the broker: %v", err)
 		}
 	})
-	return b.Addr
+	return b
 }
 
 // cli runs the sediment command line in process.

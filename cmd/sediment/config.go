@@ -285,12 +285,13 @@ func (c *configFile) resolve(p property) {
 		c.errorf(p, "a config file cannot name another")
 		return
 	}
-	if c.fs.Lookup(p.name) != nil {
-		c.set(p, p.name, value, 0)
-		return
-	}
+	// Kafka's listeners is also a flag's name; the file's means Kafka's.
 	if special, ok := kafkaSpecial[p.name]; ok {
 		special(c, p, value)
+		return
+	}
+	if c.fs.Lookup(p.name) != nil {
+		c.set(p, p.name, value, 0)
 		return
 	}
 	if to, ok := kafkaRenamed[p.name]; ok {
@@ -403,7 +404,8 @@ var kafkaSpecial = map[string]func(c *configFile, p property, value string){
 	"log.dir":                             mapLogDirs,
 	"listeners":                           mapListeners,
 	"advertised.listeners":                mapAdvertisedListeners,
-	"listener.security.protocol.map":      func(*configFile, property, string) {}, // read by mapListeners
+	"listener.security.protocol.map":      mapProtocolMap,
+	"security.inter.broker.protocol":      mapInterBrokerProtocol,
 	"controller.listener.names":           func(*configFile, property, string) {}, // read by mapListeners
 	"process.roles":                       mapProcessRoles,
 	"controller.quorum.voters":            mapQuorumVoters,
@@ -501,75 +503,141 @@ func (c *configFile) isControllerListener(name string) bool {
 	return ok && slices.ContainsFunc(splitList(p.value), func(n string) bool { return strings.EqualFold(n, name) })
 }
 
-// brokerListener is the one client listener of listeners, which must be
-// PLAINTEXT (Sediment serves one: --listen), and the controller listener if
-// there is one.
-func (c *configFile) brokerListener(p property) (broker listener, controller *listener, err error) {
+// brokerListeners are the listeners of listeners other than the
+// controller's, and the controller listener if there is one.
+func (c *configFile) brokerListeners(p property) (brokers []listener, controller *listener, err error) {
 	ls, err := parseListeners(p.value)
 	if err != nil {
-		return listener{}, nil, err
+		return nil, nil, err
 	}
-	var brokers []listener
 	for _, l := range ls {
 		if c.isControllerListener(l.name) {
 			controller = &l
 			continue
 		}
+		switch c.protocolOf(l.name) {
+		case "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL":
+		default:
+			return nil, nil, fmt.Errorf("listener %s has no security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL) in listener.security.protocol.map", l.name)
+		}
 		brokers = append(brokers, l)
 	}
-	if len(brokers) != 1 {
-		return listener{}, nil, fmt.Errorf("Sediment serves one PLAINTEXT listener (--listen); this lists %d besides controller.listener.names", len(brokers))
+	if len(brokers) == 0 {
+		return nil, nil, errors.New("lists no listener besides controller.listener.names")
 	}
-	if proto := c.protocolOf(brokers[0].name); proto != "PLAINTEXT" {
-		return listener{}, nil, fmt.Errorf("listener %s is %s; Sediment serves PLAINTEXT only (--listen)", brokers[0].name, cmp.Or(proto, "not in listener.security.protocol.map"))
-	}
-	return brokers[0], controller, nil
+	return brokers, controller, nil
 }
 
-// mapListeners: the client listener becomes --listen (an empty host: every
-// interface); the KRaft controller listener, when the file also names the
-// quorum with controller.quorum.voters, becomes the port of this broker's
-// etcd peer (--meta-peer-listen).
+// plainOnly reports whether the listeners are the one PLAINTEXT listener
+// --listen describes.
+func (c *configFile) plainOnly(brokers []listener) bool {
+	return len(brokers) == 1 && brokers[0].name == "PLAINTEXT" && c.protocolOf("PLAINTEXT") == "PLAINTEXT"
+}
+
+// joinListeners formats listeners for --listeners and
+// --advertised-listeners (an empty host: every interface).
+func joinListeners(ls []listener, emptyHost string) string {
+	var parts []string
+	for _, l := range ls {
+		parts = append(parts, l.name+"://"+net.JoinHostPort(cmp.Or(l.host, emptyHost), l.port))
+	}
+	return strings.Join(parts, ",")
+}
+
+// mapListeners: one PLAINTEXT listener becomes --listen, any other set of
+// listeners --listeners (an empty host: every interface); the KRaft
+// controller listener, when the file also names the quorum with
+// controller.quorum.voters, becomes the port of this broker's etcd peer
+// (--meta-peer-listen).
 func mapListeners(c *configFile, p property, _ string) {
-	b, ctl, err := c.brokerListener(p)
+	bs, ctl, err := c.brokerListeners(p)
 	if err != nil {
 		c.errorf(p, "%v", err)
 		return
 	}
-	c.set(p, "listen", net.JoinHostPort(cmp.Or(b.host, "0.0.0.0"), b.port), 0)
+	if c.plainOnly(bs) {
+		c.set(p, "listen", net.JoinHostPort(cmp.Or(bs[0].host, "0.0.0.0"), bs[0].port), 0)
+	} else {
+		c.set(p, "listeners", joinListeners(bs, "0.0.0.0"), 0)
+	}
 	if _, voters := c.props["controller.quorum.voters"]; ctl != nil && voters {
 		c.set(p, "meta-peer-listen", net.JoinHostPort(cmp.Or(ctl.host, "0.0.0.0"), ctl.port), 0)
 	}
 }
 
-// mapAdvertisedListeners: the address of the client listener becomes
-// --advertise; the controller's is the etcd peer's, which comes from the
-// quorum names.
+// mapAdvertisedListeners: the advertised addresses of the broker listeners
+// become --advertise (the one PLAINTEXT listener) or
+// --advertised-listeners; the controller's is the etcd peer's, which comes
+// from the quorum names.
 func mapAdvertisedListeners(c *configFile, p property, _ string) {
 	ls, err := parseListeners(p.value)
 	if err != nil {
 		c.errorf(p, "%v", err)
 		return
 	}
-	name := "PLAINTEXT"
+	brokers := []listener{{name: "PLAINTEXT"}}
 	if lp, ok := c.props["listeners"]; ok {
-		b, _, err := c.brokerListener(lp)
-		if err != nil {
+		if brokers, _, err = c.brokerListeners(lp); err != nil {
 			return // reported at listeners
 		}
-		name = b.name
 	}
+	var adv []listener
 	for _, l := range ls {
 		switch {
 		case c.isControllerListener(l.name):
-		case l.name != name:
-			c.errorf(p, "listener %s is not in listeners (Sediment serves one listener, %s)", l.name, name)
+		case !slices.ContainsFunc(brokers, func(b listener) bool { return b.name == l.name }):
+			c.errorf(p, "listener %s is not in listeners", l.name)
 		case l.host == "":
 			c.errorf(p, "listener %s advertises no host", l.name)
 		default:
-			c.set(p, "advertise", net.JoinHostPort(l.host, l.port), 0)
+			adv = append(adv, l)
 		}
 	}
+	switch {
+	case len(adv) == 0:
+	case c.plainOnly(brokers):
+		c.set(p, "advertise", net.JoinHostPort(adv[0].host, adv[0].port), 0)
+	default:
+		c.set(p, "advertised-listeners", joinListeners(adv, ""), 0)
+	}
+}
+
+// mapProtocolMap: listener.security.protocol.map without the controller
+// listener's entry (etcd's peer port has no Kafka protocol).
+func mapProtocolMap(c *configFile, p property, value string) {
+	var keep []string
+	for _, pair := range splitList(value) {
+		name, _, _ := strings.Cut(pair, ":")
+		if !c.isControllerListener(strings.TrimSpace(name)) {
+			keep = append(keep, pair)
+		}
+	}
+	c.set(p, "listener-security-protocol-map", strings.Join(keep, ","), 0)
+}
+
+// mapInterBrokerProtocol: security.inter.broker.protocol names the
+// inter-broker listener by its protocol, the listener of listeners that
+// has it; Kafka refuses it together with inter.broker.listener.name.
+func mapInterBrokerProtocol(c *configFile, p property, value string) {
+	if _, ok := c.props["inter.broker.listener.name"]; ok {
+		c.errorf(p, "set only one of inter.broker.listener.name and security.inter.broker.protocol")
+		return
+	}
+	proto := strings.ToUpper(value)
+	name := proto
+	if lp, ok := c.props["listeners"]; ok {
+		bs, _, err := c.brokerListeners(lp)
+		if err != nil {
+			return // reported at listeners
+		}
+		i := slices.IndexFunc(bs, func(l listener) bool { return c.protocolOf(l.name) == proto })
+		if i < 0 {
+			c.errorf(p, "no listener of listeners is %s", proto)
+			return
+		}
+		name = bs[i].name
+	}
+	c.set(p, "inter-broker-listener-name", name, 0)
 }
 
 // mapProcessRoles: every Sediment broker is a broker; the controller role
@@ -688,9 +756,9 @@ var kafkaUnsupported = map[string]string{
 	"remote.log.storage.manager.":           "Sediment's tier is --tier (file:///path or s3://bucket/prefix)",
 	"remote.log.metadata.manager.":          "Sediment keeps remote segment metadata in etcd",
 	"rsm.config.":                           "Sediment's tier is --tier (file:///path or s3://bucket/prefix)",
-	"ssl.":                                  "TLS is not implemented yet",
-	"sasl.":                                 "SASL is not implemented yet",
-	"security.inter.broker.protocol":        "Sediment's brokers talk PLAINTEXT (inter.broker.listener.name names the listener)",
+	"ssl.":                                  "TLS reads PEM files: --ssl-cert-file, --ssl-key-file (unencrypted), --ssl-ca-file; and --ssl-client-auth, --ssl-principal-mapping-rules (no keystores, truststores or per-listener settings)",
+	"sasl.":                                 "SASL is PLAIN and SCRAM with credentials in etcd: --sasl-enabled-mechanisms, --sasl-mechanism-inter-broker-protocol, --sasl-inter-broker-user, --sasl-inter-broker-password-file (no JAAS, GSSAPI or OAUTHBEARER)",
+	"listener.name.":                        "per-listener settings are not implemented; TLS and SASL settings apply to every listener",
 	"authorizer.class.name":                 "ACLs are not implemented yet",
 	"super.users":                           "ACLs are not implemented yet",
 	"allow.everyone.if.no.acl.found":        "ACLs are not implemented yet",

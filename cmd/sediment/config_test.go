@@ -119,6 +119,7 @@ func TestKafkaServerProperties(t *testing.T) {
 		"num-partitions": "1", "offsets-topic-replication-factor": "1", "transaction-state-log-replication-factor": "1",
 		"transaction-state-log-min-isr": "1", "log-retention-ms": "604800000", "log-segment-bytes": "1073741824",
 		"log-retention-check-interval": "5m0s", "group-initial-rebalance-delay": "0s",
+		"listener-security-protocol-map": "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
 	}
 	for k, v := range want {
 		if got[k] != v {
@@ -202,13 +203,15 @@ func TestConfigFileProblems(t *testing.T) {
 		{"case", "Node.Id=3\n", []string{"did you mean node.id"}},
 		{"no near miss", "frobnicate.everything=1\n", []string{"unknown setting (settings are"}},
 		{"several dirs", "log.dirs=/d1, /d2\n", []string{"log.dirs: Sediment keeps a broker's data in one directory (--data-dir); this lists 2: /d1, /d2"}},
-		{"TLS listener", "listeners=SSL://:9093\n", []string{"listener SSL is SSL; Sediment serves PLAINTEXT only"}},
-		{"two listeners", "listeners=PLAINTEXT://:9092,INTERNAL://:9094\nlistener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT\n", []string{"lists 2 besides controller.listener.names"}},
+		{"listener without protocol", "listeners=INTERNAL://:9094\n", []string{"listener INTERNAL has no security protocol"}},
+		{"unknown protocol", "listeners=A://:9094\nlistener.security.protocol.map=A:KERBEROS\n", []string{"listener A has no security protocol"}},
+		{"inter-broker protocol twice", "inter.broker.listener.name=PLAINTEXT\nsecurity.inter.broker.protocol=PLAINTEXT\n", []string{"set only one of"}},
 		{"bad listener", "listeners=localhost:9092\n", []string{`"localhost:9092": want NAME://HOST:PORT`}},
 		{"advertised name", "listeners=PLAINTEXT://:9092\nadvertised.listeners=OTHER://h:1\n", []string{"listener OTHER is not in listeners"}},
 		{"controller only", "process.roles=controller\n", []string{"no controller-only nodes"}},
 		{"zookeeper", "zookeeper.connect=zk:2181\n", []string{"zookeeper.connect: Kafka's setting has no equivalent in Sediment: Sediment keeps metadata in etcd"}},
-		{"TLS setting", "ssl.keystore.location=/k.jks\n", []string{"TLS is not implemented yet"}},
+		{"TLS setting", "ssl.keystore.location=/k.jks\n", []string{"TLS reads PEM files: --ssl-cert-file"}},
+		{"JAAS", "sasl.jaas.config=x\n", []string{"no JAAS"}},
 		{"tiering without a tier", "remote.log.storage.system.enable=true\n", []string{"add tier = "}},
 		{"quorum without ids", "controller.quorum.bootstrap.servers=h1:9093,h2:9093\n", []string{"use controller.quorum.voters"}},
 		{"bad voter", "controller.quorum.voters=h1:9093\n", []string{`"h1:9093": want ID@HOST:PORT`}},
@@ -301,5 +304,39 @@ func TestNearMisses(t *testing.T) {
 		if d := editDistance(c.a, c.b); d != c.d {
 			t.Errorf("editDistance(%q, %q) = %d, want %d", c.a, c.b, d, c.d)
 		}
+	}
+}
+
+// TestSecurityListenersFromConfig: several listeners with their protocols,
+// advertised addresses, TLS and SASL settings reach serve's flags.
+func TestSecurityListenersFromConfig(t *testing.T) {
+	got, _, err := resolveFile(t, "listeners=CLIENT://:9092,INTERNAL://10.0.0.1:9094,CONTROLLER://:9093\n"+
+		"controller.listener.names=CONTROLLER\n"+
+		"listener.security.protocol.map=CLIENT:SASL_SSL,INTERNAL:SSL,CONTROLLER:PLAINTEXT\n"+
+		"advertised.listeners=CLIENT://kafka-1.example:9092,INTERNAL://10.0.0.1:9094\n"+
+		"security.inter.broker.protocol=SSL\n"+
+		"ssl.client.auth=required\nsasl.enabled.mechanisms=SCRAM-SHA-512\nconnections.max.reauth.ms=3600000\n"+
+		"sasl.mechanism.inter.broker.protocol=SCRAM-SHA-256\nssl.principal.mapping.rules=RULE:^CN=(.*)$/$1/,DEFAULT\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"listeners":                            "CLIENT://0.0.0.0:9092,INTERNAL://10.0.0.1:9094",
+		"advertised-listeners":                 "CLIENT://kafka-1.example:9092,INTERNAL://10.0.0.1:9094",
+		"listener-security-protocol-map":       "CLIENT:SASL_SSL,INTERNAL:SSL",
+		"inter-broker-listener-name":           "INTERNAL",
+		"ssl-client-auth":                      "required",
+		"sasl-enabled-mechanisms":              "SCRAM-SHA-512",
+		"connections-max-reauth":               "1h0m0s",
+		"sasl-mechanism-inter-broker-protocol": "SCRAM-SHA-256",
+		"ssl-principal-mapping-rules":          "RULE:^CN=(.*)$/$1/,DEFAULT",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("--%s = %q, want %q", k, got[k], v)
+		}
+	}
+	if _, ok := got["listen"]; ok {
+		t.Errorf("--listen set with several listeners: %v", got)
 	}
 }

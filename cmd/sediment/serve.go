@@ -71,6 +71,7 @@ type serveFlags struct {
 
 	group   groupFlags
 	txn     txnFlags
+	sec     securityFlags
 	cleaner cleanerFlags
 }
 
@@ -120,6 +121,7 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.DurationVar(&f.shutdownWait, "controlled-shutdown-timeout", d.ControlledShutdownTimeout, "how long SIGTERM waits for the controller to move this broker's leaderships away")
 	f.group.register(fs, d)
 	f.txn.register(fs, d)
+	f.sec.register(fs, d)
 	f.cleaner.register(fs, d)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: sediment serve [--config FILE] [flags]\n\n"+
@@ -207,6 +209,9 @@ func serve(args []string) error {
 		return err
 	}
 	if err := f.txn.apply(&bcfg); err != nil {
+		return err
+	}
+	if err := f.sec.apply(&bcfg); err != nil {
 		return err
 	}
 	if err := f.cleaner.apply(&bcfg); err != nil {
