@@ -108,10 +108,24 @@ func (c *composeStack) stop() {
 	}
 	c.down = true
 	ctx := testContext(c.t, 2*time.Minute)
+	label := "label=com.docker.compose.project=" + c.project
+	// The volumes the containers mount: anonymous ones carry no project label.
+	var volumes []string
+	if out, err := exec.CommandContext(ctx, "docker", "ps", "-aq", "--filter", label).Output(); err == nil && len(bytes.TrimSpace(out)) > 0 {
+		args := append([]string{"inspect", "--format", `{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}`}, strings.Fields(string(out))...)
+		if out, err := exec.CommandContext(ctx, "docker", args...).Output(); err == nil {
+			volumes = strings.Fields(string(out))
+		}
+	}
 	if out, err := c.run(ctx, "down", "--volumes", "--remove-orphans", "--timeout", "20"); err != nil {
 		c.t.Errorf("%v\n%s", err, out)
 	}
-	label := "label=com.docker.compose.project=" + c.project
+	for _, v := range volumes {
+		if exec.CommandContext(ctx, "docker", "volume", "inspect", v).Run() == nil {
+			c.t.Errorf("after docker compose down, volume %s is left", v)
+			exec.Command("docker", "volume", "rm", "-f", v).Run()
+		}
+	}
 	for _, kind := range [][]string{{"ps", "-a"}, {"volume", "ls"}, {"network", "ls"}} {
 		args := append(append([]string{}, kind...), "-q", "--filter", label)
 		out, err := exec.CommandContext(ctx, "docker", args...).CombinedOutput()
