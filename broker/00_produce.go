@@ -38,6 +38,7 @@ func handleProduce(c *conn, r *request) (*pending, error) {
 	req := r.kreq.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	var waits []produced
+	denied := c.produceCheck(req.TransactionID)
 	// Sized up front, so the entries' addresses stay valid for the waits.
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	for i := range req.Topics {
@@ -46,7 +47,7 @@ func handleProduce(c *conn, r *request) (*pending, error) {
 		st.Topic = rt.Topic
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		for j := range rt.Partitions {
-			if w, ok := c.produce(req, resp, rt.Topic, &rt.Partitions[j], &st.Partitions[j]); ok {
+			if w, ok := c.produce(req, resp, rt.Topic, &rt.Partitions[j], &st.Partitions[j], denied(rt.Topic)); ok {
 				waits = append(waits, w)
 			}
 		}
@@ -79,7 +80,7 @@ func handleProduce(c *conn, r *request) (*pending, error) {
 // produce appends one partition's batches and fills in its response entry.
 // It reports whether the response must wait for the append.
 func (c *conn) produce(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, topic string,
-	rp *kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition) (produced, bool) {
+	rp *kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition, denied int16) (produced, bool) {
 	s := c.srv
 	*sp = kmsg.NewProduceResponseTopicPartition()
 	sp.Partition = rp.Partition
@@ -88,6 +89,10 @@ func (c *conn) produce(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, top
 	case 0, 1, -1:
 	default:
 		sp.ErrorCode = kerr.InvalidRequiredAcks.Code
+		return produced{}, false
+	}
+	if denied != 0 { // authorization (authz.go)
+		sp.ErrorCode = denied
 		return produced{}, false
 	}
 	if topic == group.OffsetsTopic || topic == txn.StateTopic {

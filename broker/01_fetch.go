@@ -69,16 +69,17 @@ func handleFetch(c *conn, r *request) (*pending, error) {
 		f.replicaID = req.ReplicaState.ID
 	}
 	// Resolve partitions now, in arrival order; reads happen in the
-	// completion.
+	// completion. Consumers need READ on each topic, followers CLUSTER_ACTION.
+	allowed := c.replicaCheck(kmsg.ACLOperationRead, f.replicaID, kerr.TopicAuthorizationFailed.Code)
 	for i := range f.targets {
-		c.srv.resolveFetchTarget(&f.targets[i], req.Version >= 13, f.replicaID)
+		c.srv.resolveFetchTarget(&f.targets[i], req.Version >= 13, f.replicaID, allowed)
 	}
 	return &pending{complete: f.run}, nil
 }
 
 // resolveFetchTarget finds the partition a target names and, for a
 // follower, checks its position against this leader's log.
-func (s *Server) resolveFetchTarget(t *fetchTarget, byID bool, replicaID int32) {
+func (s *Server) resolveFetchTarget(t *fetchTarget, byID bool, replicaID int32, allowed *topicCheck) {
 	t.name = t.key.topic
 	if byID {
 		tp, ok := s.cache.TopicByID(t.key.id)
@@ -87,6 +88,9 @@ func (s *Server) resolveFetchTarget(t *fetchTarget, byID bool, replicaID int32) 
 			return
 		}
 		t.name = tp.Name
+	}
+	if t.errCode = allowed.code(t.name); t.errCode != 0 {
+		return
 	}
 	p, err := s.parts.Leader(t.name, t.key.part, t.leaderEpoch)
 	if err != nil {

@@ -20,13 +20,18 @@ import (
 
 func handleListOffsets(c *conn, r *request) (*pending, error) {
 	req := r.kreq.(*kmsg.ListOffsetsRequest)
+	allowed := c.topicCheck(kmsg.ACLOperationDescribe).decided(func(yield func(string) bool) {
+		for _, rt := range req.Topics {
+			yield(rt.Topic)
+		}
+	})
 	return &pending{complete: func(ctx context.Context) outgoing {
 		resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
 		for _, rt := range req.Topics {
 			st := kmsg.NewListOffsetsResponseTopic()
 			st.Topic = rt.Topic
 			for _, rp := range rt.Partitions {
-				st.Partitions = append(st.Partitions, c.listOffset(ctx, rt.Topic, rp, partition.Isolation(req.IsolationLevel)))
+				st.Partitions = append(st.Partitions, c.listOffset(ctx, rt.Topic, rp, partition.Isolation(req.IsolationLevel), allowed.code(rt.Topic)))
 			}
 			resp.Topics = append(resp.Topics, st)
 		}
@@ -34,10 +39,13 @@ func handleListOffsets(c *conn, r *request) (*pending, error) {
 	}}, nil
 }
 
-func (c *conn) listOffset(ctx context.Context, topic string, rp kmsg.ListOffsetsRequestTopicPartition, iso partition.Isolation) kmsg.ListOffsetsResponseTopicPartition {
+func (c *conn) listOffset(ctx context.Context, topic string, rp kmsg.ListOffsetsRequestTopicPartition, iso partition.Isolation, denied int16) kmsg.ListOffsetsResponseTopicPartition {
 	sp := kmsg.NewListOffsetsResponseTopicPartition()
 	sp.Partition = rp.Partition
 	sp.Offset, sp.Timestamp, sp.LeaderEpoch = -1, -1, -1
+	if sp.ErrorCode = denied; denied != 0 {
+		return sp
+	}
 	p, err := c.srv.parts.Leader(topic, rp.Partition, rp.CurrentLeaderEpoch)
 	if err != nil {
 		sp.ErrorCode = errorCode(err)

@@ -29,11 +29,17 @@ func handleMetadata(c *conn, r *request) (*pending, error) {
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
 		for _, t := range s.cache.Topics() {
-			resp.Topics = append(resp.Topics, s.metadataTopic(t))
+			if c.visible(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, t.Name) { // authz.go
+				resp.Topics = append(resp.Topics, s.metadataTopic(t))
+			}
 		}
-		return immediate(resp)
+		return c.metadataOps(req, resp)
 	}
 	for _, rt := range req.Topics {
+		if st, denied := c.metadataDenied(rt, allowCreate); denied {
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		var (
 			t  meta.Topic
 			ok bool
@@ -72,7 +78,7 @@ func handleMetadata(c *conn, r *request) (*pending, error) {
 		}
 		resp.Topics = append(resp.Topics, s.metadataTopic(t))
 	}
-	return immediate(resp)
+	return c.metadataOps(req, resp)
 }
 
 // metadataBrokers are the live brokers as clients of the named listener

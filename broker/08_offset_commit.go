@@ -11,6 +11,16 @@ import (
 )
 
 func handleOffsetCommit(c *conn, r *request) (*pending, error) {
-	wait := c.srv.groups.OffsetCommit(r.kreq.(*kmsg.OffsetCommitRequest))
-	return &pending{complete: func(ctx context.Context) outgoing { return outgoing{resp: wait(ctx)} }}, nil
+	req, denied := c.offsetCommitCheck(r.kreq.(*kmsg.OffsetCommitRequest))
+	if req == nil {
+		resp := r.kreq.ResponseKind().(*kmsg.OffsetCommitResponse)
+		resp.Topics = denied
+		return immediate(resp)
+	}
+	wait := c.srv.groups.OffsetCommit(req)
+	return &pending{complete: func(ctx context.Context) outgoing {
+		resp := wait(ctx)
+		resp.Topics = append(resp.Topics, denied...)
+		return outgoing{resp: resp}
+	}}, nil
 }

@@ -7,5 +7,8 @@ package broker
 import "github.com/twmb/franz-go/pkg/kmsg"
 
 func handleOffsetFetch(c *conn, r *request) (*pending, error) {
-	return immediate(c.srv.groups.OffsetFetch(r.kreq.(*kmsg.OffsetFetchRequest)))
+	req := r.kreq.(*kmsg.OffsetFetchRequest)
+	resp := c.srv.groups.OffsetFetch(req)
+	c.offsetFetchFilter(req, resp)
+	return immediate(resp)
 }

@@ -23,6 +23,7 @@ import (
 
 func handleFindCoordinator(c *conn, r *request) (*pending, error) {
 	req := r.kreq.(*kmsg.FindCoordinatorRequest)
+	denied := c.coordinatorDenied(req)
 	return &pending{complete: func(ctx context.Context) outgoing {
 		resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 		keys := req.CoordinatorKeys
@@ -30,6 +31,11 @@ func handleFindCoordinator(c *conn, r *request) (*pending, error) {
 			keys = []string{req.CoordinatorKey}
 		}
 		for _, k := range keys {
+			if fc, no := denied[k]; no {
+				fc.Key = k
+				resp.Coordinators = append(resp.Coordinators, fc)
+				continue
+			}
 			fc := c.srv.findCoordinator(ctx, req.CoordinatorType, k, c.listenerName())
 			fc.Key = k
 			resp.Coordinators = append(resp.Coordinators, fc)

@@ -8,11 +8,15 @@ package broker
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func handleJoinGroup(c *conn, r *request) (*pending, error) {
 	req := r.kreq.(*kmsg.JoinGroupRequest)
+	if !c.authorizedGroup(kmsg.ACLOperationRead, req.Group) {
+		return deny(req, kerr.GroupAuthorizationFailed.Code)
+	}
 	wait := c.srv.groups.JoinGroup(req, r.clientID, c.clientHost())
 	return &pending{complete: func(ctx context.Context) outgoing { return outgoing{resp: wait(ctx)} }}, nil
 }

@@ -6,11 +6,15 @@ package broker
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func handleSyncGroup(c *conn, r *request) (*pending, error) {
 	req := r.kreq.(*kmsg.SyncGroupRequest)
+	if !c.authorizedGroup(kmsg.ACLOperationRead, req.Group) {
+		return deny(req, kerr.GroupAuthorizationFailed.Code)
+	}
 	wait := c.srv.groups.SyncGroup(req)
 	return &pending{complete: func(ctx context.Context) outgoing { return outgoing{resp: wait(ctx)} }}, nil
 }

@@ -5,5 +5,8 @@ package broker
 import "github.com/twmb/franz-go/pkg/kmsg"
 
 func handleDescribeGroups(c *conn, r *request) (*pending, error) {
-	return immediate(c.srv.groups.DescribeGroups(r.kreq.(*kmsg.DescribeGroupsRequest)))
+	req := r.kreq.(*kmsg.DescribeGroupsRequest)
+	resp := c.srv.groups.DescribeGroups(req)
+	c.describeGroupsFilter(req, resp)
+	return immediate(resp)
 }

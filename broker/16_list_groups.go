@@ -6,5 +6,7 @@ package broker
 import "github.com/twmb/franz-go/pkg/kmsg"
 
 func handleListGroups(c *conn, r *request) (*pending, error) {
-	return immediate(c.srv.groups.ListGroups(r.kreq.(*kmsg.ListGroupsRequest)))
+	resp := c.srv.groups.ListGroups(r.kreq.(*kmsg.ListGroupsRequest))
+	c.listGroupsFilter(resp)
+	return immediate(resp)
 }

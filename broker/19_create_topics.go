@@ -32,6 +32,11 @@ func handleCreateTopics(c *conn, r *request) (*pending, error) {
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
+		if !c.authorizedCreateTopic(rt.Topic) {
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		spec := topicSpec{name: rt.Topic, partitions: rt.NumPartitions, rf: rt.ReplicationFactor, configs: map[string]string{}}
 		for _, a := range rt.ReplicaAssignment {
 			for int(a.Partition) >= len(spec.assignment) && len(spec.assignment) <= maxPartitionsPerTopic {

@@ -48,6 +48,11 @@ func handleDeleteTopics(c *conn, r *request) (*pending, error) {
 		} else {
 			t, ok = s.cache.TopicByID(meta.TopicID(tg.id))
 		}
+		if c.deleteTopicDenied(tg.name, t, ok) {
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		if !ok {
 			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			if tg.name == nil || *tg.name == "" {

@@ -11,6 +11,7 @@ import (
 func handleDeleteRecords(c *conn, r *request) (*pending, error) {
 	req := r.kreq.(*kmsg.DeleteRecordsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
+	allowed := c.topicCheck(kmsg.ACLOperationDelete)
 	for _, rt := range req.Topics {
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
@@ -18,6 +19,10 @@ func handleDeleteRecords(c *conn, r *request) (*pending, error) {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
+			if sp.ErrorCode = allowed.code(rt.Topic); sp.ErrorCode != 0 {
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			p, err := c.srv.parts.Leader(rt.Topic, rp.Partition, -1)
 			if err == nil {
 				sp.LowWatermark, err = p.DeleteRecordsBefore(rp.Offset)

@@ -19,6 +19,14 @@ func handleInitProducerID(c *conn, r *request) (*pending, error) {
 	req := r.kreq.(*kmsg.InitProducerIDRequest)
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	switch { // authorization (authz.go)
+	case req.TransactionalID != nil && !c.authorizedTxnID(kmsg.ACLOperationWrite, *req.TransactionalID):
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return immediate(resp)
+	case req.TransactionalID == nil && !c.authorizedIdempotent():
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return immediate(resp)
+	}
 	if req.TransactionalID != nil {
 		return &pending{complete: func(ctx context.Context) outgoing {
 			return outgoing{resp: c.srv.txns.InitProducerID(ctx, req)}

@@ -7,12 +7,14 @@ package broker
 // consumers detect truncation with it (KIP-320).
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func handleOffsetForLeaderEpoch(c *conn, r *request) (*pending, error) {
 	req := r.kreq.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	allowed := c.replicaCheck(kmsg.ACLOperationDescribe, req.ReplicaID, kerr.ClusterAuthorizationFailed.Code)
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
@@ -21,7 +23,9 @@ func handleOffsetForLeaderEpoch(c *conn, r *request) (*pending, error) {
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
 			p, err := c.srv.parts.Leader(rt.Topic, rp.Partition, rp.CurrentLeaderEpoch)
-			if err != nil {
+			if code := allowed.code(rt.Topic); code != 0 {
+				sp.ErrorCode = code
+			} else if err != nil {
 				sp.ErrorCode = errorCode(err)
 			} else {
 				sp.LeaderEpoch, sp.EndOffset = p.EndOffsetForEpoch(c.ctx, rp.LeaderEpoch)

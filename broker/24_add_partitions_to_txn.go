@@ -16,6 +16,9 @@ import (
 
 func handleAddPartitionsToTxn(c *conn, r *request) (*pending, error) {
 	req := r.kreq.(*kmsg.AddPartitionsToTxnRequest)
+	if resp := c.addPartitionsDenied(req); resp != nil {
+		return immediate(resp)
+	}
 	return &pending{complete: func(ctx context.Context) outgoing {
 		return outgoing{resp: c.srv.txns.AddPartitionsToTxn(ctx, req)}
 	}}, nil

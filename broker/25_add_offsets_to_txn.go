@@ -14,6 +14,9 @@ import (
 
 func handleAddOffsetsToTxn(c *conn, r *request) (*pending, error) {
 	req := r.kreq.(*kmsg.AddOffsetsToTxnRequest)
+	if code := c.addOffsetsDenied(req); code != 0 {
+		return deny(req, code)
+	}
 	return &pending{complete: func(ctx context.Context) outgoing {
 		if _, err := c.srv.ensureOffsetsTopic(ctx); err != nil {
 			// The coordinator answers COORDINATOR_NOT_AVAILABLE while the

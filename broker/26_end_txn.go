@@ -10,11 +10,15 @@ package broker
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func handleEndTxn(c *conn, r *request) (*pending, error) {
 	req := r.kreq.(*kmsg.EndTxnRequest)
+	if !c.authorizedTxnID(kmsg.ACLOperationWrite, req.TransactionalID) {
+		return deny(req, kerr.TransactionalIDAuthorizationFailed.Code)
+	}
 	return &pending{complete: func(ctx context.Context) outgoing {
 		return outgoing{resp: c.srv.txns.EndTxn(ctx, req)}
 	}}, nil

@@ -11,6 +11,7 @@ package broker
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -18,6 +19,7 @@ func handleWriteTxnMarkers(c *conn, r *request) (*pending, error) {
 	req := r.kreq.(*kmsg.WriteTxnMarkersRequest)
 	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
 	var writes []*markerWrite
+	allowed := c.authorizedCluster(kmsg.ACLOperationClusterAction)
 	resp.Markers = make([]kmsg.WriteTxnMarkersResponseMarker, len(req.Markers))
 	for i, m := range req.Markers {
 		rm := &resp.Markers[i]
@@ -33,6 +35,10 @@ func handleWriteTxnMarkers(c *conn, r *request) (*pending, error) {
 				rp := &rt.Partitions[k]
 				*rp = kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
 				rp.Partition = p
+				if !allowed {
+					rp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+					continue
+				}
 				writes = append(writes, &markerWrite{topic: t.Topic, partition: p, producerID: m.ProducerID,
 					producerEpoch: m.ProducerEpoch, commit: m.Committed, coordinatorEpoch: m.CoordinatorEpoch, code: &rp.ErrorCode})
 			}

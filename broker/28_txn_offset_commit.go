@@ -16,6 +16,16 @@ import (
 )
 
 func handleTxnOffsetCommit(c *conn, r *request) (*pending, error) {
-	wait := c.srv.groups.TxnOffsetCommit(r.kreq.(*kmsg.TxnOffsetCommitRequest))
-	return &pending{complete: func(ctx context.Context) outgoing { return outgoing{resp: wait(ctx)} }}, nil
+	req, denied := c.txnOffsetCommitCheck(r.kreq.(*kmsg.TxnOffsetCommitRequest))
+	if req == nil {
+		resp := r.kreq.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+		resp.Topics = denied
+		return immediate(resp)
+	}
+	wait := c.srv.groups.TxnOffsetCommit(req)
+	return &pending{complete: func(ctx context.Context) outgoing {
+		resp := wait(ctx)
+		resp.Topics = append(resp.Topics, denied...)
+		return outgoing{resp: resp}
+	}}, nil
 }

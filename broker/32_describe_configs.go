@@ -18,6 +18,10 @@ func handleDescribeConfigs(c *conn, r *request) (*pending, error) {
 	for _, res := range req.Resources {
 		sr := kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = res.ResourceType, res.ResourceName
+		if sr.ErrorCode = c.configDenied(kmsg.ACLOperationDescribeConfigs, res.ResourceType, res.ResourceName); sr.ErrorCode != 0 {
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
 		want := func(name string) bool {
 			if res.ConfigNames == nil {
 				return true

@@ -23,6 +23,10 @@ func handleAlterConfigs(c *conn, r *request) (*pending, error) {
 	for _, res := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = res.ResourceType, res.ResourceName
+		if sr.ErrorCode = c.configDenied(kmsg.ACLOperationAlterConfigs, res.ResourceType, res.ResourceName); sr.ErrorCode != 0 {
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
 		set := map[string]string{}
 		for _, cfg := range res.Configs {
 			if cfg.Value != nil {

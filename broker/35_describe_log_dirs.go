@@ -7,11 +7,15 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func handleDescribeLogDirs(c *conn, r *request) (*pending, error) {
 	req := r.kreq.(*kmsg.DescribeLogDirsRequest)
+	if !c.authorizedCluster(kmsg.ACLOperationDescribe) {
+		return deny(req, kerr.ClusterAuthorizationFailed.Code)
+	}
 	s := c.srv
 	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
 	dir, err := filepath.Abs(s.cfg.DataDir)

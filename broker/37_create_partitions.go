@@ -21,6 +21,11 @@ func handleCreatePartitions(c *conn, r *request) (*pending, error) {
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
+		if !c.authorizedTopic(kmsg.ACLOperationAlter, rt.Topic) {
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		err := s.updateTopic(ctx, rt.Topic, func(t *meta.Topic) (map[int32]meta.PartitionState, error) {
 			cur := int32(len(t.Partitions))
 			switch {

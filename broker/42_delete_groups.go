@@ -10,8 +10,10 @@ import (
 )
 
 func handleDeleteGroups(c *conn, r *request) (*pending, error) {
-	req := r.kreq.(*kmsg.DeleteGroupsRequest)
+	req, denied := c.deleteGroupsCheck(r.kreq.(*kmsg.DeleteGroupsRequest))
 	return &pending{complete: func(ctx context.Context) outgoing {
-		return outgoing{resp: c.srv.groups.DeleteGroups(ctx, req)}
+		resp := c.srv.groups.DeleteGroups(ctx, req)
+		resp.Groups = append(resp.Groups, denied...)
+		return outgoing{resp: resp}
 	}}, nil
 }

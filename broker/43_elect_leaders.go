@@ -18,6 +18,9 @@ import (
 
 func handleElectLeaders(c *conn, r *request) (*pending, error) {
 	req := r.kreq.(*kmsg.ElectLeadersRequest)
+	if !c.authorizedCluster(kmsg.ACLOperationAlter) {
+		return deny(req, kerr.ClusterAuthorizationFailed.Code)
+	}
 	s := c.srv
 	resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
 	ctx, cancel := context.WithTimeout(c.ctx, timeoutOr(req.TimeoutMillis))

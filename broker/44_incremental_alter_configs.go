@@ -21,6 +21,10 @@ func handleIncrementalAlterConfigs(c *conn, r *request) (*pending, error) {
 	for _, res := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = res.ResourceType, res.ResourceName
+		if sr.ErrorCode = c.configDenied(kmsg.ACLOperationAlterConfigs, res.ResourceType, res.ResourceName); sr.ErrorCode != 0 {
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
 		err := s.alterTopicConfigs(ctx, res.ResourceType, res.ResourceName, req.ValidateOnly, func(cur map[string]string) (map[string]string, error) {
 			if cur == nil {
 				cur = map[string]string{}

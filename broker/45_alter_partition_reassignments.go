@@ -22,6 +22,9 @@ import (
 
 func handleAlterPartitionReassignments(c *conn, r *request) (*pending, error) {
 	req := r.kreq.(*kmsg.AlterPartitionAssignmentsRequest)
+	if !c.authorizedCluster(kmsg.ACLOperationAlter) {
+		return deny(req, kerr.ClusterAuthorizationFailed.Code)
+	}
 	s := c.srv
 	resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
 	allowRF := req.Version < 1 || req.AllowReplicationFactorChange

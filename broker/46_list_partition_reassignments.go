@@ -13,6 +13,9 @@ import (
 
 func handleListPartitionReassignments(c *conn, r *request) (*pending, error) {
 	req := r.kreq.(*kmsg.ListPartitionReassignmentsRequest)
+	if !c.authorizedCluster(kmsg.ACLOperationDescribe) {
+		return deny(req, kerr.ClusterAuthorizationFailed.Code)
+	}
 	s := c.srv
 	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
 	want := func(topic string, p int32) bool {

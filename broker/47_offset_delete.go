@@ -10,8 +10,13 @@ import (
 )
 
 func handleOffsetDelete(c *conn, r *request) (*pending, error) {
-	req := r.kreq.(*kmsg.OffsetDeleteRequest)
+	req, denied, code := c.offsetDeleteCheck(r.kreq.(*kmsg.OffsetDeleteRequest))
+	if code != 0 {
+		return deny(r.kreq, code)
+	}
 	return &pending{complete: func(ctx context.Context) outgoing {
-		return outgoing{resp: c.srv.groups.OffsetDelete(ctx, req)}
+		resp := c.srv.groups.OffsetDelete(ctx, req)
+		resp.Topics = append(resp.Topics, denied...)
+		return outgoing{resp: resp}
 	}}, nil
 }

@@ -12,6 +12,9 @@ func handleDescribeCluster(c *conn, r *request) (*pending, error) {
 	resp.ClusterID = s.store.ClusterID()
 	resp.ControllerID = s.controllerID()
 	resp.EndpointType = 1
+	if req.IncludeClusterAuthorizedOperations { // KIP-430 (authz.go)
+		resp.ClusterAuthorizedOperations = c.clusterOps()
+	}
 	for _, b := range s.cache.Brokers() {
 		host, port, ok := endpointOn(b, c.listenerName())
 		if !ok {

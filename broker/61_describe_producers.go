@@ -11,12 +11,17 @@ import "github.com/twmb/franz-go/pkg/kmsg"
 func handleDescribeProducers(c *conn, r *request) (*pending, error) {
 	req := r.kreq.(*kmsg.DescribeProducersRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeProducersResponse)
+	allowed := c.topicCheck(kmsg.ACLOperationRead)
 	for _, rt := range req.Topics {
 		st := kmsg.NewDescribeProducersResponseTopic()
 		st.Topic = rt.Topic
 		for _, i := range rt.Partitions {
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = i
+			if sp.ErrorCode = allowed.code(rt.Topic); sp.ErrorCode != 0 {
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			p, err := c.srv.parts.Leader(rt.Topic, i, -1)
 			if err != nil {
 				sp.ErrorCode = errorCode(err)

@@ -6,5 +6,7 @@ package broker
 import "github.com/twmb/franz-go/pkg/kmsg"
 
 func handleDescribeTransactions(c *conn, r *request) (*pending, error) {
-	return immediate(c.srv.txns.DescribeTransactions(r.kreq.(*kmsg.DescribeTransactionsRequest)))
+	resp := c.srv.txns.DescribeTransactions(r.kreq.(*kmsg.DescribeTransactionsRequest))
+	c.describeTransactionsFilter(resp)
+	return immediate(resp)
 }

@@ -7,5 +7,7 @@ package broker
 import "github.com/twmb/franz-go/pkg/kmsg"
 
 func handleListTransactions(c *conn, r *request) (*pending, error) {
-	return immediate(c.srv.txns.ListTransactions(r.kreq.(*kmsg.ListTransactionsRequest)))
+	resp := c.srv.txns.ListTransactions(r.kreq.(*kmsg.ListTransactionsRequest))
+	c.listTransactionsFilter(resp)
+	return immediate(resp)
 }

@@ -11,6 +11,10 @@ import (
 )
 
 func handleConsumerGroupHeartbeat(c *conn, r *request) (*pending, error) {
-	wait := c.srv.groups.ConsumerGroupHeartbeat(r.kreq.(*kmsg.ConsumerGroupHeartbeatRequest), r.clientID, c.clientHost())
+	req := r.kreq.(*kmsg.ConsumerGroupHeartbeatRequest)
+	if code := c.consumerGroupHeartbeatDenied(req); code != 0 {
+		return deny(req, code)
+	}
+	wait := c.srv.groups.ConsumerGroupHeartbeat(req, r.clientID, c.clientHost())
 	return &pending{complete: func(ctx context.Context) outgoing { return outgoing{resp: wait(ctx)} }}, nil
 }

@@ -6,5 +6,8 @@ package broker
 import "github.com/twmb/franz-go/pkg/kmsg"
 
 func handleConsumerGroupDescribe(c *conn, r *request) (*pending, error) {
-	return immediate(c.srv.groups.ConsumerGroupDescribe(r.kreq.(*kmsg.ConsumerGroupDescribeRequest)))
+	req := r.kreq.(*kmsg.ConsumerGroupDescribeRequest)
+	resp := c.srv.groups.ConsumerGroupDescribe(req)
+	c.consumerGroupDescribeFilter(req, resp)
+	return immediate(resp)
 }

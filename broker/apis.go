@@ -51,6 +51,9 @@ func apiTable() []api {
 		{key: 26, min: 0, max: 4, handle: handleEndTxn}, // v5 is transaction version 2 (KIP-890 part 2)
 		{key: 27, min: 0, max: 1, handle: handleWriteTxnMarkers},
 		{key: 28, min: 0, max: 4, handle: handleTxnOffsetCommit},
+		{key: 29, min: 1, max: 3, handle: handleDescribeACLs},
+		{key: 30, min: 1, max: 3, handle: handleCreateACLs},
+		{key: 31, min: 1, max: 3, handle: handleDeleteACLs},
 		{key: 32, min: 1, max: 4, handle: handleDescribeConfigs},
 		{key: 33, min: 0, max: 2, handle: handleAlterConfigs},
 		{key: 35, min: 1, max: 4, handle: handleDescribeLogDirs},

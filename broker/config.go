@@ -108,6 +108,17 @@ type Config struct {
 	// batch there (KIP-890 part 1).
 	TxnVerification bool
 
+	// Authorizer is authorizer.class.name: "" for none (every request is
+	// allowed) or AuthorizerACL for Kafka's ACL authorizer over the ACLs
+	// stored in etcd.
+	Authorizer string
+	// SuperUsers is super.users, as principals ("User:admin"): allowed
+	// everything. It must include the inter-broker principal.
+	SuperUsers []string
+	// AllowEveryoneIfNoACLFound is allow.everyone.if.no.acl.found: an action
+	// on a resource no ACL applies to is allowed.
+	AllowEveryoneIfNoACLFound bool
+
 	// Security is the listeners and authentication (listeners.go).
 	Security SecurityConfig
 }

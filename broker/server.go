@@ -53,7 +53,8 @@ type Server struct {
 	txns    *txn.Coordinator
 	markers *markerWriter // the txn coordinator's; holds clients of other brokers
 	pids    *producerIDs
-	tiering bool // an object store is configured
+	tiering bool   // an object store is configured
+	authz   *authz // nil without an authorizer (authz.go)
 
 	ln           net.Listener  // the first listener's
 	sec          securityState // listeners, TLS, SASL (listeners.go)
@@ -93,6 +94,11 @@ func New(cfg Config, d Deps) (*Server, error) {
 		conns:    make(map[*conn]struct{}),
 	}
 	s.apis, s.apiList = buildAPIs(apiTable())
+	z, err := newAuthz(cfg, d.Logger, d.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s.authz = z
 	if err := s.initTLS(); err != nil {
 		return nil, err
 	}
@@ -121,13 +127,19 @@ func New(cfg Config, d Deps) (*Server, error) {
 		return nil, err
 	}
 	s.parts = pm
+	if err := s.authz.start(context.Background(), d.Store); err != nil {
+		s.closeCoordinators()
+		pm.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
 // closeCoordinators stops the coordinators: the transaction coordinator
 // first, as its marker senders reach the group coordinator, then the clients
-// it sent markers to other brokers with.
+// it sent markers to other brokers with; and the ACL watch.
 func (s *Server) closeCoordinators() {
+	s.authz.stop()
 	s.txns.Close()
 	s.markers.Close()
 	s.groups.Close()

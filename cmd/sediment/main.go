@@ -35,6 +35,7 @@ Usage:
   sediment group <verb> [flags]            consumer groups: list, describe, delete, reset-offsets
   sediment txn <verb> [flags]              transactions: list, describe
   sediment producers describe TOPIC...     each partition's producers and open transactions
+  sediment acl <verb> [flags]              ACLs: create, list, delete (brokers with --authorizer acl)
   sediment user <verb> [flags]             SCRAM credentials: set, delete, list
   sediment healthcheck [URL]               exit 0 if the broker's /readyz (or URL) answers 2xx
   sediment help [COMMAND]                  this text, or a command's
@@ -46,7 +47,7 @@ read only their connection flags so (SEDIMENT_BOOTSTRAP_SERVER, SEDIMENT_OUTPUT,
 `
 
 // adminCommands are the commands that talk to a cluster through kadm.
-var adminCommands = []*command{topicCommand, offsetsCommand, clusterCommand, logDirsCommand, groupCommand, txnCommand, producersCommand, userCommand}
+var adminCommands = []*command{topicCommand, offsetsCommand, clusterCommand, logDirsCommand, groupCommand, txnCommand, producersCommand, aclCommand, userCommand}
 
 // main leaves SIGINT to end an admin command at once (nothing to clean up);
 // serve handles its signals itself.

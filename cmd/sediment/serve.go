@@ -71,6 +71,7 @@ type serveFlags struct {
 
 	group   groupFlags
 	txn     txnFlags
+	authz   authzFlags
 	sec     securityFlags
 	cleaner cleanerFlags
 }
@@ -121,6 +122,7 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.DurationVar(&f.shutdownWait, "controlled-shutdown-timeout", d.ControlledShutdownTimeout, "how long SIGTERM waits for the controller to move this broker's leaderships away")
 	f.group.register(fs, d)
 	f.txn.register(fs, d)
+	f.authz.register(fs, d)
 	f.sec.register(fs, d)
 	f.cleaner.register(fs, d)
 	fs.Usage = func() {
@@ -209,6 +211,9 @@ func serve(args []string) error {
 		return err
 	}
 	if err := f.txn.apply(&bcfg); err != nil {
+		return err
+	}
+	if err := f.authz.apply(&bcfg); err != nil {
 		return err
 	}
 	if err := f.sec.apply(&bcfg); err != nil {

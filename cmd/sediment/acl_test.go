@@ -1,0 +1,123 @@
+package main
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sedimentio/sediment/broker"
+)
+
+// TestACLCommands: `acl create`, `acl list` with its filters and `acl
+// delete` against a broker run with --authorizer acl (the CLI's principal,
+// User:ANONYMOUS, a super user through --super-users); bad command lines
+// exit 2; a broker without an authorizer answers SECURITY_DISABLED (exit 1).
+func TestACLCommands(t *testing.T) {
+	addr := startBroker(t, "--log-level", "warn", "--authorizer", "acl", "--super-users", "User:admin;User:ANONYMOUS")
+	run := func(want int, args ...string) string {
+		t.Helper()
+		stdout, stderr, code := cli(t, append(args, "--bootstrap-server", addr)...)
+		if code != want {
+			t.Fatalf("%v: exit %d, want %d\nstdout: %s\nstderr: %s", args, code, want, stdout, stderr)
+		}
+		return stdout + stderr
+	}
+	list := func(args ...string) []string {
+		t.Helper()
+		var out struct{ ACLs []aclJSON }
+		if err := json.Unmarshal([]byte(run(0, append([]string{"acl", "list", "--output", "json"}, args...)...)), &out); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, a := range out.ACLs {
+			got = append(got, strings.Join([]string{a.Principal, a.Permission, a.Operation, a.ResourceType, a.ResourceName, a.PatternType}, " "))
+		}
+		slices.Sort(got)
+		return got
+	}
+
+	run(0, "acl", "create", "--allow-principal", "User:alice", "--operation", "read,describe", "--topic", "orders", "--group", "g1")
+	out := run(0, "acl", "create", "--deny-principal", "User:bob", "--operation", "WRITE", "--topic", "ord", "--resource-pattern-type", "prefixed")
+	if !strings.Contains(out, "User:bob") || !strings.Contains(out, "DENY") {
+		t.Fatalf("create prints the ACL: %s", out)
+	}
+	all := []string{
+		"User:alice ALLOW DESCRIBE GROUP g1 LITERAL", "User:alice ALLOW DESCRIBE TOPIC orders LITERAL",
+		"User:alice ALLOW READ GROUP g1 LITERAL", "User:alice ALLOW READ TOPIC orders LITERAL",
+		"User:bob DENY WRITE TOPIC ord PREFIXED",
+	}
+	if got := list(); !slices.Equal(got, all) {
+		t.Fatalf("list: %q, want %q", got, all)
+	}
+	want := []string{"User:alice ALLOW DESCRIBE TOPIC orders LITERAL", "User:alice ALLOW READ TOPIC orders LITERAL", "User:bob DENY WRITE TOPIC ord PREFIXED"}
+	if got := list("--topic", "orders", "--resource-pattern-type", "match"); !slices.Equal(got, want) {
+		t.Fatalf("list --topic orders (match): %q, want %q", got, want)
+	}
+	if got := list("--principal", "User:bob"); !slices.Equal(got, all[4:]) {
+		t.Fatalf("list --principal User:bob: %q", got)
+	}
+	if got := list("--operation", "read"); !slices.Equal(got, []string{all[2], all[3]}) {
+		t.Fatalf("list --operation read: %q", got)
+	}
+	if table := run(0, "acl", "list"); !strings.Contains(table, "PRINCIPAL") || !strings.Contains(table, "User:alice") {
+		t.Fatalf("table: %s", table)
+	}
+	if out := run(0, "acl", "delete", "--topic", "orders", "--output", "json"); strings.Count(out, `"principal"`) != 2 {
+		t.Fatalf("delete --topic orders printed %s, want its 2 ACLs", out)
+	}
+	if got := list(); !slices.Equal(got, []string{all[0], all[2], all[4]}) {
+		t.Fatalf("after delete: %q", got)
+	}
+
+	for _, bad := range [][]string{
+		{"acl", "create", "--allow-principal", "User:a", "--operation", "frob", "--topic", "x"},
+		{"acl", "create", "--operation", "read", "--topic", "x"},
+		{"acl", "create", "--allow-principal", "User:a", "--deny-principal", "User:b", "--operation", "read", "--topic", "x"},
+		{"acl", "create", "--allow-principal", "User:a", "--operation", "read"},
+		{"acl", "create", "--allow-principal", "User:a", "--operation", "read", "--topic", "x", "--resource-pattern-type", "match"},
+		{"acl", "delete"},
+	} {
+		run(2, bad...)
+	}
+
+	plain := startBroker(t, "--log-level", "warn")
+	stdout, stderr, code := cli(t, "acl", "list", "--bootstrap-server", plain)
+	if code != 1 || !strings.Contains(stderr, "SECURITY_DISABLED") {
+		t.Fatalf("list without an authorizer: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+}
+
+// TestServeAuthzFlags: the authorization flags reach broker.Config; bad
+// values are refused naming the flag.
+func TestServeAuthzFlags(t *testing.T) {
+	var f serveFlags
+	if err := parseFlags(serveFlagSet(&f), []string{"--authorizer", "acl", "--super-users", "User:admin; User:broker", "--allow-everyone-if-no-acl-found"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	b := broker.DefaultConfig()
+	if err := f.authz.apply(&b); err != nil {
+		t.Fatal(err)
+	}
+	if b.Authorizer != broker.AuthorizerACL || !slices.Equal(b.SuperUsers, []string{"User:admin", "User:broker"}) || !b.AllowEveryoneIfNoACLFound {
+		t.Fatalf("config %q %q %v", b.Authorizer, b.SuperUsers, b.AllowEveryoneIfNoACLFound)
+	}
+	var d serveFlags
+	if err := parseFlags(serveFlagSet(&d), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	b = broker.DefaultConfig()
+	if err := d.authz.apply(&b); err != nil || b.Authorizer != "" || b.SuperUsers != nil || b.AllowEveryoneIfNoACLFound {
+		t.Fatalf("defaults: %q %q %v %v", b.Authorizer, b.SuperUsers, b.AllowEveryoneIfNoACLFound, err)
+	}
+	for _, args := range [][]string{{"--authorizer", "simple"}, {"--super-users", "admin"}} {
+		var x serveFlags
+		if err := parseFlags(serveFlagSet(&x), args, nil); err != nil {
+			t.Fatal(err)
+		}
+		err := x.authz.apply(&b)
+		if err == nil || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+}
