@@ -54,8 +54,8 @@ test: test-deps build test-image
 	cd deploy/deploytest && $(GO) vet ./... && SEDIMENT_BIN=$(SEDIMENT) $(GO) test -race -count=1 -timeout 10m ./...
 	$(MAKE) fuzz
 
-## test-deps: kcat (Debian package), the pinned MinIO server (./bin/minio), Prometheus
-## (./bin/prometheus) and the docker compose plugin when missing
+## test-deps: kcat (Debian package), the pinned MinIO server (./bin/minio) and the docker
+## compose plugin when missing
 test-deps: minio compose-deps
 	@command -v kcat >/dev/null 2>&1 || { \
 		echo "installing kcat"; \
@@ -67,15 +67,16 @@ test-deps: minio compose-deps
 minio:
 	@GO=$(GO) ./scripts/minio.sh
 
-## compose-deps: the docker compose plugin (when `docker compose` does not answer) and the
-## pinned Prometheus server (./bin/prometheus), built from source (scripts/compose-deps.sh)
+## compose-deps: the docker compose plugin, built from source when `docker compose` does not
+## answer (scripts/compose-deps.sh)
 compose-deps:
-	@GO=$(GO) ./scripts/compose-deps.sh plugin prometheus
+	@GO=$(GO) ./scripts/compose-deps.sh plugin
 
 ## standins: FROM scratch images named as deploy/compose.yaml's MinIO and Prometheus images,
-## from ./bin/minio and ./bin/prometheus, where no image of those names exists (no registry)
-standins: minio compose-deps
-	@./scripts/compose-deps.sh images
+## from ./bin/minio and the pinned Prometheus server built from source into ./bin/prometheus,
+## where no image of those names exists (no registry); make test builds them with Docker only
+standins: minio
+	@GO=$(GO) ./scripts/compose-deps.sh images
 
 ## up: the compose stack of deploy/compose.yaml (3 brokers, MinIO, Prometheus) on loopback
 ## ports, waiting until every broker is healthy; down: stop it (keeping its volumes)

@@ -9,8 +9,9 @@
 #                               server of the Prometheus stand-in image
 #   compose-deps.sh images      FROM scratch stand-ins named as deploy/compose.yaml's MinIO
 #                               and Prometheus images, from ./bin/minio (scripts/minio.sh)
-#                               and ./bin/prometheus, unless an image of that name is already
-#                               there (a stand-in of the same pins, or the real public image)
+#                               and ./bin/prometheus (built here first), unless an image of
+#                               that name is already there (a stand-in of the same pins, or
+#                               the real public image)
 #
 # Nothing is pulled or downloaded but Go modules. First builds on a 2-CPU machine
 # (no Go build cache): see README, "Compose with MinIO and Prometheus".
@@ -87,18 +88,22 @@ compose_image() {
   echo "$img"
 }
 
-# standin IMAGE DOCKERFILE BINARY PIN: builds IMAGE FROM scratch around BINARY
-# unless an image of that name exists: the public one (no stand-in label), or a
-# stand-in of the same pin.
-standin() {
-  local image=$1 dockerfile=$2 binary=$3 pin=$4 ctx start have
-  if have=$(docker image inspect --format '{{index .Config.Labels "io.sediment.standin"}}' "$image" 2>/dev/null); then
-    if [ -z "$have" ] || [ "$have" = "<no value>" ] || [ "$have" = "$pin" ]; then
-      return 0
-    fi
-    echo "rebuilding the stand-in $image: it holds $have, the pin is $pin"
+# current IMAGE PIN: whether an image named IMAGE exists that needs no build:
+# the public one (no stand-in label) or a stand-in of PIN.
+current() {
+  local have
+  have=$(docker image inspect --format '{{index .Config.Labels "io.sediment.standin"}}' "$1" 2>/dev/null) || return 1
+  if [ -z "$have" ] || [ "$have" = "<no value>" ] || [ "$have" = "$2" ]; then
+    return 0
   fi
-  [ -x "$binary" ] || { echo "$binary is missing: run make minio compose-deps" >&2; exit 1; }
+  echo "rebuilding the stand-in $1: it holds $have, the pin is $2"
+  return 1
+}
+
+# standin IMAGE DOCKERFILE BINARY PIN: builds IMAGE FROM scratch around BINARY.
+standin() {
+  local image=$1 dockerfile=$2 binary=$3 pin=$4 ctx start
+  [ -x "$binary" ] || { echo "$binary is missing: run make minio" >&2; exit 1; }
   start=$(date +%s)
   ctx=$(mktemp -d)
   # A hard link where bin/ and the temp dir share a file system: MinIO is ~150 MB.
@@ -110,14 +115,19 @@ standin() {
 }
 
 images() {
-  local prom
+  local minio prom minio_pin prom_pin=$PROM_MODULE@$PROM_VERSION
+  minio=$(compose_image minio/minio)
   prom=$(compose_image prom/prometheus)
   if [ "${prom#*:}" != "$(prom_release)" ]; then
     echo "deploy/compose.yaml names $prom, but PROM_VERSION $PROM_VERSION is Prometheus $(prom_release)" >&2
     exit 1
   fi
-  standin "$(compose_image minio/minio)" "$standins/minio.Dockerfile" "$bin/minio" "$(cat "$bin/minio.version" 2>/dev/null)"
-  standin "$prom" "$standins/prometheus.Dockerfile" "$bin/prometheus" "$PROM_MODULE@$PROM_VERSION"
+  minio_pin=$(cat "$bin/minio.version" 2>/dev/null || true)
+  current "$minio" "$minio_pin" || standin "$minio" "$standins/minio.Dockerfile" "$bin/minio" "$minio_pin"
+  if ! current "$prom" "$prom_pin"; then
+    prometheus # built only when its stand-in is
+    standin "$prom" "$standins/prometheus.Dockerfile" "$bin/prometheus" "$prom_pin"
+  fi
 }
 
 [ $# -gt 0 ] || { echo "usage: $0 plugin|prometheus|images..." >&2; exit 2; }
