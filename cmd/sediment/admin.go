@@ -254,15 +254,17 @@ type connFlags struct {
 	bootstrap string
 	output    string
 	timeout   time.Duration
+	security  clientSecurity // admin_security.go
 }
 
 // connFlagNames are the flags that also read SEDIMENT_<NAME>.
-var connFlagNames = []string{"bootstrap-server", "output", "timeout"}
+var connFlagNames = append([]string{"bootstrap-server", "output", "timeout"}, clientSecurityFlagNames...)
 
 func (f *connFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.bootstrap, "bootstrap-server", "127.0.0.1:9092", "comma-separated `HOST:PORT` list of brokers' Kafka listeners to start from")
 	fs.StringVar(&f.output, "output", "table", "`table` (for people) or json (stable, for scripts)")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "bound of the whole command, connecting included")
+	f.security.register(fs)
 }
 
 // validate checks the values; src names where a flag's value came from.
@@ -278,7 +280,7 @@ func (f *connFlags) validate(src func(flag string) string) error {
 	if len(f.seeds()) == 0 {
 		return fmt.Errorf("%s is empty", src("bootstrap-server"))
 	}
-	return nil
+	return f.security.validate(src)
 }
 
 // flagSource names where a flag of fs got its value, for messages: the
@@ -333,11 +335,15 @@ func (c *adminConn) admin(ctx context.Context) (*kadm.Client, error) {
 	if err := probe(ctx, seeds); err != nil {
 		return nil, err
 	}
-	cl, err := kgo.NewClient(
+	sec, err := c.flags.security.opts()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(append(sec,
 		kgo.SeedBrokers(seeds...),
 		kgo.ClientID("sediment-cli"),
 		kgo.DialTimeout(min(c.flags.timeout, 10*time.Second)),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("--bootstrap-server %s: %w", c.flags.bootstrap, err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/sedimentio/sediment/it/harness"
+	"github.com/sedimentio/sediment/security/securitytest"
 )
 
 // TestUserCommand: `sediment user set` straight into etcd and through the
@@ -23,13 +25,16 @@ import (
 // them; delete takes one away.
 func TestUserCommand(t *testing.T) {
 	t.Parallel()
-	addrs, err := harness.FreeAddrs(5)
+	addrs, err := harness.FreeAddrs(6)
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, saslAddr := addrs[0], addrs[1]
+	plain, saslAddr, sslAddr := addrs[0], addrs[1], addrs[5]
+	ca := securitytest.NewCA(t, "ca")
+	files := ca.WriteFiles(t, filepath.Join(t.TempDir(), "tls"), pkix.Name{CommonName: "broker"})
 	b := startBrokerConfig(t, harness.BrokerConfig{Addr: plain, HTTP: addrs[2], MetaClient: addrs[3], MetaPeer: addrs[4],
-		Flags: []string{"--listeners", "PLAINTEXT://" + plain + ",SASL_PLAINTEXT://" + saslAddr}})
+		Flags: []string{"--listeners", "PLAINTEXT://" + plain + ",SASL_PLAINTEXT://" + saslAddr + ",SSL://" + sslAddr,
+			"--ssl-cert-file", files.Cert, "--ssl-key-file", files.Key, "--ssl-ca-file", files.CA, "--ssl-client-auth", "required"}})
 	etcd := "http://" + b.MetaClient
 	dir := t.TempDir()
 	pw := func(name, password string) string {
@@ -92,6 +97,21 @@ func TestUserCommand(t *testing.T) {
 		if len(got.Users) != 2 || got.Users[0] != want[0] || got.Users[1] != want[1] {
 			t.Fatalf("user list %v: %+v, want %+v", conn, got.Users, want)
 		}
+	}
+
+	// The admin commands over SASL and TLS.
+	if stdout, stderr, code := cli(t, "user", "list", "--bootstrap-server", saslAddr, "--security-protocol", "SASL_PLAINTEXT",
+		"--sasl-mechanism", "SCRAM-SHA-256", "--sasl-user", "alice", "--sasl-password-file", pw("alice", "alice-pw")); code != 0 || !strings.Contains(stdout, "bob") {
+		t.Fatalf("user list over SASL_PLAINTEXT: exit %d: %s %s", code, stdout, stderr)
+	}
+	if _, stderr, code := cli(t, "user", "list", "--bootstrap-server", saslAddr, "--security-protocol", "SASL_PLAINTEXT",
+		"--sasl-mechanism", "SCRAM-SHA-256", "--sasl-user", "alice", "--sasl-password-file", pw("wrong", "nope"), "--timeout", "5s"); code != 1 || !strings.Contains(stderr, "SASL_AUTHENTICATION_FAILED") {
+		t.Fatalf("user list with a wrong password: exit %d: %s", code, stderr)
+	}
+	client := ca.WriteFiles(t, filepath.Join(t.TempDir(), "client"), pkix.Name{CommonName: "admin"})
+	if stdout, stderr, code := cli(t, "cluster", "describe", "--bootstrap-server", sslAddr, "--security-protocol", "SSL",
+		"--client-ssl-ca-file", client.CA, "--client-ssl-cert-file", client.Cert, "--client-ssl-key-file", client.Key); code != 0 || !strings.Contains(stdout, sslAddr[strings.LastIndex(sslAddr, ":")+1:]) {
+		t.Fatalf("cluster describe over SSL: exit %d: %s %s", code, stdout, stderr)
 	}
 
 	if _, stderr, code := cli(t, "user", "delete", "bob", "--bootstrap-server", plain); code != 0 {
