@@ -58,6 +58,9 @@ func handleCreateTopics(c *conn, r *request) (*pending, error) {
 			st.NumPartitions = int32(len(t.Partitions))
 			st.ReplicationFactor = int16(len(t.Partitions[0]))
 			st.Configs = s.createTopicConfigs(t.Configs)
+			if !c.authorizedTopic(kmsg.ACLOperationDescribeConfigs, t.Name) { // as Kafka: configs need DESCRIBE_CONFIGS
+				st.Configs, st.ConfigErrorCode = nil, kerr.TopicAuthorizationFailed.Code
+			}
 		}
 		resp.Topics = append(resp.Topics, st)
 	}

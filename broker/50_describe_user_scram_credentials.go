@@ -31,6 +31,9 @@ func scramMechanism(code int8) (security.Mechanism, bool) {
 
 func handleDescribeUserScramCredentials(c *conn, r *request) (*pending, error) {
 	req := r.kreq.(*kmsg.DescribeUserSCRAMCredentialsRequest)
+	if !c.authorizedCluster(kmsg.ACLOperationDescribe) { // authz.go
+		return deny(req, kerr.ClusterAuthorizationFailed.Code)
+	}
 	return &pending{complete: func(ctx context.Context) outgoing {
 		resp := req.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
 		users, _, err := c.srv.store.Users(ctx)

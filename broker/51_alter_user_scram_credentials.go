@@ -28,6 +28,9 @@ type credentialChange struct {
 
 func handleAlterUserScramCredentials(c *conn, r *request) (*pending, error) {
 	req := r.kreq.(*kmsg.AlterUserSCRAMCredentialsRequest)
+	if resp := c.alterScramDenied(req); resp != nil { // authz_txn.go
+		return immediate(resp)
+	}
 	return &pending{complete: func(ctx context.Context) outgoing {
 		resp := req.ResponseKind().(*kmsg.AlterUserSCRAMCredentialsResponse)
 		var order []string

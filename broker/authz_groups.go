@@ -169,13 +169,23 @@ func (c *conn) describeGroupsFilter(req *kmsg.DescribeGroupsRequest, resp *kmsg.
 	}
 }
 
-// consumerGroupDescribeFilter is describeGroupsFilter for KIP-848 groups.
+// consumerGroupDescribeFilter is describeGroupsFilter for KIP-848 groups,
+// where (as in Kafka 4) a group whose members subscribe to or are assigned a
+// topic the principal may not DESCRIBE is TOPIC_AUTHORIZATION_FAILED.
 func (c *conn) consumerGroupDescribeFilter(req *kmsg.ConsumerGroupDescribeRequest, resp *kmsg.ConsumerGroupDescribeResponse) {
+	topics := c.topicCheck(kmsg.ACLOperationDescribe)
 	for i := range resp.Groups {
 		g := &resp.Groups[i]
-		if !c.authorizedGroup(kmsg.ACLOperationDescribe, g.Group) {
+		code := int16(0)
+		switch {
+		case !c.authorizedGroup(kmsg.ACLOperationDescribe, g.Group):
+			code = kerr.GroupAuthorizationFailed.Code
+		case !memberTopicsOK(g.Members, topics):
+			code = kerr.TopicAuthorizationFailed.Code
+		}
+		if code != 0 {
 			d := kmsg.NewConsumerGroupDescribeResponseGroup()
-			d.Group, d.ErrorCode = g.Group, kerr.GroupAuthorizationFailed.Code
+			d.Group, d.ErrorCode = g.Group, code
 			*g = d
 			continue
 		}
@@ -257,4 +267,24 @@ func (c *conn) consumerGroupHeartbeatDenied(req *kmsg.ConsumerGroupHeartbeatRequ
 		}
 	}
 	return 0
+}
+
+// memberTopicsOK reports whether every topic the members subscribe to or are
+// assigned passes the check.
+func memberTopicsOK(members []kmsg.ConsumerGroupDescribeResponseGroupMember, topics *topicCheck) bool {
+	for _, m := range members {
+		for _, t := range m.SubscribedTopics {
+			if !topics.ok(t) {
+				return false
+			}
+		}
+		for _, a := range []kmsg.Assignment{m.Assignment, m.TargetAssignment} {
+			for _, tp := range a.TopicPartitions {
+				if tp.Topic != "" && !topics.ok(tp.Topic) { // "": deleted meanwhile
+					return false
+				}
+			}
+		}
+	}
+	return true
 }

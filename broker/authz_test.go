@@ -177,6 +177,16 @@ func (a authzClient) initProducerID(t *testing.T, txnID *string) int16 {
 	return a.do(t, req).(*kmsg.InitProducerIDResponse).ErrorCode
 }
 
+// alterScram deletes user's SCRAM-SHA-256 credential and returns its code.
+func (a authzClient) alterScram(t *testing.T, user string) int16 {
+	t.Helper()
+	req := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+	d := kmsg.NewAlterUserSCRAMCredentialsRequestDeletion()
+	d.Name, d.Mechanism = user, 1
+	req.Deletions = append(req.Deletions, d)
+	return a.do(t, req).(*kmsg.AlterUserSCRAMCredentialsResponse).Results[0].ErrorCode
+}
+
 func produceErr(t *testing.T, cl *kgo.Client, topic string) error {
 	t.Helper()
 	return cl.ProduceSync(ctxT(t, 10*time.Second), &kgo.Record{Topic: topic, Value: []byte("v")}).FirstErr()
@@ -247,6 +257,8 @@ func TestAuthzAPIs(t *testing.T) {
 		m.Topics = append(m.Topics, mt)
 		wm.Markers = append(wm.Markers, m)
 		wantErr(t, "WriteTxnMarkers", x.do(t, wm).(*kmsg.WriteTxnMarkersResponse).Markers[0].Topics[0].Partitions[0].ErrorCode, kerr.ClusterAuthorizationFailed)
+		wantErr(t, "DescribeUserScramCredentials", x.do(t, kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()).(*kmsg.DescribeUserSCRAMCredentialsResponse).ErrorCode, kerr.ClusterAuthorizationFailed)
+		wantErr(t, "AlterUserScramCredentials", x.alterScram(t, "alice"), kerr.ClusterAuthorizationFailed)
 		dcl := kmsg.NewPtrDescribeClusterRequest()
 		dcl.IncludeClusterAuthorizedOperations = true
 		if ops := x.do(t, dcl).(*kmsg.DescribeClusterResponse).ClusterAuthorizedOperations; ops != 0 {
@@ -256,6 +268,11 @@ func TestAuthzAPIs(t *testing.T) {
 
 	// The bootstrap: ACL management rights for anon, written to etcd.
 	seedACLs(t, b, acl(kmsg.ACLResourceTypeCluster, security.ClusterName, kmsg.ACLResourcePatternTypeLiteral, kmsg.ACLOperationAlter, kmsg.ACLPermissionTypeAllow))
+
+	t.Run("SCRAM credential APIs with CLUSTER ALTER", func(t *testing.T) {
+		wantErr(t, "DescribeUserScramCredentials", x.do(t, kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()).(*kmsg.DescribeUserSCRAMCredentialsResponse).ErrorCode, nil)
+		wantErr(t, "AlterUserScramCredentials of a missing user", x.alterScram(t, "alice"), kerr.ResourceNotFound)
+	})
 
 	t.Run("CreateAcls and DescribeAcls refuse bad bindings and filters", func(t *testing.T) {
 		bad := acl(kmsg.ACLResourceTypeCluster, "not-the-cluster", kmsg.ACLResourcePatternTypeLiteral, kmsg.ACLOperationAlter, kmsg.ACLPermissionTypeAllow)
@@ -284,6 +301,9 @@ func TestAuthzAPIs(t *testing.T) {
 		for i, st := range x.do(t, ct).(*kmsg.CreateTopicsResponse).Topics {
 			want := []*kerr.Error{nil, nil, kerr.TopicAuthorizationFailed}[i]
 			wantErr(t, "CreateTopics "+st.Topic, st.ErrorCode, want)
+			if want == nil && (st.ConfigErrorCode != kerr.TopicAuthorizationFailed.Code || len(st.Configs) > 0) {
+				t.Errorf("CreateTopics %s without DESCRIBE_CONFIGS returned configs: %v, %d", st.Topic, kerr.ErrorForCode(st.ConfigErrorCode), len(st.Configs))
+			}
 		}
 		// CREATE does not imply DESCRIBE: both topics exist and are hidden.
 		if names := metadataNames(x.metadata(t)); len(names) != 0 {
@@ -340,6 +360,15 @@ func TestAuthzAPIs(t *testing.T) {
 		join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range"}}
 		wantErr(t, "JoinGroup", x.do(t, join).(*kmsg.JoinGroupResponse).ErrorCode, kerr.GroupAuthorizationFailed)
 		x.grant(t, acl(kmsg.ACLResourceTypeGroup, "g1", kmsg.ACLResourcePatternTypeLiteral, kmsg.ACLOperationRead, kmsg.ACLPermissionTypeAllow))
+		// KIP-848: READ on the group, DESCRIBE on the subscribed topics.
+		hb := func(group, topic string) int16 {
+			req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+			req.Group, req.MemberID, req.MemberEpoch, req.RebalanceTimeoutMillis = group, "m1-00000000000000000000", 0, 10000
+			req.SubscribedTopicNames = []string{topic}
+			return x.do(t, req).(*kmsg.ConsumerGroupHeartbeatResponse).ErrorCode
+		}
+		wantErr(t, "ConsumerGroupHeartbeat g2", hb("g2", "t-a"), kerr.GroupAuthorizationFailed)
+		wantErr(t, "ConsumerGroupHeartbeat g1 subscribing to u-x", hb("g1", "u-x"), kerr.TopicAuthorizationFailed)
 		// A real consumer group consumes and commits.
 		cons := b.client(kgo.ConsumerGroup("g1"), kgo.ConsumeTopics("t-a"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())
 		fs := cons.PollRecords(ctxT(t, 15*time.Second), 10)
@@ -601,6 +630,7 @@ func TestDenyResponses(t *testing.T) {
 		kmsg.NewPtrLeaveGroupRequest(), kmsg.NewPtrOffsetDeleteRequest(), kmsg.NewPtrConsumerGroupHeartbeatRequest(),
 		kmsg.NewPtrAddOffsetsToTxnRequest(), kmsg.NewPtrEndTxnRequest(), kmsg.NewPtrDescribeLogDirsRequest(),
 		kmsg.NewPtrElectLeadersRequest(), kmsg.NewPtrAlterPartitionAssignmentsRequest(), kmsg.NewPtrListPartitionReassignmentsRequest(),
+		kmsg.NewPtrDescribeUserSCRAMCredentialsRequest(),
 	} {
 		p, err := deny(req, kerr.ClusterAuthorizationFailed.Code)
 		if err != nil {
@@ -637,6 +667,8 @@ func topErrorCode(resp kmsg.Response) int16 {
 	case *kmsg.AlterPartitionAssignmentsResponse:
 		return r.ErrorCode
 	case *kmsg.ListPartitionReassignmentsResponse:
+		return r.ErrorCode
+	case *kmsg.DescribeUserSCRAMCredentialsResponse:
 		return r.ErrorCode
 	}
 	return -1

@@ -1,7 +1,8 @@
 package broker
 
-// Authorization of the transaction APIs and FindCoordinator (authz.go has
-// the general helpers): what Kafka's KafkaApis checks, with its error codes.
+// Authorization of the transaction APIs, FindCoordinator and the SCRAM
+// credential APIs (authz.go has the general helpers): what Kafka's
+// KafkaApis checks, with its error codes.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -133,4 +134,30 @@ func (c *conn) coordinatorDenied(req *kmsg.FindCoordinatorRequest) map[string]km
 		}
 	}
 	return denied
+}
+
+// alterScramDenied is AlterUserScramCredentials' check: ALTER on the
+// cluster, else every user of the request answers
+// CLUSTER_AUTHORIZATION_FAILED. A nil response lets the request through.
+func (c *conn) alterScramDenied(req *kmsg.AlterUserSCRAMCredentialsRequest) kmsg.Response {
+	if c.authorizedCluster(kmsg.ACLOperationAlter) {
+		return nil
+	}
+	resp := req.ResponseKind().(*kmsg.AlterUserSCRAMCredentialsResponse)
+	seen := map[string]bool{}
+	add := func(user string) {
+		if !seen[user] {
+			seen[user] = true
+			res := kmsg.NewAlterUserSCRAMCredentialsResponseResult()
+			res.User, res.ErrorCode = user, kerr.ClusterAuthorizationFailed.Code
+			resp.Results = append(resp.Results, res)
+		}
+	}
+	for _, d := range req.Deletions {
+		add(d.Name)
+	}
+	for _, u := range req.Upsertions {
+		add(u.Name)
+	}
+	return resp
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -91,17 +93,8 @@ func TestACLCommands(t *testing.T) {
 // TestServeAuthzFlags: the authorization flags reach broker.Config; bad
 // values are refused naming the flag.
 func TestServeAuthzFlags(t *testing.T) {
-	var f serveFlags
-	if err := parseFlags(serveFlagSet(&f), []string{"--authorizer", "acl", "--super-users", "User:admin; User:broker", "--allow-everyone-if-no-acl-found"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	wantAuthzConfig(t, []string{"--authorizer", "acl", "--super-users", "User:admin; User:broker", "--allow-everyone-if-no-acl-found"})
 	b := broker.DefaultConfig()
-	if err := f.authz.apply(&b); err != nil {
-		t.Fatal(err)
-	}
-	if b.Authorizer != broker.AuthorizerACL || !slices.Equal(b.SuperUsers, []string{"User:admin", "User:broker"}) || !b.AllowEveryoneIfNoACLFound {
-		t.Fatalf("config %q %q %v", b.Authorizer, b.SuperUsers, b.AllowEveryoneIfNoACLFound)
-	}
 	var d serveFlags
 	if err := parseFlags(serveFlagSet(&d), nil, nil); err != nil {
 		t.Fatal(err)
@@ -119,5 +112,43 @@ func TestServeAuthzFlags(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), args[0]) {
 			t.Errorf("%v: %v", args, err)
 		}
+	}
+}
+
+// TestAuthzKafkaNames: server.properties' authorizer.class.name, super.users
+// and allow.everyone.if.no.acl.found reach the flags; a class Sediment does
+// not have is refused.
+func TestAuthzKafkaNames(t *testing.T) {
+	dir := t.TempDir()
+	write := func(text string) string {
+		path := filepath.Join(dir, "server.properties")
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	path := write("authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\nsuper.users=User:admin;User:broker\nallow.everyone.if.no.acl.found=true\n")
+	wantAuthzConfig(t, []string{"--config", path})
+	var g serveFlags
+	path = write("authorizer.class.name=com.example.MyAuthorizer\n")
+	if err := parseFlags(serveFlagSet(&g), []string{"--config", path}, &g.config); err == nil || !strings.Contains(err.Error(), "authorizer.class.name") {
+		t.Fatalf("an unknown authorizer class: %v", err)
+	}
+}
+
+// wantAuthzConfig parses serve's args and checks they set --authorizer
+// acl, super users User:admin and User:broker, and allow everyone if no ACL.
+func wantAuthzConfig(t *testing.T, args []string) {
+	t.Helper()
+	var f serveFlags
+	if err := parseFlags(serveFlagSet(&f), args, &f.config); err != nil {
+		t.Fatal(err)
+	}
+	b := broker.DefaultConfig()
+	if err := f.authz.apply(&b); err != nil {
+		t.Fatal(err)
+	}
+	if b.Authorizer != broker.AuthorizerACL || !slices.Equal(b.SuperUsers, []string{"User:admin", "User:broker"}) || !b.AllowEveryoneIfNoACLFound {
+		t.Fatalf("%v: config %q %q %v", args, b.Authorizer, b.SuperUsers, b.AllowEveryoneIfNoACLFound)
 	}
 }

@@ -417,6 +417,7 @@ var kafkaSpecial = map[string]func(c *configFile, p property, value string){
 	"log.roll.hours":                      inMillis("log-roll-ms", time.Hour, 1),
 	"log.flush.interval.messages":         mapFlushMessages,
 	"remote.log.storage.system.enable":    mapRemoteStorage,
+	"authorizer.class.name":               mapAuthorizer, // serve_authz.go
 }
 
 // inMillis maps a Kafka name in unit onto a flag in milliseconds, with its

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"slices"
 
 	"github.com/sedimentio/sediment/broker"
 	"github.com/sedimentio/sediment/security"
@@ -34,4 +35,27 @@ func (x *authzFlags) apply(c *broker.Config) error {
 	}
 	c.Authorizer, c.SuperUsers, c.AllowEveryoneIfNoACLFound = x.authorizer, su, x.allowNoACL
 	return nil
+}
+
+// Kafka's authorizer class names that mean --authorizer acl: KRaft's
+// StandardAuthorizer and the ZooKeeper era's AclAuthorizer (and its older
+// name), all of the same ACL semantics.
+var kafkaACLAuthorizers = []string{
+	"org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+	"kafka.security.authorizer.AclAuthorizer",
+	"kafka.security.auth.SimpleAclAuthorizer",
+}
+
+// mapAuthorizer maps server.properties' authorizer.class.name onto
+// --authorizer: empty is none, Kafka's ACL authorizers are acl, any other
+// class is an error.
+func mapAuthorizer(c *configFile, p property, value string) {
+	switch {
+	case value == "":
+		c.set(p, "authorizer", "", 0)
+	case slices.Contains(kafkaACLAuthorizers, value):
+		c.set(p, "authorizer", broker.AuthorizerACL, 0)
+	default:
+		c.errorf(p, "%q: Sediment has Kafka's ACL authorizer only (%s)", value, kafkaACLAuthorizers[0])
+	}
 }
