@@ -15,10 +15,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,11 +38,13 @@ import (
 // composeBrokers are the broker services of deploy/compose.yaml.
 var composeBrokers = []string{"broker-1", "broker-2", "broker-3"}
 
-// composePorts are the variables deploy/compose.yaml publishes its ports
-// with; empty, each is a free port that `docker compose port` tells.
+// composePorts are the variables deploy/compose.yaml publishes its HTTP,
+// MinIO and Prometheus ports with; empty, each is a free port that `docker
+// compose port` tells. The Kafka ports (BROKER_N_KAFKA_PORT) are also the
+// EXTERNAL listeners' advertised ports, so the test picks them.
 var composePorts = []string{
-	"BROKER_1_KAFKA_PORT", "BROKER_1_HTTP_PORT", "BROKER_2_KAFKA_PORT", "BROKER_2_HTTP_PORT",
-	"BROKER_3_KAFKA_PORT", "BROKER_3_HTTP_PORT", "MINIO_PORT", "MINIO_CONSOLE_PORT", "PROMETHEUS_PORT",
+	"BROKER_1_HTTP_PORT", "BROKER_2_HTTP_PORT", "BROKER_3_HTTP_PORT",
+	"MINIO_PORT", "MINIO_CONSOLE_PORT", "PROMETHEUS_PORT",
 }
 
 const (
@@ -63,6 +67,7 @@ type composeStack struct {
 	project string
 	args    []string // compose, -p, -f...
 	env     []string
+	kafka   map[string]string // broker service -> 127.0.0.1:port of its EXTERNAL listener
 	down    bool
 }
 
@@ -167,6 +172,19 @@ func startCompose(t *testing.T) *composeStack {
 	for _, v := range composePorts {
 		c.env = append(c.env, v+"=")
 	}
+	c.kafka = map[string]string{}
+	for i, b := range composeBrokers {
+		addr, err := harness.StableAddr()
+		for err == nil && slices.Contains(slices.Collect(maps.Values(c.kafka)), addr) {
+			addr, err = harness.StableAddr()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.kafka[b] = addr
+		_, port, _ := strings.Cut(addr, ":")
+		c.env = append(c.env, fmt.Sprintf("BROKER_%d_KAFKA_PORT=%s", i+1, port))
+	}
 
 	out, err := c.run(testContext(t, 30*time.Second), "config", "--images")
 	if err != nil {
@@ -208,9 +226,12 @@ func TestCompose(t *testing.T) {
 		}
 	}
 
-	seeds := map[string]string{}
+	// Each broker's EXTERNAL listener is published where it advertises it.
+	seeds := c.kafka
 	for _, b := range composeBrokers {
-		seeds[b] = c.port(b, 9092)
+		if got := c.port(b, 19092); got != seeds[b] {
+			t.Fatalf("%s's EXTERNAL listener is published on %s, want %s", b, got, seeds[b])
+		}
 	}
 
 	// A tiered topic replicated on all three brokers, with segments small
@@ -223,9 +244,16 @@ func TestCompose(t *testing.T) {
 	defer admCl.Close()
 	adm := kadm.NewClient(admCl)
 	ctx := testContext(t, 30*time.Second)
+	// Clients on the host learn only loopback addresses: broker N at the
+	// port published for broker-N.
 	brokers, err := adm.ListBrokers(ctx)
-	if err != nil || len(brokers.NodeIDs()) != 3 {
-		t.Fatalf("brokers %v (%v), want 3", brokers.NodeIDs(), err)
+	if err != nil || len(brokers) != len(composeBrokers) {
+		t.Fatalf("brokers %v (%v), want 3", brokers, err)
+	}
+	for _, b := range brokers {
+		if want := seeds[fmt.Sprintf("broker-%d", b.NodeID)]; fmt.Sprintf("%s:%d", b.Host, b.Port) != want {
+			t.Errorf("broker %d advertises %s:%d to the host, want %s", b.NodeID, b.Host, b.Port, want)
+		}
 	}
 	segBytes := "16384"
 	if r, err := adm.CreateTopic(ctx, partitions, 3, map[string]*string{"segment.bytes": &segBytes}, topic); err != nil || r.Err != nil {
@@ -279,6 +307,13 @@ func TestCompose(t *testing.T) {
 				}
 			}
 		}
+	}
+
+	// Containers on the project's network use the INTERNAL listeners.
+	out, err := exec.CommandContext(testContext(t, time.Minute), "docker", "run", "--rm", "--network", c.project+"_default",
+		"--entrypoint", "/sediment", "sediment:latest", "topic", "describe", topic, "--bootstrap-server", "broker-3:9092").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), topic) {
+		t.Errorf("sediment topic describe from a container on the network: %v\n%s", err, out)
 	}
 
 	checkComposeTier(t, c, adm, topic, partitions)
