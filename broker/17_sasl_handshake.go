@@ -30,6 +30,7 @@ func handleSaslHandshake(c *conn, r *request) (*pending, error) {
 	ex, err := c.srv.sec.auth.Start(req.Mechanism)
 	if err != nil {
 		c.log.Info("SASL handshake refused", "mechanism", req.Mechanism)
+		c.countAuth("unsupported", false)
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
 		return &pending{resp: resp, closeAfter: true}, nil
 	}

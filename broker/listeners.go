@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl"
@@ -50,6 +51,18 @@ type securityState struct {
 	mapper    *security.PrincipalMapper
 	auth      *security.Authenticator // nil without a SASL listener or SASL inter-broker
 	users     *meta.UserCache         // nil with auth
+	// auths counts authentications by listener, mechanism (a SASL
+	// mechanism, or TLS for certificates) and result (success, failure).
+	auths *prometheus.CounterVec
+}
+
+// countAuth counts one authentication of the connection.
+func (c *conn) countAuth(mechanism string, ok bool) {
+	result := "failure"
+	if ok {
+		result = "success"
+	}
+	c.srv.sec.auths.WithLabelValues(c.listenerName(), mechanism, result).Inc()
 }
 
 // openListeners prepares TLS and SASL and listens on every listener. On
@@ -206,12 +219,14 @@ func (c *conn) handshake() error {
 	ctx, cancel := context.WithTimeout(c.ctx, tlsHandshakeTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
+		c.countAuth("TLS", false)
 		return fmt.Errorf("TLS handshake: %w", err)
 	}
 	if c.lis.cfg.Protocol != ProtocolSSL {
 		return nil
 	}
 	p, err := security.CertificatePrincipal(tc.ConnectionState().PeerCertificates, c.srv.sec.mapper)
+	c.countAuth("TLS", err == nil)
 	if err != nil {
 		return fmt.Errorf("principal of the client certificate: %w", err)
 	}
@@ -243,9 +258,17 @@ func (c *conn) listenerEndpoints(resp kmsg.Response) {
 	}
 }
 
-// initTLS loads the TLS files (when a listener uses TLS) and the principal
-// mapping rules; New calls it so followers can dial other brokers at once.
-func (s *Server) initTLS() error {
+// initSecurity registers the authentication metric and loads the TLS files
+// (when a listener uses TLS) and the principal mapping rules; New calls it
+// so followers can dial other brokers at once.
+func (s *Server) initSecurity(reg prometheus.Registerer) error {
+	s.sec.auths = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "sediment", Subsystem: "broker", Name: "authentications_total",
+		Help: "Authentications of connections (TLS client certificates, SASL logins and re-authentications) by listener, mechanism and result.",
+	}, []string{"listener", "mechanism", "result"})
+	if err := reg.Register(s.sec.auths); err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
 	var err error
 	if s.sec.mapper, err = security.ParsePrincipalMappingRules(s.cfg.Security.PrincipalMappingRules); err != nil {
 		return fmt.Errorf("broker: ssl.principal.mapping.rules: %w", err)

@@ -64,9 +64,11 @@ func apiName(key int16) string {
 // session's expiry; re-authentication must keep the principal.
 func (c *conn) saslStep(token []byte) (reply []byte, lifetime time.Duration, err error) {
 	st := c.sasl
+	mech := string(st.ex.Mechanism())
 	reply, done, err := st.ex.Next(token)
 	if err != nil {
 		st.ex = nil
+		c.countAuth(mech, false)
 		return nil, 0, err
 	}
 	if !done {
@@ -75,8 +77,10 @@ func (c *conn) saslStep(token []byte) (reply []byte, lifetime time.Duration, err
 	p := security.UserPrincipal(st.ex.User())
 	st.ex = nil
 	if st.authenticated && p != c.principal {
+		c.countAuth(mech, false)
 		return nil, 0, fmt.Errorf("%w: re-authentication as %s on a connection of %s", security.ErrAuthenticationFailed, p, c.principal)
 	}
+	c.countAuth(mech, true)
 	c.principal, st.authenticated = p, true
 	c.log.Debug("connection authenticated", "principal", p.String(), "listener", c.listenerName(), "mechanism", st.mechanism)
 	lifetime = c.srv.cfg.Security.MaxReauth

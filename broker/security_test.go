@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -236,6 +238,23 @@ func TestSecurityListeners(t *testing.T) {
 		}
 	})
 
+	t.Run("metrics", func(t *testing.T) {
+		t.Parallel()
+		if err := authErr(t, b.clientOn(t, "SASL", kgo.SASL(scram512("metrics-user", "x")))); err == nil {
+			t.Fatal("unknown user logged in")
+		}
+		if err := authErr(t, b.clientOn(t, "SASL", kgo.SASL(plainM("alice", "alice-secret")))); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			mech, result string
+		}{{"SCRAM-SHA-512", "failure"}, {"PLAIN", "success"}} {
+			if n := counterValue(t, b.srv.sec.auths.WithLabelValues("SASL", c.mech, c.result)); n < 1 {
+				t.Errorf("sediment_broker_authentications_total{listener=SASL,mechanism=%s,result=%s} = %v", c.mech, c.result, n)
+			}
+		}
+	})
+
 	t.Run("unknown-user-same-error", func(t *testing.T) {
 		t.Parallel()
 		msg := func(user string) string {
@@ -352,9 +371,25 @@ func TestSecurityListeners(t *testing.T) {
 		if b.log.count("SSL User:CN=dave") == 0 {
 			t.Fatal("no connection authenticated as User:CN=dave (DEFAULT rule)")
 		}
-		// ssl.client.auth=required: no certificate, no connection.
+		// ssl.client.auth=required: no certificate, no connection; nor with
+		// one from another CA.
 		if err := authErr(t, b.clientOn(t, "SSL", kgo.DialTLSConfig(b.ca.ClientConfig(t, nil)))); err == nil {
 			t.Fatal("a request without a client certificate succeeded")
+		}
+		other := securitytest.NewCA(t, "other-ca").ClientConfig(t, &subject)
+		other.RootCAs = b.ca.ClientConfig(t, nil).RootCAs
+		if err := authErr(t, b.clientOn(t, "SSL", kgo.DialTLSConfig(other))); err == nil {
+			t.Fatal("a request with an untrusted client certificate succeeded")
+		}
+		// A plaintext client on the TLS port fails; the broker stays healthy.
+		if err := authErr(t, b.clientOn(t, "SSL")); err == nil {
+			t.Fatal("a plaintext request on the SSL listener succeeded")
+		}
+		if err := roundTrip(t, cl, "secure"); err != nil {
+			t.Fatalf("after the refused connections: %v", err)
+		}
+		if n := counterValue(t, b.srv.sec.auths.WithLabelValues("SSL", "TLS", "failure")); n < 3 {
+			t.Fatalf("%v TLS failures counted, want at least 3", n)
 		}
 	})
 
@@ -680,4 +715,14 @@ func TestInterBrokerSASLSSL(t *testing.T) {
 	committed, all := alternateTxns(t, p, "ib", 4, 3, 10)
 	sameRecords(t, "read_committed", consumeAll(t, bs[0], "ibtx", kgo.ReadCommitted(), len(committed), kgo.SeedBrokers(bootstrap(bs)...)), committed)
 	sameRecords(t, "read_uncommitted", consumeAll(t, bs[0], "ibtx", kgo.ReadUncommitted(), len(all), kgo.SeedBrokers(bootstrap(bs)...)), all)
+}
+
+// counterValue reads a counter.
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }

@@ -99,7 +99,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		return nil, err
 	}
 	s.authz = z
-	if err := s.initTLS(); err != nil {
+	if err := s.initSecurity(d.Registerer); err != nil {
 		return nil, err
 	}
 	s.tiering = d.Tier != nil
