@@ -197,7 +197,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
 // createBucket creates the bucket if it does not exist yet.
 func (s *Store) createBucket(ctx context.Context) error {
 	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.bucket)})
-	if err == nil || httpStatus(err) != http.StatusNotFound {
+	switch status := httpStatus(err); {
+	case err == nil:
+		return nil
+	case status == 0:
+		// No answer at all (connection refused, DNS, timeout): whether the
+		// bucket exists is unknown, so this is an error, not "it is there".
+		return fmt.Errorf("tier/s3: checking bucket %q: %w", s.bucket, err)
+	case status != http.StatusNotFound:
 		return nil // there, or not ours to know (a 403 for a prefix-limited key, say)
 	}
 	_, err = s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(s.bucket)})
