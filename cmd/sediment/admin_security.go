@@ -1,8 +1,8 @@
 package main
 
-// The admin commands' TLS and SASL towards a listener that asks for them
-// (Kafka's tools take these from --command-config's security.protocol,
-// ssl.* and sasl.* client settings).
+// The admin commands' TLS and SASL towards a listener that asks for them:
+// flags, or Kafka's client properties in a --command-config file, as
+// Kafka's tools take them.
 
 import (
 	"crypto/tls"
@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -22,20 +23,23 @@ import (
 // protocol, the CA to trust and a client certificate (SSL, SASL_SSL), and a
 // SASL user (SASL_PLAINTEXT, SASL_SSL).
 type clientSecurity struct {
-	protocol     string
-	caFile       string
-	certFile     string
-	keyFile      string
-	mechanism    string
-	user         string
-	passwordFile string
+	commandConfig string
+	password      string // from --command-config's sasl.jaas.config
+	protocol      string
+	caFile        string
+	certFile      string
+	keyFile       string
+	mechanism     string
+	user          string
+	passwordFile  string
 }
 
 // clientSecurityFlagNames also read SEDIMENT_<NAME>.
-var clientSecurityFlagNames = []string{"security-protocol", "client-ssl-ca-file", "client-ssl-cert-file", "client-ssl-key-file",
+var clientSecurityFlagNames = []string{"command-config", "security-protocol", "client-ssl-ca-file", "client-ssl-cert-file", "client-ssl-key-file",
 	"sasl-mechanism", "sasl-user", "sasl-password-file"}
 
 func (f *clientSecurity) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.commandConfig, "command-config", "", "`FILE` of Kafka client properties: security.protocol, sasl.mechanism, sasl.jaas.config (username, password), ssl.truststore.location and ssl.keystore.location (PEM files); flags set explicitly win")
 	fs.StringVar(&f.protocol, "security-protocol", "PLAINTEXT", "security.protocol of the --bootstrap-server listener: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
 	fs.StringVar(&f.caFile, "client-ssl-ca-file", "", "PEM `FILE` of the CA certificates to trust (SSL, SASL_SSL; default: the system's)")
 	fs.StringVar(&f.certFile, "client-ssl-cert-file", "", "PEM client certificate `FILE`, for listeners with ssl.client.auth")
@@ -55,6 +59,11 @@ func (f *clientSecurity) sasl() bool {
 
 // validate checks the combination; src names where a flag's value came from.
 func (f *clientSecurity) validate(src func(string) string) error {
+	if f.commandConfig != "" {
+		if err := f.loadCommandConfig(); err != nil {
+			return fmt.Errorf("%s %s: %w", src("command-config"), f.commandConfig, err)
+		}
+	}
 	f.protocol = strings.ToUpper(f.protocol)
 	switch f.protocol {
 	case "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL":
@@ -70,7 +79,7 @@ func (f *clientSecurity) validate(src func(string) string) error {
 		default:
 			return fmt.Errorf("%s %q: must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", src("sasl-mechanism"), f.mechanism)
 		}
-		if f.user == "" || f.passwordFile == "" {
+		if f.user == "" || (f.passwordFile == "" && f.password == "") {
 			return fmt.Errorf("%s needs --sasl-user and --sasl-password-file", f.protocol)
 		}
 	}
@@ -102,9 +111,12 @@ func (f *clientSecurity) opts() ([]kgo.Opt, error) {
 		opts = append(opts, kgo.DialTLSConfig(cfg))
 	}
 	if f.sasl() {
-		pw, err := readPasswordFile(f.passwordFile)
-		if err != nil {
-			return nil, fmt.Errorf("--sasl-password-file: %w", err)
+		pw := f.password
+		if f.passwordFile != "" {
+			var err error
+			if pw, err = readPasswordFile(f.passwordFile); err != nil {
+				return nil, fmt.Errorf("--sasl-password-file: %w", err)
+			}
 		}
 		switch strings.ToUpper(f.mechanism) {
 		case "PLAIN":
@@ -116,4 +128,72 @@ func (f *clientSecurity) opts() ([]kgo.Opt, error) {
 		}
 	}
 	return opts, nil
+}
+
+// jaasOption is one key="value" of a JAAS login module's options.
+var jaasOption = regexp.MustCompile(`([A-Za-z_]+)\s*=\s*"((?:[^"\\]|\\.)*)"`)
+
+// loadCommandConfig reads Kafka client properties into the settings that
+// still have their default: a flag given a value of its own wins.
+func (f *clientSecurity) loadCommandConfig() error {
+	data, err := os.ReadFile(f.commandConfig)
+	if err != nil {
+		return err
+	}
+	if len(data) > maxConfigFileBytes {
+		return fmt.Errorf("%d bytes is not a client properties file", len(data))
+	}
+	props, err := parseProperties(data)
+	if err != nil {
+		return err
+	}
+	unset := func(cur, def string) bool { return cur == def }
+	for _, p := range props {
+		v := strings.TrimSpace(p.value)
+		switch p.name {
+		case "security.protocol":
+			if unset(f.protocol, "PLAINTEXT") {
+				f.protocol = v
+			}
+		case "sasl.mechanism":
+			if unset(f.mechanism, "SCRAM-SHA-512") {
+				f.mechanism = v
+			}
+		case "sasl.jaas.config":
+			opts := map[string]string{}
+			for _, m := range jaasOption.FindAllStringSubmatch(v, -1) {
+				opts[m[1]] = strings.NewReplacer(`\"`, `"`, `\\`, `\`).Replace(m[2])
+			}
+			if opts["username"] == "" || opts["password"] == "" {
+				return fmt.Errorf("line %d: sasl.jaas.config has no username=\"...\" and password=\"...\"", p.line)
+			}
+			if unset(f.user, "") {
+				f.user = opts["username"]
+				if f.passwordFile == "" {
+					f.password = opts["password"]
+				}
+			}
+		case "ssl.truststore.location":
+			if unset(f.caFile, "") {
+				f.caFile = v
+			}
+		case "ssl.keystore.location":
+			if unset(f.certFile, "") && unset(f.keyFile, "") {
+				f.certFile, f.keyFile = v, v // one PEM file with the key and the chain
+			}
+		case "ssl.truststore.type", "ssl.keystore.type":
+			if !strings.EqualFold(v, "PEM") {
+				return fmt.Errorf("line %d: %s=%s: only PEM files are read", p.line, p.name, v)
+			}
+		case "ssl.endpoint.identification.algorithm":
+			if !strings.EqualFold(v, "https") {
+				return fmt.Errorf("line %d: %s=%s: the broker's name is always verified", p.line, p.name, v)
+			}
+		case "client.id", "request.timeout.ms", "default.api.timeout.ms":
+			// client tuning, not needed here
+		default:
+			return fmt.Errorf("line %d: %s is not read by sediment's admin commands (security.protocol, sasl.mechanism, sasl.jaas.config, ssl.truststore.location, ssl.keystore.location, their PEM types)", p.line, p.name)
+		}
+	}
+	return nil
 }

@@ -114,6 +114,33 @@ func TestUserCommand(t *testing.T) {
 		t.Fatalf("cluster describe over SSL: exit %d: %s %s", code, stdout, stderr)
 	}
 
+	// The same through Kafka client properties (--command-config).
+	saslProps := pw("sasl.properties", "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-256\n"+
+		`sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="alice" password="alice-pw";`)
+	if stdout, stderr, code := cli(t, "user", "list", "--bootstrap-server", saslAddr, "--command-config", saslProps); code != 0 || !strings.Contains(stdout, "bob") {
+		t.Fatalf("user list with --command-config: exit %d: %s %s", code, stdout, stderr)
+	}
+	keystore := make([]byte, 0, 4096)
+	for _, f := range []string{client.Cert, client.Key} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keystore = append(keystore, data...)
+	}
+	ks := filepath.Join(dir, "keystore.pem")
+	if err := os.WriteFile(ks, keystore, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sslProps := pw("ssl.properties", "security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location="+client.CA+
+		"\nssl.keystore.type=PEM\nssl.keystore.location="+ks)
+	if _, stderr, code := cli(t, "cluster", "describe", "--bootstrap-server", sslAddr, "--command-config", sslProps); code != 0 {
+		t.Fatalf("cluster describe with an SSL --command-config: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := cli(t, "user", "list", "--command-config", pw("jks.properties", "ssl.truststore.type=JKS\n")); code != 2 || !strings.Contains(stderr, "only PEM") {
+		t.Fatalf("a JKS truststore: exit %d: %s", code, stderr)
+	}
+
 	if _, stderr, code := cli(t, "user", "delete", "bob", "--bootstrap-server", plain); code != 0 {
 		t.Fatalf("user delete: exit %d: %s", code, stderr)
 	}
