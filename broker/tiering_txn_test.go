@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,36 +24,18 @@ import (
 // none. A transaction whose marker is still in the local active segment is
 // found from a fetch served by the tier too (the search goes on locally).
 func TestAbortedTransactionsFromTier(t *testing.T) {
-	fs, err := file.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := tieredNode(t, t.TempDir(), fs, 10*time.Second)
+	b := tieredNode(t, t.TempDir(), fileTier(t), 10*time.Second)
 	segBytes, zero := "2048", "0"
 	b.createTopic("txn", 1, map[string]*string{"segment.bytes": &segBytes, "local.retention.bytes": &zero})
 	p := b.srv.parts.Get("txn", 0)
 	ctx := ctxT(t, 60*time.Second)
 	appendAll := func(batch []byte) partition.AppendResult {
 		t.Helper()
-		res, err := p.AppendLeader(batch, partition.AcksAll)
-		if err == nil {
-			err = p.Wait(ctx, res, partition.AcksAll)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res
+		return committed(t, ctx, p, func() (partition.AppendResult, error) { return p.AppendLeader(batch, partition.AcksAll) })
 	}
 	marker := func(pid int64, commit bool) partition.AppendResult {
 		t.Helper()
-		res, err := p.AppendMarker(pid, 0, commit, 0)
-		if err == nil {
-			err = p.Wait(ctx, res, partition.AcksAll)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res
+		return committed(t, ctx, p, func() (partition.AppendResult, error) { return p.AppendMarker(pid, 0, commit, 0) })
 	}
 	v := func(s string) string { return s + strings.Repeat("x", 300) }
 	// Producer 7's transaction starts at offset 0 and is aborted several
@@ -175,11 +158,7 @@ func TestAbortedTransactionsFromTier(t *testing.T) {
 // to the tier meanwhile; once the transaction ends, the segments below the
 // new last stable offset go up, and the uploaded end never passes it.
 func TestUploadsStopAtLastStableOffset(t *testing.T) {
-	fs, err := file.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := tieredNode(t, t.TempDir(), fs, 10*time.Second)
+	b := tieredNode(t, t.TempDir(), fileTier(t), 10*time.Second)
 	segBytes, zero := "2048", "0"
 	cfg := map[string]*string{"segment.bytes": &segBytes, "local.retention.bytes": &zero}
 	b.createTopic("open", 1, cfg)
@@ -188,14 +167,7 @@ func TestUploadsStopAtLastStableOffset(t *testing.T) {
 	ctx := ctxT(t, 60*time.Second)
 	appendAll := func(batch []byte) partition.AppendResult {
 		t.Helper()
-		res, err := p.AppendLeader(batch, partition.AcksAll)
-		if err == nil {
-			err = p.Wait(ctx, res, partition.AcksAll)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res
+		return committed(t, ctx, p, func() (partition.AppendResult, error) { return p.AppendLeader(batch, partition.AcksAll) })
 	}
 	v := func(s string) string { return s + strings.Repeat("x", 300) }
 	// Plain data, then a transaction opened at offset 8, then enough
@@ -222,15 +194,33 @@ func TestUploadsStopAtLastStableOffset(t *testing.T) {
 		}
 	}
 
-	res, err := p.AppendMarker(7, 0, true, 0)
+	committed(t, ctx, p, func() (partition.AppendResult, error) { return p.AppendMarker(7, 0, true, 0) })
+	waitTiered(t, b, "open", 1)
+	if end := p.RemoteEnd(); end <= open || end > p.LastStable() {
+		t.Fatalf("after the commit: uploaded end %d, want past %d and at most the last stable offset %d", end, open, p.LastStable())
+	}
+}
+
+// committed runs an append on p and waits until it is committed, failing
+// the test on an error.
+func committed(t *testing.T, ctx context.Context, p *partition.Partition, write func() (partition.AppendResult, error)) partition.AppendResult {
+	t.Helper()
+	res, err := write()
 	if err == nil {
 		err = p.Wait(ctx, res, partition.AcksAll)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitTiered(t, b, "open", 1)
-	if end := p.RemoteEnd(); end <= open || end > p.LastStable() {
-		t.Fatalf("after the commit: uploaded end %d, want past %d and at most the last stable offset %d", end, open, p.LastStable())
+	return res
+}
+
+// fileTier is a file object store in a temporary directory.
+func fileTier(t *testing.T) *file.Store {
+	t.Helper()
+	fs, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
+	return fs
 }
