@@ -308,17 +308,18 @@ func (t *topicCheck) decided(topics func(yield func(string) bool)) *topicCheck {
 	return t
 }
 
-// deleteTopicDenied is DeleteTopics' check: DELETE on the topic, named in
-// the request or found by its id (an unknown id is left to UNKNOWN_TOPIC_ID).
+// deleteTopicDenied is DeleteTopics' check, Kafka's: DELETE on an existing
+// topic; a missing one named in the request is TOPIC_AUTHORIZATION_FAILED
+// without DESCRIBE (else UNKNOWN_TOPIC_OR_PARTITION); an unknown id is left
+// to UNKNOWN_TOPIC_ID.
 func (c *conn) deleteTopicDenied(asked *string, t meta.Topic, found bool) bool {
-	name := t.Name
-	if !found {
-		if asked == nil || *asked == "" {
-			return false
-		}
-		name = *asked
+	switch {
+	case found:
+		return !c.authorizedTopic(kmsg.ACLOperationDelete, t.Name)
+	case asked == nil || *asked == "":
+		return false
 	}
-	return !c.authorizedTopic(kmsg.ACLOperationDelete, name)
+	return !c.authorizedTopic(kmsg.ACLOperationDescribe, *asked)
 }
 
 // configDenied is the check of Describe/Alter/IncrementalAlterConfigs: op

@@ -483,6 +483,18 @@ func TestAuthzAPIs(t *testing.T) {
 			return x.do(t, req).(*kmsg.DeleteTopicsResponse).Topics[0].ErrorCode
 		}
 		wantErr(t, "DeleteTopics", delTopic(), kerr.TopicAuthorizationFailed)
+		// A missing topic: TOPIC_AUTHORIZATION_FAILED without DESCRIBE on its
+		// name, UNKNOWN_TOPIC_OR_PARTITION with it.
+		delMissing := func(name string) int16 {
+			req := kmsg.NewPtrDeleteTopicsRequest()
+			rt := kmsg.NewDeleteTopicsRequestTopic()
+			rt.Topic = kmsg.StringPtr(name)
+			req.Topics, req.TopicNames = append(req.Topics, rt), []string{name}
+			return x.do(t, req).(*kmsg.DeleteTopicsResponse).Topics[0].ErrorCode
+		}
+		wantErr(t, "DeleteTopics of a missing topic without DESCRIBE", delMissing("u-missing"), kerr.TopicAuthorizationFailed)
+		x.grant(t, acl(kmsg.ACLResourceTypeTopic, "u-", kmsg.ACLResourcePatternTypePrefixed, kmsg.ACLOperationDescribe, kmsg.ACLPermissionTypeAllow))
+		wantErr(t, "DeleteTopics of a missing topic with DESCRIBE", delMissing("u-missing"), kerr.UnknownTopicOrPartition)
 
 		x.grant(t, allowTopic("t-a", kmsg.ACLOperationAlterConfigs), allowTopic("t-a", kmsg.ACLOperationDelete), allowTopic("t-a", kmsg.ACLOperationAlter))
 		wantErr(t, "IncrementalAlterConfigs", alter(), nil)
