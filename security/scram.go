@@ -245,7 +245,10 @@ func (s *scramExchange) clientFinal(msg []byte) ([]byte, error) {
 	if cf.channelBinding != base64.StdEncoding.EncodeToString([]byte(s.gs2Header)) {
 		return nil, malformed(s.mech, "the channel binding does not repeat the GS2 header")
 	}
-	if subtle.ConstantTimeCompare([]byte(cf.nonce), []byte(s.nonce)) != 1 {
+	// The nonce must end with the one the server sent, as Kafka's ScramSaslServer checks it:
+	// older librdkafka (2.0.2, in kcat 1.7.1) sends its own nonce again in front of the
+	// combined one. The proof covers the nonce as sent.
+	if n := len(cf.nonce) - len(s.nonce); n < 0 || subtle.ConstantTimeCompare([]byte(cf.nonce[n:]), []byte(s.nonce)) != 1 {
 		return nil, malformed(s.mech, "the nonce is not the one the server sent")
 	}
 	authMessage := []byte(s.clientBare + "," + s.serverFirst + "," + cf.withoutProof)
