@@ -38,6 +38,10 @@
 //	                 against idempotent, and commit to read_committed
 //	                 visibility; txn_produce.go, txn_verify.go and
 //	                 txn_latency.go its parts, txn_report.go its output
+//	security.go      the security phase (security): produce and consume over
+//	                 SASL_SSL against PLAINTEXT, and TLS + SCRAM handshakes
+//	                 per second; security_handshake.go, security_certs.go
+//	                 its parts, security_report.go its output
 //	image.go         the image phase (image): the container image's start
 //	                 to ready, and sedimenttc.Run's time
 //	bytesize.go      the byteSize flag value
@@ -84,10 +88,11 @@ type benchFlags struct {
 	tierRawChunk    byteSize
 	tierRawParallel int
 
-	groups  groupsFlags  // the consumer-group phase (groups.go)
-	cleaner cleanerFlags // the log cleaner phase (cleaner.go)
-	image   imageFlags   // the image start phase (image.go)
-	txn     txnFlags     // the transactions phase (txn.go)
+	groups   groupsFlags   // the consumer-group phase (groups.go)
+	cleaner  cleanerFlags  // the log cleaner phase (cleaner.go)
+	image    imageFlags    // the image start phase (image.go)
+	txn      txnFlags      // the transactions phase (txn.go)
+	security securityFlags // the security phase (security.go)
 
 	kfakeServe string // internal: run the kfake child instead of the bench
 }
@@ -122,6 +127,10 @@ Targets, each started as child processes (Sediment brokers from
               read back and verified; then small transactions committed at
               a fixed rate, timed from the commit to a read_committed
               consumer seeing them
+  security    TLS and SASL on one broker: --security-records produced and
+              read back over PLAINTEXT, then over SASL_SSL with
+              SCRAM-SHA-512 (the ratios of the two), then connections with a
+              full TLS handshake and a SCRAM exchange per second
   image       the container image (--image, from make image): --image-starts
               docker runs timed to /readyz and to ApiVersions, and as many
               sedimenttc.Run calls timed to their return (needs Docker)
@@ -145,7 +154,7 @@ Flags (bench reads no SEDIMENT_* environment, and strips it from its children):
 func benchFlagSet(f *benchFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("sediment-bench", flag.ContinueOnError)
 	fs.StringVar(&f.sedimentBin, "sediment-bin", "", "`PATH` of the sediment binary to benchmark, run as PATH serve ... (default: sediment next to this binary)")
-	fs.StringVar(&f.only, "only", "all", "targets to run: a comma-separated list of sediment, kfake, sediment-3, sediment-tier, groups, cleaner, txn and image, or all (both: sediment,kfake); they run in the order sediment, kfake, sediment-3, (failover), sediment-tier, groups, cleaner, txn, image")
+	fs.StringVar(&f.only, "only", "all", "targets to run: a comma-separated list of sediment, kfake, sediment-3, sediment-tier, groups, cleaner, txn, security and image, or all (both: sediment,kfake); they run in the order sediment, kfake, sediment-3, (failover), sediment-tier, groups, cleaner, txn, security, image")
 	fs.IntVar(&f.records, "records", 1000000, "`N` records produced and consumed per target and run; the default makes each produce phase take ~10 s on 2 cores (kfake then peaks near 2.5 GiB RSS)")
 	fs.IntVar(&f.valueSize, "value-size", 1024, "bytes per record value (at least 16); values are random, so incompressible")
 	fs.IntVar(&f.partitions, "partitions", 16, "partitions of the benchmark topic (also the broker's --num-partitions)")
@@ -168,6 +177,7 @@ func benchFlagSet(f *benchFlags) *flag.FlagSet {
 	addCleanerFlags(fs, &f.cleaner)
 	addImageFlags(fs, &f.image)
 	addTxnFlags(fs, &f.txn)
+	addSecurityFlags(fs, &f.security)
 	fs.BoolVar(&f.keep, "keep", false, "keep the temporary directory (data and child logs) instead of removing it")
 	fs.Func("sediment-flag", "`FLAG` added to the serve command line of every Sediment broker (sediment, sediment-3, failover), e.g. --sediment-flag=--flush-policy=os; repeatable; for experiments only: the reference figures use none", func(v string) error {
 		if !strings.HasPrefix(v, "-") {
@@ -200,7 +210,7 @@ func benchFlagSet(f *benchFlags) *flag.FlagSet {
 }
 
 // benchTargetNames are the targets --only chooses from, in the order they run.
-var benchTargetNames = []string{"sediment", "kfake", "sediment-3", tierTargetName, groupsTargetName, cleanerTargetName, txnTargetName, imageTargetName}
+var benchTargetNames = []string{"sediment", "kfake", "sediment-3", tierTargetName, groupsTargetName, cleanerTargetName, txnTargetName, securityTargetName, imageTargetName}
 
 // parseOnly reads --only: a comma-separated list of target names, "all", or
 // "both" (sediment and kfake, what --only meant before sediment-3).
@@ -261,6 +271,9 @@ func (f *benchFlags) validate() error {
 		return err
 	}
 	if err := f.txn.validate(f.partitions); err != nil {
+		return err
+	}
+	if err := f.security.validate(f.partitions); err != nil {
 		return err
 	}
 	return f.groups.validate(f.valueSize, f.partitions)

@@ -45,7 +45,7 @@ func benchMain(args []string) error {
 		return err
 	}
 	only, _ := parseOnly(f.only) // validated
-	if only["sediment"] || only["sediment-3"] || only[tierTargetName] || only[groupsTargetName] || only[cleanerTargetName] || only[txnTargetName] {
+	if only["sediment"] || only["sediment-3"] || only[tierTargetName] || only[groupsTargetName] || only[cleanerTargetName] || only[txnTargetName] || only[securityTargetName] {
 		if _, err := os.Stat(f.sedimentBin); err != nil {
 			return fmt.Errorf("--sediment-bin: %w (`make build` builds bin/sediment)", err)
 		}
@@ -130,6 +130,10 @@ func benchMain(args []string) error {
 	if only[txnTargetName] {
 		printTxnHeader(os.Stdout, txnCfg, f.valueSize)
 	}
+	securityCfg := securityConfig{securityFlags: f.security, sedimentBin: f.sedimentBin, partitions: f.partitions, maxInflight: f.maxInflight, serveFlags: f.serveFlags}
+	if only[securityTargetName] {
+		printSecurityHeader(os.Stdout, securityCfg, f.valueSize)
+	}
 	if only[imageTargetName] {
 		if _, err := checkImage(f.image.image); err != nil {
 			return fmt.Errorf("%w, or leave %s out of --only", err, imageTargetName)
@@ -145,6 +149,7 @@ func benchMain(args []string) error {
 	var groupRuns []groupsResult
 	var cleanerRuns []cleanerResult
 	var txnRuns []txnResult
+	var securityRuns []securityResult
 	var imageRuns []imageResult
 	for run := 1; run <= f.repeat; run++ {
 		var results []runResult
@@ -234,6 +239,19 @@ func benchMain(args []string) error {
 			printTxnResults(os.Stdout, title, tr, nil)
 		}
 
+		if only[securityTargetName] {
+			dir := filepath.Join(root, fmt.Sprintf("run%d-security", run))
+			sr, err := runSecurity(ctx, securityCfg, dir, pool, p)
+			if !f.keep {
+				os.RemoveAll(dir)
+			}
+			if err != nil {
+				return benchError(ctx, sigCtx, f.timeout, p, err)
+			}
+			securityRuns = append(securityRuns, sr)
+			printSecurityResults(os.Stdout, title, sr, nil)
+		}
+
 		if only[imageTargetName] {
 			ir, err := runImage(ctx, f.image, p)
 			if err != nil {
@@ -266,6 +284,9 @@ func benchMain(args []string) error {
 		}
 		if len(txnRuns) > 0 {
 			printTxnResults(os.Stdout, fmt.Sprintf("median of %d runs", f.repeat), txnMedians(txnRuns), txnRuns)
+		}
+		if len(securityRuns) > 0 {
+			printSecurityResults(os.Stdout, fmt.Sprintf("median of %d runs", f.repeat), securityMedians(securityRuns), securityRuns)
 		}
 		if len(imageRuns) > 0 {
 			all := imageResult{size: imageRuns[0].size}

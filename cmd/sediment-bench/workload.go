@@ -81,11 +81,12 @@ type produced struct {
 }
 
 // produceChecked is the workload's produce and end-offset check, on a
-// topic that exists.
-func produceChecked(ctx context.Context, seeds []string, w workloadConfig, pool *valuePool, phase func(string)) (produced, error) {
+// topic that exists. extra adds client options to both (the security phase
+// connects with TLS and SASL).
+func produceChecked(ctx context.Context, seeds []string, w workloadConfig, pool *valuePool, phase func(string), extra ...kgo.Opt) (produced, error) {
 	var res produced
 	phase(fmt.Sprintf("producing %d records", w.records))
-	prod, lat, perPartition, err := produce(ctx, seeds, w, pool, phase)
+	prod, lat, perPartition, err := produce(ctx, seeds, w, pool, phase, extra...)
 	if err != nil {
 		return res, fmt.Errorf("produce: %w", err)
 	}
@@ -94,7 +95,7 @@ func produceChecked(ctx context.Context, seeds []string, w workloadConfig, pool 
 	res.p50, res.p99 = percentile(lat, 0.50), percentile(lat, 0.99)
 
 	phase("checking end offsets")
-	if res.ends, err = endOffsets(ctx, seeds, w, perPartition); err != nil {
+	if res.ends, err = endOffsets(ctx, seeds, w, perPartition, extra...); err != nil {
 		return res, fmt.Errorf("after produce: %w", err)
 	}
 	return res, nil
@@ -156,15 +157,15 @@ func topicReady(ctx context.Context, adm *kadm.Client, w workloadConfig) error {
 // produce sends w.records records, at most w.maxInflight unacknowledged, and
 // returns each record's latency from Produce to its promise and the number
 // acknowledged on each partition. Timing runs from the first Produce to the
-// last acknowledgement.
-func produce(ctx context.Context, seeds []string, w workloadConfig, pool *valuePool, phase func(string)) (phaseResult, []time.Duration, []int64, error) {
-	cl, err := kgo.NewClient(
+// last acknowledgement. extra adds client options.
+func produce(ctx context.Context, seeds []string, w workloadConfig, pool *valuePool, phase func(string), extra ...kgo.Opt) (phaseResult, []time.Duration, []int64, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(seeds...),
 		kgo.DefaultProduceTopic(w.topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()), // the idempotent producer is kgo's default
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.MaxBufferedRecords(w.maxInflight),
-	)
+	}, extra...)...)
 	if err != nil {
 		return phaseResult{}, nil, nil, err
 	}
@@ -238,8 +239,9 @@ issue:
 // endOffsets checks that each partition's end offset equals the records
 // acknowledged there: the log starts at 0, so anything more is a duplicate
 // (which the idempotent producer must prevent) and anything less a loss.
-func endOffsets(ctx context.Context, seeds []string, w workloadConfig, acked []int64) ([]int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+// extra adds client options.
+func endOffsets(ctx context.Context, seeds []string, w workloadConfig, acked []int64, extra ...kgo.Opt) ([]int64, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
