@@ -145,6 +145,12 @@ func (p *Partition) WaitCommitted(ctx context.Context, next int64, epoch int32) 
 		ch := p.hwCh
 		p.mu.Unlock()
 		if p.hw.Load() >= next {
+			// Committed; but as Kafka's acks=all, not acknowledged while
+			// this term's ISR is below min.insync.replicas (the leader
+			// alone may have moved the high watermark past it).
+			if l := p.leader(); l != nil && l.Epoch() == epoch && len(l.ISR()) < int(p.minISR.Load()) {
+				return ErrNotEnoughReplicasAfterAppend
+			}
 			return nil
 		}
 		if err := p.syncErr.Load(); err != nil {

@@ -312,6 +312,50 @@ func TestNotEnoughReplicasBeforeAppend(t *testing.T) {
 	}
 }
 
+// TestNotEnoughReplicasAfterAppend: an acks=all append whose ISR shrinks
+// below min.insync.replicas before it is committed fails with
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND, as in Kafka, although the leader alone
+// then moves the high watermark past it: it was acknowledged by fewer
+// replicas than the topic asks for.
+func TestNotEnoughReplicasAfterAppend(t *testing.T) {
+	e := newEnv(t, func(t meta.Topic) (TopicSettings, error) {
+		return TopicSettings{Log: segment.DefaultConfig(), MinInsyncReplicas: 2}, nil
+	})
+	// Broker 2 is in the ISR but never fetches; then it is dropped from it.
+	topic := e.createTopic("t", 1, []int32{1, 2}, []int32{1, 2}, 0)
+	p, _ := e.m.Leader("t", 0, -1)
+	res, err := p.AppendLeader(segmenttest.Plain("x"), AcksAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- p.Wait(context.Background(), res, AcksAll) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, _ := e.cache.Partition(topic.ID, 0)
+	st.ISR = []int32{1}
+	st.PartitionEpoch++
+	rev, err := e.store.UpdatePartition(ctx, topic.ID, 0, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sync(ctx, rev)
+	select {
+	case err := <-waitErr:
+		if !errors.Is(err, ErrNotEnoughReplicasAfterAppend) {
+			t.Fatalf("acks=all after the ISR shrank below min.insync.replicas: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the wait outlived the ISR shrink")
+	}
+	// The leader alone is the ISR now: it moves the high watermark past the
+	// append. A wait that starts then must fail all the same.
+	waitUntil(t, 10*time.Second, func() bool { return p.HighWatermark() > res.LastOffset })
+	if err := p.Wait(ctx, res, AcksAll); !errors.Is(err, ErrNotEnoughReplicasAfterAppend) {
+		t.Fatalf("a later wait: %v", err)
+	}
+}
+
 // Removing a topic closes its partitions: waiters fail, the logs go.
 func TestDeletedTopicRemovesLogs(t *testing.T) {
 	e := newEnv(t, nil)
