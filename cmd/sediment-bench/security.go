@@ -204,8 +204,13 @@ func runSecurity(ctx context.Context, cfg securityConfig, dir string, pool *valu
 	// The broker learns of the credential through its etcd watch: wait for
 	// the first authentication to pass.
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	var negotiated string
 	err = harness.WaitFor(wctx, 100*time.Millisecond, in.procs,
-		func() error { return scramHandshake(wctx, saslAddr, certs.clientTLS(), sc) },
+		func() error {
+			st, err := scramHandshake(wctx, saslAddr, certs.clientTLS(), sc)
+			negotiated = describeTLS(st)
+			return err
+		},
 		func(last error) error { return fmt.Errorf("no SCRAM authentication on SASL_SSL within 10s: %w", last) })
 	cancel()
 	if err != nil {
@@ -255,6 +260,7 @@ func runSecurity(ctx context.Context, cfg securityConfig, dir string, pool *valu
 		return res, fail(fmt.Errorf("handshakes: %w", err))
 	}
 	res.handshakeCPU, res.handshakeCl = broker.CPU()-cpu0, selfCPU()-self0
+	res.handshakes.tls = negotiated
 
 	if err := in.alive(); err != nil {
 		return res, fail(err)

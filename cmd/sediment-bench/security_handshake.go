@@ -158,6 +158,7 @@ func hmacSHA512(key, msg []byte) []byte {
 
 // handshakeResult is the handshake measurement.
 type handshakeResult struct {
+	tls        string          // what TLS negotiated: version, cipher suite, key exchange
 	conns      int             // concurrent connectors
 	handshakes int             // completed in elapsed
 	elapsed    time.Duration   // from the start to the last connector's end
@@ -190,7 +191,7 @@ func measureHandshakes(ctx context.Context, addr string, tlsCfg *tls.Config, sc 
 			defer wg.Done()
 			for time.Now().Before(deadline) && ctx.Err() == nil {
 				t0 := time.Now()
-				if err := scramHandshake(ctx, addr, tlsCfg, sc); err != nil {
+				if _, err := scramHandshake(ctx, addr, tlsCfg, sc); err != nil {
 					if ctx.Err() == nil {
 						errOnce.Do(func() { firstErr = err; cancel() })
 					}
@@ -215,13 +216,22 @@ func measureHandshakes(ctx context.Context, addr string, tlsCfg *tls.Config, sc 
 }
 
 // scramHandshake is one connection: TCP, TLS, ApiVersions, SaslHandshake,
-// SaslAuthenticate twice. The Kafka requests are kmsg's, on a wireConn.
-func scramHandshake(ctx context.Context, addr string, tlsCfg *tls.Config, sc *scramClient) error {
+// SaslAuthenticate twice. The Kafka requests are kmsg's, on a wireConn. It
+// returns what TLS negotiated.
+func scramHandshake(ctx context.Context, addr string, tlsCfg *tls.Config, sc *scramClient) (tls.ConnectionState, error) {
 	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: wireTimeout}, Config: tlsCfg}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return fmt.Errorf("TLS dial: %w", err)
+		return tls.ConnectionState{}, fmt.Errorf("TLS dial: %w", err)
 	}
+	state := nc.(*tls.Conn).ConnectionState()
+	err = scramOver(ctx, nc, sc)
+	return state, err
+}
+
+// scramOver runs ApiVersions, SaslHandshake and the SCRAM exchange on nc,
+// and closes it.
+func scramOver(ctx context.Context, nc net.Conn, sc *scramClient) error {
 	c := &wireConn{nc: nc, br: bufio.NewReader(nc), f: kmsg.NewRequestFormatter(kmsg.FormatterClientID("sediment-bench"))}
 	c.stop = context.AfterFunc(ctx, func() { nc.Close() })
 	defer c.close()
@@ -286,4 +296,9 @@ func saslAuthenticate(c *wireConn, msg []byte) ([]byte, error) {
 		return nil, errors.New("empty SASL bytes")
 	}
 	return bytes.Clone(r.SASLAuthBytes), nil
+}
+
+// describeTLS names what a connection negotiated.
+func describeTLS(st tls.ConnectionState) string {
+	return fmt.Sprintf("%s, %s, %s", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite), st.CurveID)
 }

@@ -43,8 +43,8 @@ func printSecurityResults(out io.Writer, title string, r securityResult, runs []
 	if perHS > 0 {
 		ceiling = 2 / perHS.Seconds()
 	}
-	fmt.Fprintf(out, "handshakes (TCP + full TLS + ApiVersions + SaslHandshake + SaslAuthenticate x2, %s, %d iterations): %.0f/s (target >= %.0f/s %s), %d by %d connectors in %.1f s, p50 %.1f ms, p99 %.1f ms each; broker cpu %.2f ms per handshake (a broker-bound ceiling of %.0f/s on 2 cores), bench cpu %.2f ms per handshake\n",
-		scramMechanism, r.iterations, h.perSec(), securityHandshakeTarget, verdict(h.perSec() >= securityHandshakeTarget), h.handshakes, h.conns, h.elapsed.Seconds(),
+	fmt.Fprintf(out, "handshakes (TCP + full TLS (%s) + ApiVersions + SaslHandshake + SaslAuthenticate x2, %s, %d iterations): %.0f/s (target >= %.0f/s %s), %d by %d connectors in %.1f s, p50 %.1f ms, p99 %.1f ms each; broker cpu %.2f ms per handshake (a broker-bound ceiling of %.0f/s on 2 cores), bench cpu %.2f ms per handshake\n",
+		h.tls, scramMechanism, r.iterations, h.perSec(), securityHandshakeTarget, verdict(h.perSec() >= securityHandshakeTarget), h.handshakes, h.conns, h.elapsed.Seconds(),
 		ms(percentile(h.latencies, 0.5)), ms(percentile(h.latencies, 0.99)), ms(perHS), ceiling, ms(r.handshakeCl/time.Duration(max(h.handshakes, 1))))
 	perMiB := func(cpu time.Duration, p phaseResult) float64 { return 1000 * cpu.Seconds() / mib(p.bytes) }
 	fmt.Fprintf(out, "broker: cpu s %.1f PLAINTEXT produce (%.1f ms/MiB), %.1f PLAINTEXT consume (%.1f ms/MiB), %.1f SASL_SSL produce (%.1f ms/MiB), %.1f SASL_SSL consume (%.1f ms/MiB), %.1f handshakes, %.1f over the phase; peak RSS %.1f MiB; bench cpu s %.1f/%.1f PLAINTEXT produce/consume, %.1f/%.1f SASL_SSL produce/consume, %.1f handshakes; load average %s\n",

@@ -133,7 +133,7 @@ func securityRun(plainProduce, saslProduce, saslConsume time.Duration, handshake
 	return securityResult{
 		plain: leg(plainProduce, time.Second/4),
 		sasl:  leg(saslProduce, saslConsume),
-		handshakes: handshakeResult{conns: 8, handshakes: handshakes, elapsed: 10 * time.Second,
+		handshakes: handshakeResult{tls: "TLS 1.3, TLS_AES_128_GCM_SHA256, X25519", conns: 8, handshakes: handshakes, elapsed: 10 * time.Second,
 			latencies: []time.Duration{time.Millisecond, 2 * time.Millisecond, 10 * time.Millisecond}},
 		handshakeCPU: time.Duration(handshakes) * time.Millisecond / 2,
 		handshakeCl:  time.Duration(handshakes) * time.Millisecond,
@@ -153,7 +153,7 @@ func TestPrintSecurityResults(t *testing.T) {
 		"PLAINTEXT: produce 100.0 MiB/s, 102400 rec/s, p50 20.0 ms, p99 80.0 ms per record; consume (verified) 400.0 MiB/s",
 		"SASL_SSL (SCRAM-SHA-512): produce 80.0 MiB/s, 81920 rec/s,",
 		"ratio SASL_SSL/PLAINTEXT: produce 0.80x (target >= 0.7x met), consume 0.50x (target >= 0.7x MISSED)\n",
-		"SCRAM-SHA-512, 4096 iterations): 600/s (target >= 500/s met), 6000 by 8 connectors in 10.0 s, p50 2.0 ms, p99 10.0 ms each; broker cpu 0.50 ms per handshake (a broker-bound ceiling of 4000/s on 2 cores), bench cpu 1.00 ms per handshake",
+		"handshakes (TCP + full TLS (TLS 1.3, TLS_AES_128_GCM_SHA256, X25519) + ApiVersions + SaslHandshake + SaslAuthenticate x2, SCRAM-SHA-512, 4096 iterations): 600/s (target >= 500/s met), 6000 by 8 connectors in 10.0 s, p50 2.0 ms, p99 10.0 ms each; broker cpu 0.50 ms per handshake (a broker-bound ceiling of 4000/s on 2 cores), bench cpu 1.00 ms per handshake",
 		"broker: cpu s 1.0 PLAINTEXT produce (10.0 ms/MiB), 0.5 PLAINTEXT consume (5.0 ms/MiB),",
 		"3.0 handshakes, 20.0 over the phase;",
 		"load average 1.00 2.00 3.00",
@@ -243,6 +243,9 @@ func TestSecurityPhaseQuick(t *testing.T) {
 		}
 	}
 	h := res.handshakes
+	if !strings.HasPrefix(h.tls, "TLS 1.") {
+		t.Errorf("negotiated %q, want TLS 1.2 or 1.3", h.tls)
+	}
 	if h.handshakes < 1 || len(h.latencies) != h.handshakes || h.elapsed < cfg.handshakeTime {
 		t.Errorf("handshakes: %d in %s with %d latencies", h.handshakes, h.elapsed, len(h.latencies))
 	}
