@@ -86,3 +86,37 @@ func confluentSecClient(t *testing.T, ctx context.Context, sb *secBroker, c secC
 	}
 	return checkSecValues(topic, got)
 }
+
+// confluentProbe asks a confluent-kafka-go producer for metadata until it
+// gets it, or librdkafka reports an error event (it would retry a refused
+// connection until the timeout), which it returns.
+func confluentProbe(t *testing.T, ctx context.Context, sb *secBroker, c secCreds) error {
+	cfg := kafka.ConfigMap{"bootstrap.servers": sb.addr(c), "client.id": "it-confluent-security"}
+	for k, v := range sb.librdkafkaProps(c) {
+		cfg[k] = v
+	}
+	prod, err := kafka.NewProducer(&cfg)
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+	for {
+		_, err := prod.GetMetadata(nil, true, 250)
+		if err == nil {
+			return nil
+		}
+		for drained := false; !drained; {
+			select {
+			case e := <-prod.Events():
+				if ke, ok := e.(kafka.Error); ok {
+					return ke
+				}
+			default:
+				drained = true
+			}
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("metadata: %w (and no error event: %w)", err, ctx.Err())
+		}
+	}
+}
