@@ -608,9 +608,14 @@ func TestSecurityClients(t *testing.T) {
 					if err := cl.run(t, testContext(t, 30*time.Second), sb, good(mech), topic); err != nil {
 						t.Fatal(err)
 					}
+					sb.requireLog(t, authenticatedLog(mech))
 				})
 			}
 		}
+		t.Run("sediment-user", func(t *testing.T) {
+			t.Parallel()
+			secCLIUser(t, sb)
+		})
 		for _, cl := range secClients {
 			t.Run(cl.name+"/failures", func(t *testing.T) {
 				t.Parallel()
@@ -620,22 +625,24 @@ func TestSecurityClients(t *testing.T) {
 		}
 	})
 	healthy(t, "sec-after-all")
-	// What the broker made of the clients: each principal and mechanism
-	// on its listener, and the refused handshakes.
-	for _, re := range []string{
-		`msg="connection authenticated".* principal=User:alice listener=SASL_SSL mechanism=SCRAM-SHA-256`,
-		`msg="connection authenticated".* principal=User:alice listener=SASL_SSL mechanism=SCRAM-SHA-512`,
-		`msg="connection authenticated".* principal=User:alice listener=SASL_SSL mechanism=PLAIN`,
-		`msg="connection authenticated".* principal="User:CN=it-client,O=sediment-it" listener=SSL`,
-		`msg="SASL authentication failed"`,
-		`msg="closing connection".*TLS handshake: tls: first record does not look like a TLS handshake`,
-		`msg="closing connection".*TLS handshake: .*certificate has expired`,
-		`msg="closing connection".*TLS handshake: .*certificate signed by unknown authority`,
-	} {
-		if _, ok := matchLine(sb.RunLogs(), regexp.MustCompile(re)); !ok {
-			t.Errorf("the broker logged no line matching %s", re)
-		}
+}
+
+// requireLog requires a line of the broker's log to match re (the broker
+// is shared: the line may be another subtest's like it).
+func (sb *secBroker) requireLog(t *testing.T, re string) {
+	t.Helper()
+	if _, ok := sb.WaitLog(regexp.MustCompile(re), 5*time.Second); !ok {
+		t.Errorf("the broker logged no line matching %s", re)
 	}
+}
+
+// authenticatedLog matches the broker's line for a connection that logged
+// in with mech ("": a client certificate on SSL).
+func authenticatedLog(mech string) string {
+	if mech == "" {
+		return `msg="connection authenticated".* principal="User:CN=it-client,O=sediment-it" listener=SSL`
+	}
+	return `msg="connection authenticated".* principal=User:alice listener=SASL_SSL mechanism=` + mech
 }
 
 // secFailures probes the broker with bad credentials through one client
@@ -675,6 +682,7 @@ func secAttempts(t *testing.T, sb *secBroker, probe secProbe, good func(string) 
 			if w, u := saslError(werr), saslError(uerr); w != u {
 				t.Errorf("a wrong password gives %q but an unknown user %q: the error tells them apart", w, u)
 			}
+			sb.requireLog(t, `msg="SASL authentication failed".*invalid credentials with SASL mechanism `+mech)
 		})
 	}
 	// TLS: the broker's alert for the client certificate's fault.
@@ -682,9 +690,10 @@ func secAttempts(t *testing.T, sb *secBroker, probe secProbe, good func(string) 
 		name string
 		cert certFiles
 		want *regexp.Regexp
+		log  string // the broker's reason
 	}{
-		{"expired-cert", sb.Expired, expiredCertRE},
-		{"untrusted-cert", sb.Untrusted, untrustedCertRE},
+		{"expired-cert", sb.Expired, expiredCertRE, "certificate has expired"},
+		{"untrusted-cert", sb.Untrusted, untrustedCertRE, "certificate signed by unknown authority|client didn't provide a certificate"},
 	} {
 		for _, mech := range []string{"", "SCRAM-SHA-256"} {
 			c := good(mech)
@@ -694,17 +703,18 @@ func secAttempts(t *testing.T, sb *secBroker, probe secProbe, good func(string) 
 				if err := try(t, c); err == nil || !tc.want.MatchString(err.Error()) {
 					t.Fatalf("got %v, want an error matching %s", err, tc.want)
 				}
+				sb.requireLog(t, `msg="closing connection".*TLS handshake: .*(`+tc.log+`)`)
 			})
 		}
 	}
-	// A client without TLS on each TLS listener: its connection fails (and
-	// TestSecurityClients finds the broker's log line).
+	// A client without TLS on each TLS listener: its connection fails.
 	for name, addr := range map[string]string{"SSL": sb.SSLAddr, "SASL_SSL": sb.SASLAddr} {
 		t.Run("plaintext-on-tls-port/"+name, func(t *testing.T) {
 			t.Parallel()
 			if err := try(t, secCreds{Protocol: "PLAINTEXT", Addr: addr}); err == nil {
 				t.Fatalf("a plaintext client on TLS listener %s got metadata", addr)
 			}
+			sb.requireLog(t, `msg="closing connection".*TLS handshake: tls: first record does not look like a TLS handshake`)
 		})
 	}
 }
@@ -720,3 +730,48 @@ var (
 	expiredCertRE   = regexp.MustCompile(`expired certificate|certificate expired`)
 	untrustedCertRE = regexp.MustCompile(`unknown certificate authority|unknown ca|alert certificate required`)
 )
+
+// secCLIUser: a user that `sediment user set --meta-endpoints` writes into
+// etcd logs in (kcat, SCRAM-SHA-512) once the broker's watch has it, and is
+// refused once `sediment user delete` removed it.
+func secCLIUser(t *testing.T, sb *secBroker) {
+	pwFile := filepath.Join(t.TempDir(), "bob.pw")
+	if err := os.WriteFile(pwFile, []byte("bob-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	user := func(args ...string) {
+		t.Helper()
+		args = append([]string{"user"}, append(args, "--mechanism", "SCRAM-SHA-512", "--meta-endpoints", "http://"+sb.MetaClient)...)
+		out, err := exec.CommandContext(testContext(t, 30*time.Second), sedimentBin(t), args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("sediment %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	bob := secCreds{Protocol: "SASL_SSL", Mechanism: "SCRAM-SHA-512", User: "bob", Password: "bob-secret", Cert: sb.Client}
+	// waitProbe probes until the answer is wanted (nil or not), returning
+	// the last error.
+	waitProbe := func(wantOK bool) error {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			err := kcatProbe(t, testContext(t, 20*time.Second), sb, bob)
+			if (err == nil) == wantOK || time.Now().After(deadline) {
+				return err
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	user("set", "bob", "--password-file", pwFile)
+	if err := waitProbe(true); err != nil {
+		t.Fatalf("bob, set in etcd by sediment user set, cannot log in: %v", err)
+	}
+	topic := "sec-sediment-user"
+	createTopic(t, sb.Admin(t), topic, 1, nil)
+	if err := kcatSecClient(t, testContext(t, 30*time.Second), sb, bob, topic); err != nil {
+		t.Fatal(err)
+	}
+	user("delete", "bob")
+	if err := waitProbe(false); err == nil || !saslFailedRE.MatchString(err.Error()) {
+		t.Fatalf("bob, deleted by sediment user delete: got %v, want an error matching %s", err, saslFailedRE)
+	}
+}
