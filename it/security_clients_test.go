@@ -605,9 +605,12 @@ func TestSecurityClients(t *testing.T) {
 					t.Parallel()
 					topic := "sec-" + strings.ReplaceAll(name, "/", "-")
 					createTopic(t, adm, topic, 1, nil)
-					if err := cl.run(t, testContext(t, 30*time.Second), sb, good(mech), topic); err != nil {
+					c := good(mech)
+					counted := sb.authCounted(t, c.Protocol, cmp.Or(mech, "TLS"), "success")
+					if err := cl.run(t, testContext(t, 30*time.Second), sb, c, topic); err != nil {
 						t.Fatal(err)
 					}
+					counted()
 					sb.requireLog(t, authenticatedLog(mech))
 				})
 			}
@@ -633,6 +636,34 @@ func (sb *secBroker) requireLog(t *testing.T, re string) {
 	t.Helper()
 	if _, ok := sb.WaitLog(regexp.MustCompile(re), 5*time.Second); !ok {
 		t.Errorf("the broker logged no line matching %s", re)
+	}
+}
+
+// authCounted returns a check that sediment_broker_authentications_total
+// of listener, mechanism and result has grown since authCounted was called
+// (other subtests may add to it too, never take away).
+func (sb *secBroker) authCounted(t *testing.T, listener, mechanism, result string) func() {
+	t.Helper()
+	series := fmt.Sprintf(`sediment_broker_authentications_total{listener=%q,mechanism=%q,result=%q}`, listener, mechanism, result)
+	value := func() float64 {
+		t.Helper()
+		v, _, err := metricValue(sb.Broker, series)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	before := value()
+	return func() {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for value() <= before {
+			if time.Now().After(deadline) {
+				t.Errorf("%s stayed at %v", series, before)
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 }
 
@@ -673,7 +704,9 @@ func secAttempts(t *testing.T, sb *secBroker, probe secProbe, good func(string) 
 			wrong, unknown := good(mech), good(mech)
 			wrong.Password = "not-" + secPassword
 			unknown.User = "mallory"
+			counted := sb.authCounted(t, "SASL_SSL", mech, "failure")
 			werr, uerr := try(t, wrong), try(t, unknown)
+			counted()
 			for _, err := range []error{werr, uerr} {
 				if err == nil || !saslFailedRE.MatchString(err.Error()) || !strings.Contains(err.Error(), "invalid credentials with SASL mechanism "+mech) {
 					t.Fatalf("got %v, want an error matching %s with the broker's message", err, saslFailedRE)
@@ -700,9 +733,11 @@ func secAttempts(t *testing.T, sb *secBroker, probe secProbe, good func(string) 
 			c.Cert = tc.cert
 			t.Run(tc.name+"/"+c.Protocol, func(t *testing.T) {
 				t.Parallel()
+				counted := sb.authCounted(t, c.Protocol, "TLS", "failure")
 				if err := try(t, c); err == nil || !tc.want.MatchString(err.Error()) {
 					t.Fatalf("got %v, want an error matching %s", err, tc.want)
 				}
+				counted()
 				sb.requireLog(t, `msg="closing connection".*TLS handshake: .*(`+tc.log+`)`)
 			})
 		}
@@ -711,9 +746,11 @@ func secAttempts(t *testing.T, sb *secBroker, probe secProbe, good func(string) 
 	for name, addr := range map[string]string{"SSL": sb.SSLAddr, "SASL_SSL": sb.SASLAddr} {
 		t.Run("plaintext-on-tls-port/"+name, func(t *testing.T) {
 			t.Parallel()
+			counted := sb.authCounted(t, name, "TLS", "failure")
 			if err := try(t, secCreds{Protocol: "PLAINTEXT", Addr: addr}); err == nil {
 				t.Fatalf("a plaintext client on TLS listener %s got metadata", addr)
 			}
+			counted()
 			sb.requireLog(t, `msg="closing connection".*TLS handshake: tls: first record does not look like a TLS handshake`)
 		})
 	}
