@@ -188,7 +188,7 @@ func (sb *secBroker) tlsConfig(t testing.TB, c secCreds) *tls.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Sent whatever CAs the broker names as acceptable (Go's client
+	// Send the certificate whatever CAs the broker names as acceptable (Go's client
 	// would otherwise keep a certificate of another CA to itself).
 	send := func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
 	return &tls.Config{RootCAs: pool, GetClientCertificate: send, MinVersion: tls.VersionTLS12}
