@@ -2,6 +2,7 @@ package security
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/pbkdf2"
 	"crypto/sha256"
 	"encoding/base64"
@@ -465,5 +466,70 @@ func BenchmarkPlainVerify(b *testing.B) {
 		if !a.VerifyPassword("alice", "pw") {
 			b.Fatal("rejected")
 		}
+	}
+}
+
+// TestScramNonceRepeatedInFront: librdkafka 2.0.2 (kcat 1.7.1) sends its own
+// nonce again in front of the combined one in client-final; like Kafka's
+// ScramSaslServer, the server takes a nonce that ends with the one it sent
+// (the proof covers the message as sent), and still refuses one that does
+// not end with it.
+func TestScramNonceRepeatedInFront(t *testing.T) {
+	salt := []byte("0123456789abcdef0123")
+	salted, err := pbkdf2.Key(sha256.New, "pencil", salt, 4096, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := ScramCredentialFromSaltedPassword(ScramSHA256, salt, salted, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := CredentialMap{}
+	creds.Set("user", cred)
+	a := newTestAuthenticator(t, creds)
+	a.serverNonce = func() string { return "SERVERNONCE" }
+	proofFor := func(clientFirstBare, serverFirst, finalWithoutProof string) string {
+		mac := func(key []byte, msg string) []byte {
+			h := hmac.New(sha256.New, key)
+			h.Write([]byte(msg))
+			return h.Sum(nil)
+		}
+		clientKey := mac(salted, "Client Key")
+		stored := sha256.Sum256(clientKey)
+		sig := mac(stored[:], clientFirstBare+","+serverFirst+","+finalWithoutProof)
+		for i := range clientKey {
+			clientKey[i] ^= sig[i]
+		}
+		return base64.StdEncoding.EncodeToString(clientKey)
+	}
+	for _, tc := range []struct {
+		name   string
+		prefix string // sent in front of the combined nonce
+		suffix string // sent after it
+		ok     bool
+	}{
+		{"exact", "", "", true},
+		{"client nonce repeated in front", "CLIENTNONCE", "", true},
+		{"extra after", "", "x", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ex, err := a.Start("SCRAM-SHA-256")
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, _, err := ex.Next([]byte("n,,n=user,r=CLIENTNONCE"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			serverFirst := string(out)
+			final := "c=biws,r=" + tc.prefix + "CLIENTNONCESERVERNONCE" + tc.suffix
+			_, done, err := ex.Next([]byte(final + ",p=" + proofFor("n=user,r=CLIENTNONCE", serverFirst, final)))
+			if tc.ok && (err != nil || !done || ex.User() != "user") {
+				t.Fatalf("client-final %q: %v, done %v", final, err, done)
+			}
+			if !tc.ok && !errors.Is(err, ErrAuthenticationFailed) {
+				t.Fatalf("client-final %q: %v, want an authentication failure", final, err)
+			}
+		})
 	}
 }
