@@ -27,6 +27,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/sedimentio/sediment/meta"
 	"github.com/sedimentio/sediment/security"
 	"github.com/sedimentio/sediment/security/securitytest"
 )
@@ -725,4 +726,74 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// TestInterBrokerBadCredentials: a broker whose inter-broker password is
+// wrong cannot fetch as a follower, so it never joins the ISR of the
+// partitions it follows (acks=all there fails once min.insync.replicas is
+// not met), while the partitions it leads, followed by a broker with good
+// credentials, keep both replicas in sync.
+func TestInterBrokerBadCredentials(t *testing.T) {
+	t.Parallel()
+	cred, err := security.NewScramCredential(security.ScramSHA256, "right", 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := startCluster(t, 2, func(c *Config) {
+		c.Security.Listeners = []Listener{
+			{Name: "EXTERNAL", Protocol: ProtocolPlaintext, Addr: "127.0.0.1:0"},
+			{Name: "INTERNAL", Protocol: ProtocolSASLPlaintext, Addr: "127.0.0.1:0"},
+		}
+		c.InterBrokerListener = "INTERNAL"
+		c.Security.InterBrokerMechanism = security.ScramSHA256
+		c.Security.InterBrokerUser, c.Security.InterBrokerPassword = "broker", "right"
+		if c.NodeID == 2 {
+			c.Security.InterBrokerPassword = "wrong"
+		}
+		c.ReplicaLagTimeMax = time.Second
+	}, func(d *Deps) {
+		if _, err := d.Store.PutScramCredential(context.Background(), "broker", string(security.ScramSHA256), cred.Encode()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	cl := bs[0].client(kgo.SeedBrokers(bootstrap(bs)...), kgo.RecordRetries(0), kgo.RequestRetries(0),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	createAssigned(t, cl, "badcred", []int32{1, 2}, []int32{2, 1})
+	adm := kadm.NewClient(cl)
+	ctx := ctxT(t, 30*time.Second)
+	if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "min.insync.replicas", Value: kadm.StringPtr("2")}}, "badcred"); err != nil {
+		t.Fatal(err)
+	}
+	var id meta.TopicID
+	waitFor(t, "the topic on both brokers", 10*time.Second, func() bool {
+		p0, p1 := bs[0].srv.parts.Get("badcred", 0), bs[1].srv.parts.Get("badcred", 1)
+		if p0 == nil || p1 == nil {
+			return false
+		}
+		id = p0.TopicID()
+		return true
+	})
+	isr := func(p int32) []int32 {
+		st, _ := bs[0].srv.cache.Partition(id, p)
+		return st.ISR
+	}
+	waitFor(t, "broker 2 out of the ISR of partition 0", 15*time.Second, func() bool { return len(isr(0)) == 1 && isr(0)[0] == 1 })
+	// Partition 1 (led by 2, followed by 1 with good credentials) takes
+	// acks=all writes; partition 0 refuses them.
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "badcred", Partition: 1, Value: []byte("ok")}).FirstErr(); err != nil {
+		t.Fatalf("acks=all on the partition broker 1 follows: %v", err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "badcred", Partition: 0, Value: []byte("no")}).FirstErr(); !errors.Is(err, kerr.NotEnoughReplicas) {
+		t.Fatalf("acks=all on the partition broker 2 cannot follow: %v, want NOT_ENOUGH_REPLICAS", err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if got := isr(0); len(got) != 1 {
+		t.Fatalf("broker 2 rejoined the ISR of partition 0 with a wrong password: %v", got)
+	}
+	if got := isr(1); len(got) != 2 {
+		t.Fatalf("ISR of partition 1: %v, want both brokers", got)
+	}
+	if n := counterValue(t, bs[0].srv.sec.auths.WithLabelValues("INTERNAL", "SCRAM-SHA-256", "failure")); n == 0 {
+		t.Fatal("broker 1 counted no failed inter-broker authentication")
+	}
 }
