@@ -320,6 +320,9 @@ func (c *conn) writeLoop() {
 	var buf []byte
 	for p := range c.queue {
 		if p.noResponse {
+			if p.closeAfter {
+				c.close()
+			}
 			continue
 		}
 		if p.isRaw {

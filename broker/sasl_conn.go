@@ -97,11 +97,12 @@ func (c *conn) rawSASL(body []byte) (*pending, error) {
 	if c.sasl.ex == nil {
 		c.sasl.raw = false
 	}
+	req := &request{key: -1, at: time.Now()}
 	if err != nil {
 		c.log.Info("SASL authentication failed", "err", err)
-		return nil, err
+		return &pending{req: req, noResponse: true, closeAfter: true}, nil
 	}
-	return &pending{req: &request{key: -1, at: time.Now()}, raw: reply, isRaw: true}, nil
+	return &pending{req: req, raw: reply, isRaw: true}, nil
 }
 
 // writeRaw writes a bare size-prefixed SASL token.
