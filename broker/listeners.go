@@ -26,8 +26,12 @@ import (
 	"github.com/sedimentio/sediment/security"
 )
 
-// tlsHandshakeTimeout bounds a client's TLS handshake.
-const tlsHandshakeTimeout = 10 * time.Second
+// tlsHandshakeTimeout bounds a client's TLS handshake;
+// interBrokerDialTimeout a connection to another broker, TLS included.
+const (
+	tlsHandshakeTimeout    = 10 * time.Second
+	interBrokerDialTimeout = 10 * time.Second
+)
 
 // listener is one open Kafka listener.
 type listener struct {
@@ -288,7 +292,7 @@ func (s *Server) initSecurity(reg prometheus.Registerer) error {
 // (this broker's certificate, the CA file as trust root) when the listener
 // uses it.
 func (s *Server) dialInterBroker(ctx context.Context, network, addr string) (net.Conn, error) {
-	var d net.Dialer
+	d := net.Dialer{Timeout: interBrokerDialTimeout}
 	nc, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
@@ -307,7 +311,9 @@ func (s *Server) dialInterBroker(ctx context.Context, network, addr string) (net
 		return nil, err
 	}
 	tc := tls.Client(nc, cfg)
-	if err := tc.HandshakeContext(ctx); err != nil {
+	hctx, cancel := context.WithTimeout(ctx, interBrokerDialTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("broker: TLS to %s: %w", addr, err)
 	}
