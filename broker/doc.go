@@ -17,6 +17,18 @@
 // connections those ranges go out with sendfile(2) and never pass through user
 // space.
 //
+// Listeners and authentication (listeners.go, sasl_conn.go). The broker
+// serves Kafka's listeners, each with its security protocol: TLS from
+// security.TLSFiles on SSL and SASL_SSL listeners, SASL on SASL_PLAINTEXT
+// and SASL_SSL ones (SaslHandshake, SaslAuthenticate, KIP-368
+// re-authentication) against the SCRAM credentials meta mirrors from etcd.
+// Every connection carries its principal (conn.Principal(): User:ANONYMOUS,
+// the mapped certificate subject or the SASL user) for the authorizer. Each
+// broker registers every listener's advertised endpoint; responses that name
+// brokers give those of the listener the client came in on. Followers and
+// the clients of other brokers (markers, verification) dial the
+// inter-broker listener with this broker's certificate and SASL user.
+//
 // Cluster roles. Every local replica is leader, follower or offline, as its
 // partition state in etcd says; the partition layer follows the metadata
 // cache and switches roles (see broker/partition). One broker at a time is
