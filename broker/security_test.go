@@ -796,4 +796,26 @@ func TestInterBrokerBadCredentials(t *testing.T) {
 	if n := counterValue(t, bs[0].srv.sec.auths.WithLabelValues("INTERNAL", "SCRAM-SHA-256", "failure")); n == 0 {
 		t.Fatal("broker 1 counted no failed inter-broker authentication")
 	}
+
+	// A fetch of partition 0 from broker 2 (not its leader) on the EXTERNAL
+	// listener: NOT_LEADER_OR_FOLLOWER with the leader's EXTERNAL endpoint
+	// (KIP-951), not its INTERNAL one.
+	c2 := bs[1].client()
+	req := kmsg.NewPtrFetchRequest()
+	req.Version, req.MaxWaitMillis, req.MaxBytes = 16, 0, 1<<20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.TopicID = id
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.Partition, fp.PartitionMaxBytes, fp.CurrentLeaderEpoch = 0, 1<<20, -1
+	ft.Partitions = append(ft.Partitions, fp)
+	req.Topics = append(req.Topics, ft)
+	kresp, err := c2.SeedBrokers()[0].Request(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := kresp.(*kmsg.FetchResponse)
+	if len(fr.Topics) != 1 || len(fr.Topics[0].Partitions) != 1 || fr.Topics[0].Partitions[0].ErrorCode != kerr.NotLeaderForPartition.Code ||
+		len(fr.Brokers) != 1 || fr.Brokers[0].NodeID != 1 || net.JoinHostPort(fr.Brokers[0].Host, itoa(fr.Brokers[0].Port)) != bs[0].addr {
+		t.Fatalf("fetch from a follower: %+v, brokers %+v; want NOT_LEADER_OR_FOLLOWER and broker 1 at %s", fr.Topics, fr.Brokers, bs[0].addr)
+	}
 }
