@@ -108,8 +108,11 @@ func (s *Server) openListeners(ctx context.Context) (err error) {
 		if err != nil {
 			return fmt.Errorf("broker: listener %s: listen on %s: %w", lc.Name, lc.Addr, err)
 		}
-		if lc.tls() {
+		switch lc.Protocol {
+		case ProtocolSSL:
 			ln = tls.NewListener(ln, sec.tls.ServerConfig())
+		case ProtocolSASLSSL:
+			ln = tls.NewListener(ln, sec.tls.SASLServerConfig()) // KIP-684: no client certificate
 		}
 		sec.listeners = append(sec.listeners, &listener{cfg: lc, ln: ln})
 	}

@@ -408,6 +408,12 @@ func TestSecurityListeners(t *testing.T) {
 		if err := authErr(t, bad); !errors.Is(err, kerr.SaslAuthenticationFailed) {
 			t.Fatalf("bad password over SASL_SSL: %v", err)
 		}
+		// KIP-684: --ssl-client-auth required (this broker's) is ignored on
+		// SASL_SSL listeners: a client without a certificate logs in.
+		nocert := b.clientOn(t, "SASLSSL", kgo.DialTLSConfig(b.ca.ClientConfig(t, nil)), kgo.SASL(scram256("alice", "alice-secret")))
+		if err := roundTrip(t, nocert, "secure"); err != nil {
+			t.Fatalf("SASL_SSL without a client certificate: %v", err)
+		}
 	})
 
 	t.Run("scram-credential-apis", func(t *testing.T) {

@@ -96,6 +96,8 @@ type tlsSnapshot struct {
 	pool   *x509.CertPool // nil without a CA file
 	stamps []fileStamp
 	server *tls.Config
+	// saslServer is server without client authentication, for SASL_SSL listeners.
+	saslServer *tls.Config
 }
 
 type fileStamp struct {
@@ -169,6 +171,8 @@ func (f *TLSFiles) load() (*tlsSnapshot, error) {
 		ClientAuth:   f.cfg.ClientAuth.tlsType(),
 		ClientCAs:    snap.pool,
 	}
+	snap.saslServer = snap.server.Clone()
+	snap.saslServer.ClientAuth = tls.NoClientCert
 	return snap, nil
 }
 
@@ -226,6 +230,18 @@ func (f *TLSFiles) ServerConfig() *tls.Config {
 		MinVersion: tls.VersionTLS12,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			return f.current().server, nil
+		},
+	}
+}
+
+// SASLServerConfig is ServerConfig for SASL_SSL listeners: no client certificate is asked
+// for whatever ssl.client.auth says, as in Kafka (KIP-684: a broker-wide ssl.client.auth is
+// ignored on SASL_SSL listeners), since their principal comes from SASL.
+func (f *TLSFiles) SASLServerConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return f.current().saslServer, nil
 		},
 	}
 }
