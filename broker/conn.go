@@ -141,7 +141,13 @@ func (c *conn) close() {
 // the server stops. It returns once both goroutines are done.
 func (c *conn) serve() {
 	if err := c.handshake(); err != nil {
-		c.log.Debug("closing connection", "err", err)
+		// A failed TLS handshake is a failed authentication, which Kafka
+		// logs at INFO; a peer that left without a word (a TCP probe) is not.
+		level := slog.LevelInfo
+		if errors.Is(err, io.EOF) {
+			level = slog.LevelDebug
+		}
+		c.log.Log(c.ctx, level, "closing connection", "err", err)
 		c.close()
 		return
 	}

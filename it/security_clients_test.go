@@ -138,8 +138,8 @@ func startSecBroker(t *testing.T) *secBroker {
 		LogPath: filepath.Join(logDir(t), "broker.log"),
 		Addr:    addrs[0], HTTP: addrs[1], MetaClient: addrs[2], MetaPeer: addrs[3],
 		Flags: []string{
-			// debug: the broker logs a refused TLS handshake at debug level
-			// only (Kafka logs failed authentications at INFO).
+			// debug: successful authentications are logged at debug level
+			// (refusals at info), as Kafka logs them.
 			"--log-level", "debug",
 			"--listeners", "PLAINTEXT://" + addrs[0] + ",SASL_SSL://" + sb.SASLAddr + ",SSL://" + sb.SSLAddr,
 			"--ssl-cert-file", srv.Cert, "--ssl-key-file", srv.Key, "--ssl-ca-file", srv.CA,
