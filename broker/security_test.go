@@ -671,8 +671,10 @@ func TestInterBrokerSASLSSL(t *testing.T) {
 		t.Fatal(err)
 	}
 	al := newAuthLog()
+	store := fileTier(t)
 	bs := startCluster(t, 3, func(c *Config) {
 		txnConfig(c)
+		c.TierUploadInterval = 100 * time.Millisecond
 		c.Security.Listeners = []Listener{
 			{Name: "EXTERNAL", Protocol: ProtocolPlaintext, Addr: "127.0.0.1:0"},
 			{Name: "INTERNAL", Protocol: ProtocolSASLSSL, Addr: "127.0.0.1:0"},
@@ -683,6 +685,7 @@ func TestInterBrokerSASLSSL(t *testing.T) {
 		c.Security.MaxReauth = 2 * time.Second
 	}, func(d *Deps) {
 		d.Logger = slog.New(al)
+		d.Tier = store
 		if _, err := d.Store.PutScramCredential(context.Background(), "broker", string(security.ScramSHA512), cred.Encode()); err != nil {
 			t.Fatal(err)
 		}
@@ -722,6 +725,59 @@ func TestInterBrokerSASLSSL(t *testing.T) {
 	committed, all := alternateTxns(t, p, "ib", 4, 3, 10)
 	sameRecords(t, "read_committed", consumeAll(t, bs[0], "ibtx", kgo.ReadCommitted(), len(committed), kgo.SeedBrokers(bootstrap(bs)...)), committed)
 	sameRecords(t, "read_uncommitted", consumeAll(t, bs[0], "ibtx", kgo.ReadUncommitted(), len(all), kgo.SeedBrokers(bootstrap(bs)...)), all)
+
+	// Tiering: a leader uploads the sealed segments of a topic replicated
+	// over SASL_SSL.
+	segBytes := "2048"
+	if r, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"segment.bytes": &segBytes}, "ibtier"); err != nil || r.Err != nil {
+		t.Fatal(err, r.Err)
+	}
+	for i := range 40 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "ibtier", Value: append(val(0, i), make([]byte, 200)...)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leaderOf := func(topic string) (*testBroker, []*testBroker) {
+		t.Helper()
+		md, err := adm.Metadata(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var leader *testBroker
+		var rest []*testBroker
+		for _, b := range bs {
+			if b.srv.cfg.NodeID == md.Topics[topic].Partitions[0].Leader {
+				leader = b
+			} else {
+				rest = append(rest, b)
+			}
+		}
+		return leader, rest
+	}
+	tl, _ := leaderOf("ibtier")
+	waitFor(t, "segments of ibtier uploaded", 30*time.Second, func() bool {
+		return tl.srv.parts.Get("ibtier", 0).RemoteEnd() > 0
+	})
+
+	// Failover: the leader of "ib" partition 0 stops; a follower takes over
+	// and acks=all produce goes on (min.insync.replicas 2) with the last
+	// follower fetching from the new leader over SASL_SSL.
+	if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "min.insync.replicas", Value: kadm.StringPtr("2")}}, "ib"); err != nil {
+		t.Fatal(err)
+	}
+	victim, rest := leaderOf("ib")
+	before := victim.srv.parts.Get("ib", 0).HighWatermark()
+	victim.stop()
+	cl2 := rest[0].client(kgo.SeedBrokers(bootstrap(rest)...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for i := range 5 {
+		if err := cl2.ProduceSync(ctx, &kgo.Record{Topic: "ib", Partition: 0, Value: val(0, 100+i)}).FirstErr(); err != nil {
+			t.Fatalf("acks=all produce after the leader stopped: %v", err)
+		}
+	}
+	a, b := rest[0].srv.parts.Get("ib", 0), rest[1].srv.parts.Get("ib", 0)
+	waitFor(t, "both survivors to hold every record of ib-0", 30*time.Second, func() bool {
+		return a.LogEnd() == before+5 && b.LogEnd() == before+5 && a.HighWatermark() == before+5 && b.HighWatermark() == before+5
+	})
 }
 
 // counterValue reads a counter.
