@@ -100,7 +100,10 @@ type conn struct {
 	marker [8]byte
 
 	fetchSessions *fetchSessionCache
-	closeOnce     sync.Once
+	// batch is the transport under a TLS connection, flushed after each
+	// response (tls_batch.go); nil without TLS.
+	batch     *batchConn
+	closeOnce sync.Once
 
 	// principal is who the connection authenticated as: security.Anonymous
 	// until a TLS client certificate or a SASL exchange says otherwise.
@@ -332,7 +335,7 @@ func (c *conn) writeLoop() {
 			continue
 		}
 		if p.isRaw {
-			if err := c.writeRaw(p.raw); err != nil {
+			if err := c.writeRaw(p.raw); err != nil || c.flush() != nil {
 				c.close()
 			}
 			continue
@@ -344,6 +347,9 @@ func (c *conn) writeLoop() {
 		var err error
 		buf, err = c.writeResponse(buf[:0], p.req, out)
 		releaseAll(out.files)
+		if err == nil {
+			err = c.flush()
+		}
 		if err != nil {
 			if !isClosedErr(err) {
 				c.log.Debug("write failed", "err", err)
@@ -469,13 +475,28 @@ func (c *conn) splice(buf []byte, files []records, flexible bool) ([]piece, erro
 	return append([]piece{{b: size}}, pieces...), nil
 }
 
+// flush writes what a TLS connection's transport holds (tls_batch.go).
+func (c *conn) flush() error {
+	if c.batch == nil {
+		return nil
+	}
+	return c.batch.Flush()
+}
+
 func (c *conn) writePieces(pieces []piece) error {
 	var bufs net.Buffers
 	flush := func() error {
 		if len(bufs) == 0 {
 			return nil
 		}
-		_, err := bufs.WriteTo(c.nc)
+		var err error
+		if c.batch != nil {
+			// Under TLS each Write is at least one record: the pieces go
+			// as one.
+			_, err = c.nc.Write(bytes.Join(bufs, nil))
+		} else {
+			_, err = bufs.WriteTo(c.nc)
+		}
 		bufs = nil
 		return err
 	}
@@ -503,7 +524,11 @@ func sendSlice(nc net.Conn, s *segment.Slice) error {
 	tc, ok := nc.(*net.TCPConn)
 	sf, fok := s.File.(syscall.Conn)
 	if !ok || !fok {
-		_, err := io.Copy(nc, io.NewSectionReader(s.File, s.Pos, s.Len))
+		// TLS (or an in-memory file): read in large pieces, so that the
+		// records crypto/tls makes of them are full.
+		bp := batchBufs.Get().(*[]byte)
+		defer batchBufs.Put(bp)
+		_, err := io.CopyBuffer(nc, io.NewSectionReader(s.File, s.Pos, s.Len), (*bp)[:cap(*bp)])
 		return err
 	}
 	dst, err := tc.SyscallConn()

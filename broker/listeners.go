@@ -37,6 +37,7 @@ const (
 type listener struct {
 	cfg Listener
 	ln  net.Listener
+	tls *tls.Config // SSL and SASL_SSL: connections are wrapped in TLS on accept
 }
 
 // advertised is the host:port this listener tells clients.
@@ -108,13 +109,14 @@ func (s *Server) openListeners(ctx context.Context) (err error) {
 		if err != nil {
 			return fmt.Errorf("broker: listener %s: listen on %s: %w", lc.Name, lc.Addr, err)
 		}
+		l := &listener{cfg: lc, ln: ln}
 		switch lc.Protocol {
 		case ProtocolSSL:
-			ln = tls.NewListener(ln, sec.tls.ServerConfig())
+			l.tls = sec.tls.ServerConfig()
 		case ProtocolSASLSSL:
-			ln = tls.NewListener(ln, sec.tls.SASLServerConfig()) // KIP-684: no client certificate
+			l.tls = sec.tls.SASLServerConfig() // KIP-684: no client certificate
 		}
-		sec.listeners = append(sec.listeners, &listener{cfg: lc, ln: ln})
+		sec.listeners = append(sec.listeners, l)
 	}
 	return nil
 }
@@ -228,6 +230,9 @@ func (c *conn) handshake() error {
 	if err := tc.HandshakeContext(ctx); err != nil {
 		c.countAuth("TLS", false)
 		return fmt.Errorf("TLS handshake: %w", err)
+	}
+	if c.batch != nil {
+		c.batch.start()
 	}
 	if c.lis.cfg.Protocol != ProtocolSSL {
 		return nil

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -448,7 +449,13 @@ func (s *Server) accept(l *listener, wg *sync.WaitGroup) error {
 			return fmt.Errorf("broker: accept: %w", err)
 		}
 		delay = 0
+		var batch *batchConn
+		if l.tls != nil {
+			batch = &batchConn{Conn: nc}
+			nc = tls.Server(batch, l.tls)
+		}
 		c := s.newConn(nc, l)
+		c.batch = batch
 		s.mu.Lock()
 		select {
 		case <-s.stopping:
