@@ -292,11 +292,7 @@ func TestCoordinatorLookup(t *testing.T) {
 
 func TestConcurrentWhileCompleting(t *testing.T) {
 	h := newHarness(t)
-	pid, epoch := h.mustInit("t")
-	wantCode(t, "add", h.add("t", pid, epoch, tp("a", 0)), nil)
-	h.markers.hold()
-	wantCode(t, "commit", h.end("t", pid, epoch, true), nil)
-	<-h.markers.called
+	pid, epoch := h.committing("t", tp("a", 0))
 	wantCode(t, "EndTxn again", h.end("t", pid, epoch, true), kerr.ConcurrentTransactions)
 	wantCode(t, "EndTxn opposite", h.end("t", pid, epoch, false), kerr.ConcurrentTransactions)
 	h.c.settleWait = 50 * time.Millisecond
@@ -324,11 +320,7 @@ func TestConcurrentWhileCompleting(t *testing.T) {
 // sending the producer into its CONCURRENT_TRANSACTIONS backoff.
 func TestAddWaitsForCompletion(t *testing.T) {
 	h := newHarness(t)
-	pid, epoch := h.mustInit("t")
-	wantCode(t, "add", h.add("t", pid, epoch, tp("a", 0)), nil)
-	h.markers.hold()
-	wantCode(t, "commit", h.end("t", pid, epoch, true), nil)
-	<-h.markers.called
+	pid, epoch := h.committing("t", tp("a", 0))
 	added := make(chan int16, 1)
 	go func() { added <- h.add("t", pid, epoch, tp("b", 0)) }()
 	select {
@@ -359,11 +351,7 @@ func TestAddWaitsForCompletion(t *testing.T) {
 // is committed.
 func TestNextAddSharesCompletesCommit(t *testing.T) {
 	h := newHarness(t)
-	pid, epoch := h.mustInit("t")
-	wantCode(t, "add", h.add("t", pid, epoch, tp("a", 0)), nil)
-	h.markers.hold()
-	wantCode(t, "commit", h.end("t", pid, epoch, true), nil)
-	<-h.markers.called
+	pid, epoch := h.committing("t", tp("a", 0))
 	h.log.mu.Lock()
 	h.log.hold = true
 	before := len(h.log.batches)
@@ -519,11 +507,7 @@ func TestMarkersRefusedByNewerEpochStop(t *testing.T) {
 
 func TestFailoverCompletesPreparedTransaction(t *testing.T) {
 	h := newHarness(t)
-	pid, epoch := h.mustInit("t")
-	wantCode(t, "add", h.add("t", pid, epoch, tp("a", 0), tp("a", 2)), nil)
-	h.markers.hold()
-	wantCode(t, "commit", h.end("t", pid, epoch, true), nil)
-	<-h.markers.called
+	_, epoch := h.committing("t", tp("a", 0), tp("a", 2))
 	// Another producer's transaction is ongoing at the failover.
 	pid2, e2 := h.mustInit("u")
 	wantCode(t, "add u", h.add("u", pid2, e2, tp("b", 0)), nil)

@@ -288,6 +288,19 @@ func (h *harness) mustInit(id string) (int64, int16) {
 	return pid, epoch
 }
 
+// committing starts a producer of id, adds tps to its transaction and
+// commits it with the markers held: on return the transaction is
+// PrepareCommit and its markers are being written (h.markers.block).
+func (h *harness) committing(id string, tps ...TopicPartition) (int64, int16) {
+	h.t.Helper()
+	pid, epoch := h.mustInit(id)
+	wantCode(h.t, "add", h.add(id, pid, epoch, tps...), nil)
+	h.markers.hold()
+	wantCode(h.t, "commit", h.end(id, pid, epoch, true), nil)
+	<-h.markers.called
+	return pid, epoch
+}
+
 func (h *harness) add(id string, pid int64, epoch int16, tps ...TopicPartition) int16 {
 	h.t.Helper()
 	return h.addVersion(3, id, pid, epoch, tps...)
