@@ -79,6 +79,8 @@ type benchFlags struct {
 	serveFlags  []string
 	failover    bool
 	failoverMax time.Duration
+	raw         bool // the physical-limit baselines before the sediment target (raw.go)
+	quick       bool // every phase at a small size (applyQuick)
 
 	// The tiered-storage phase (tier.go).
 	minioBin        string
@@ -164,6 +166,8 @@ func benchFlagSet(f *benchFlags) *flag.FlagSet {
 	fs.StringVar(&f.workDir, "work-dir", "", "parent `DIR` of the temporary directory holding the broker's data and the children's logs (default: $TMPDIR or /tmp); fsync costs depend on its file system")
 	fs.BoolVar(&f.failover, "failover", true, "after the targets of each run, measure a leader failover on a fresh 3-broker cluster (only when sediment-3 runs; --failover=false skips it)")
 	fs.DurationVar(&f.failoverMax, "failover-timeout", time.Minute, "fail the failover phase when no record produced after the kill is acknowledged within this long")
+	fs.BoolVar(&f.raw, "raw", true, "with the sediment target, first measure its physical limits on the same file system: a raw durable writer (the workload's bytes appended to --partitions files, one fdatasync per dirty file per 2ms window) and a loopback reader (the same files sent with sendfile over 127.0.0.1), and print sediment's ratios to them (--raw=false skips them)")
+	fs.BoolVar(&f.quick, "quick", false, "every phase at a small size, for checking that the bench works (seconds per phase, not figures to quote): --records 20000, --tier-bytes 16MiB, --tier-segment-bytes 1MiB, --groups-bytes 16MiB, --groups-joins 1, --groups-commit-time 1s, --cleaner-bytes 8MiB, --cleaner-segment-bytes 1MiB, --cleaner-keys 1000, --txn-records 20000, --txn-latency-time 1s, --security-records 20000, --security-handshake-time 1s, --image-starts 1; flags given explicitly win")
 	fs.StringVar(&f.minioBin, "minio-bin", "", "`PATH` of the MinIO server sediment-tier runs (default: minio next to --sediment-bin, else ./bin/minio; `make minio` builds it)")
 	f.tierBytes = 2 << 30
 	fs.Var(&f.tierBytes, "tier-bytes", "sediment-tier: `SIZE` of the record values produced with tiering off, then on, and read back from the tier (bytes, or with a KiB, MiB or GiB suffix); records = SIZE / --value-size")
@@ -277,4 +281,28 @@ func (f *benchFlags) validate() error {
 		return err
 	}
 	return f.groups.validate(f.valueSize, f.partitions)
+}
+
+// applyQuick sets the small sizes --quick promises on every flag of fs that
+// the command line did not set.
+func applyQuick(fs *flag.FlagSet) error {
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	for _, kv := range [][2]string{
+		{"records", "20000"},
+		{"tier-bytes", "16MiB"}, {"tier-segment-bytes", "1MiB"},
+		{"groups-bytes", "16MiB"}, {"groups-joins", "1"}, {"groups-commit-time", "1s"},
+		{"cleaner-bytes", "8MiB"}, {"cleaner-segment-bytes", "1MiB"}, {"cleaner-keys", "1000"},
+		{"txn-records", "20000"}, {"txn-latency-time", "1s"},
+		{"security-records", "20000"}, {"security-handshake-time", "1s"},
+		{"image-starts", "1"},
+	} {
+		if set[kv[0]] {
+			continue
+		}
+		if err := fs.Set(kv[0], kv[1]); err != nil {
+			return fmt.Errorf("--quick: --%s %s: %w", kv[0], kv[1], err)
+		}
+	}
+	return nil
 }

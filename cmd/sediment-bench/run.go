@@ -30,6 +30,11 @@ func benchMain(args []string) error {
 	if f.kfakeServe != "" {
 		return kfakeServe(f.kfakeServe)
 	}
+	if f.quick {
+		if err := applyQuick(fs); err != nil {
+			return err
+		}
+	}
 	if err := f.validate(); err != nil {
 		return err
 	}
@@ -151,8 +156,23 @@ func benchMain(args []string) error {
 	var txnRuns []txnResult
 	var securityRuns []securityResult
 	var imageRuns []imageResult
+	var rawRuns []rawResult
+	rawCfg := rawConfigFor("", w)
 	for run := 1; run <= f.repeat; run++ {
 		var results []runResult
+		if only["sediment"] && f.raw {
+			// Right before the sediment target, on the same file system.
+			rawCfg.dir = filepath.Join(root, fmt.Sprintf("run%d-raw", run))
+			p.set("raw", fmt.Sprintf("appending and reading back %.1f MiB", float64(rawCfg.bytes)/(1<<20)))
+			rr, err := runRaw(ctx, rawCfg)
+			if !f.keep {
+				os.RemoveAll(rawCfg.dir)
+			}
+			if err != nil {
+				return benchError(ctx, sigCtx, f.timeout, p, err)
+			}
+			rawRuns = append(rawRuns, rr)
+		}
 		for _, t := range targets {
 			dir := filepath.Join(root, fmt.Sprintf("run%d-%s", run, t.name()))
 			res, err := benchOne(ctx, t, dir, w, pool, p)
@@ -171,6 +191,9 @@ func benchMain(args []string) error {
 		}
 		if len(targets) > 0 {
 			printResults(os.Stdout, title, results)
+		}
+		if len(rawRuns) == run {
+			printRawResults(os.Stdout, rawRuns[run-1], rawCfg, results)
 		}
 
 		if doFailover {
@@ -263,7 +286,11 @@ func benchMain(args []string) error {
 	}
 	if f.repeat > 1 {
 		if len(targets) > 0 {
-			printResults(os.Stdout, fmt.Sprintf("median of %d runs", f.repeat), medians(runs))
+			med := medians(runs)
+			printResults(os.Stdout, fmt.Sprintf("median of %d runs", f.repeat), med)
+			if len(rawRuns) > 0 {
+				printRawResults(os.Stdout, rawMedians(rawRuns), rawCfg, med)
+			}
 		}
 		if len(failovers) > 0 {
 			slices.Sort(failovers)
