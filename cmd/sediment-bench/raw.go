@@ -19,10 +19,10 @@ import (
 // work dir's disk, and what loopback TCP carries from those files, measured
 // in the same run right before the sediment target.
 const (
-	// rawChunk is the size of each append of the raw durable writer: about
-	// 64 records of 1 KiB, a typical per-partition batch of kgo under the
-	// workload (it sends whatever accumulated per partition while a request
-	// was in flight).
+	// rawChunk is the size of each append of the raw durable writer: the
+	// per-partition batch of kgo under the workload, whose default
+	// partitioner (UniformBytesPartitioner, KIP-794) moves to another
+	// partition after 64 KiB of keyless records.
 	rawChunk = 64 << 10
 	// rawWindow is the group-commit window: every dirty file gets one
 	// fdatasync per window.
