@@ -211,10 +211,12 @@ func (rf *rawFile) syncLoop(ctx context.Context, window time.Duration, syncs *at
 		err := fdatasync(rf.f)
 		syncs.Add(1)
 		rf.mu.Lock()
-		if err != nil && rf.err == nil {
+		switch {
+		case err == nil:
+			rf.durable = upTo
+		case rf.err == nil:
 			rf.err = fmt.Errorf("fdatasync %s: %w", rf.f.Name(), err)
 		}
-		rf.durable = upTo
 		rf.cond.Broadcast()
 		rf.mu.Unlock()
 		if err != nil {
