@@ -15,8 +15,8 @@ const (
 // printRawResults prints the baselines and, when results hold the sediment
 // target, its ratios to them.
 func printRawResults(out io.Writer, r rawResult, cfg rawConfig, results []runResult) {
-	fmt.Fprintf(out, "raw durable writer: %.1f MiB/s (%d files, %d-byte appends, one fdatasync per dirty file per %s window: %d fdatasyncs)\n",
-		r.write.mibPerSec(), cfg.files, cfg.chunk, cfg.window, r.syncs)
+	fmt.Fprintf(out, "raw durable writer: %.1f MiB/s (%d files, %d-byte appends, one fdatasync per dirty file per %s window: %d fdatasyncs, %.0f/s)\n",
+		r.write.mibPerSec(), cfg.files, cfg.chunk, cfg.window, r.syncs, float64(r.syncs)/r.write.elapsed.Seconds())
 	fmt.Fprintf(out, "loopback reader: %.1f MiB/s (sendfile from the same files to %d connection(s) on 127.0.0.1)\n",
 		r.read.mibPerSec(), cfg.conns)
 	for _, s := range results {
