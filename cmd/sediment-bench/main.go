@@ -23,6 +23,11 @@
 //	kfake.go         the kfake target and its child mode
 //	failover.go      the failover phase on a fresh 3-broker cluster
 //	workload.go      the workload every target runs (produce, verify, consume)
+//	raw.go           the physical-limit baselines run before the sediment
+//	                 target (--raw): a raw durable writer with perfect group
+//	                 commit and a loopback sendfile reader; raw_report.go
+//	                 their lines and sediment's ratios to them (raw_linux.go,
+//	                 raw_other.go: fdatasync)
 //	tier.go          the tiered-storage phase (sediment-tier): produce with
 //	                 tiering on and off, catch-up read from MinIO vs raw GETs
 //	tier_broker.go   its brokers, produce, seal-and-wait and metrics
