@@ -232,8 +232,12 @@ func (c *Container) Terminate(ctx context.Context, opts ...testcontainers.Termin
 }
 
 // createTopics creates topics with the brokers' default partition count and
-// replication factor; one that exists already is fine.
+// replication factor; one that exists already is fine. Right after a
+// cluster starts, the controller may not see every broker registered yet and
+// answers INVALID_REPLICATION_FACTOR: such topics are tried again, for up to
+// 30 s and no longer than ctx.
 func (c *Container) createTopics(ctx context.Context, topics []string) error {
+	giveUp := time.Now().Add(30 * time.Second)
 	seeds, err := c.SeedBrokers(ctx)
 	if err != nil {
 		return err
@@ -243,15 +247,32 @@ func (c *Container) createTopics(ctx context.Context, topics []string) error {
 		return err
 	}
 	defer cl.Close()
-	resps, err := kadm.NewClient(cl).CreateTopics(ctx, -1, -1, nil, topics...)
-	if err != nil {
-		return fmt.Errorf("sedimenttc: creating topics: %w", err)
-	}
-	var errs []error
-	for _, r := range resps.Sorted() {
-		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
-			errs = append(errs, fmt.Errorf("sedimenttc: creating topic %s: %w", r.Topic, r.Err))
+	adm := kadm.NewClient(cl)
+	for {
+		resps, err := adm.CreateTopics(ctx, -1, -1, nil, topics...)
+		if err != nil {
+			return fmt.Errorf("sedimenttc: creating topics: %w", err)
 		}
+		var errs []error
+		var again []string
+		for _, r := range resps.Sorted() {
+			switch {
+			case r.Err == nil, errors.Is(r.Err, kerr.TopicAlreadyExists):
+			case errors.Is(r.Err, kerr.InvalidReplicationFactor) && len(c.Brokers) > 1:
+				again = append(again, r.Topic)
+				errs = append(errs, fmt.Errorf("sedimenttc: creating topic %s: %w", r.Topic, r.Err))
+			default:
+				errs = append(errs, fmt.Errorf("sedimenttc: creating topic %s: %w", r.Topic, r.Err))
+			}
+		}
+		if len(again) == 0 || len(again) != len(errs) || time.Now().After(giveUp) {
+			return errors.Join(errs...)
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(errs...)
+		case <-time.After(100 * time.Millisecond):
+		}
+		topics = again
 	}
-	return errors.Join(errs...)
 }
