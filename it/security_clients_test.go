@@ -627,6 +627,11 @@ func TestSecurityClients(t *testing.T) {
 		}
 	})
 	healthy(t, "sec-after-all")
+	// No password, right or wrong ("not-" + secPassword), reached the
+	// broker's log, at debug level, through any of the logins above.
+	if logs := sb.Logs(); strings.Contains(logs, secPassword) {
+		t.Errorf("the broker's log holds the password %q", secPassword)
+	}
 }
 
 // requireLog requires a line of the broker's log to match re (the broker
