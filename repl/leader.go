@@ -25,6 +25,13 @@ type Leader struct {
 	replicas  []int32
 	isr       []int32
 	followers map[int32]*follower
+	// adding are followers an ISR write in flight (or one whose outcome is
+	// not yet known) adds: until etcd's ISR is applied they count for the
+	// high watermark as if they were in the ISR already, Kafka's "maximal
+	// ISR" (KIP-497). Otherwise the high watermark could pass a joining
+	// follower's end while the write is under way, and that follower, once
+	// in the ISR, could be elected without records below it.
+	adding []int32
 }
 
 type follower struct {
@@ -83,7 +90,40 @@ func (l *Leader) SetMembership(replicas, isr []int32) (shrank, expanded bool) {
 		expanded = expanded || !slices.Contains(l.isr, id)
 	}
 	l.setReplicasLocked(replicas, isr)
+	l.adding = slices.DeleteFunc(l.adding, func(id int32) bool {
+		return slices.Contains(isr, id) || !slices.Contains(replicas, id)
+	})
 	return shrank, expanded
+}
+
+// ExpandingISR notes that an ISR write proposing next is about to be made:
+// the followers next adds count for the high watermark from now until
+// SetMembership applies an ISR holding them or SettleISR drops them.
+func (l *Leader) ExpandingISR(next []int32) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, id := range next {
+		if id != l.self && !slices.Contains(l.isr, id) && !slices.Contains(l.adding, id) {
+			l.adding = append(l.adding, id)
+		}
+	}
+}
+
+// SettleISR drops the followers of ExpandingISR that the ISR did not take:
+// the caller applied etcd's current ISR (SetMembership) and knows no write
+// adding them can still take effect.
+func (l *Leader) SettleISR() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.adding = nil
+}
+
+// Expanding reports whether followers of ExpandingISR still count for the
+// high watermark without being in the applied ISR.
+func (l *Leader) Expanding() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.adding) > 0
 }
 
 // Sizes returns the number of assigned replicas and of in-sync replicas,
@@ -134,21 +174,24 @@ func (l *Leader) UpdateFollower(id int32, fetchOffset, leaderLEO int64) bool {
 	return moved
 }
 
-// HighWatermark is the lowest end offset among the ISR, counting this
-// broker's own durable end offset.
+// HighWatermark is the lowest end offset among the ISR and the followers an
+// ISR write is adding (ExpandingISR), counting this broker's own durable end
+// offset.
 func (l *Leader) HighWatermark(localDurable int64) int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	hw := localDurable
-	for _, id := range l.isr {
-		if id == l.self {
-			continue
+	for _, set := range [2][]int32{l.isr, l.adding} {
+		for _, id := range set {
+			if id == l.self {
+				continue
+			}
+			f, ok := l.followers[id]
+			if !ok || f.leo < 0 {
+				return -1 // an ISR member not heard from this term: no advance yet
+			}
+			hw = min(hw, f.leo)
 		}
-		f, ok := l.followers[id]
-		if !ok || f.leo < 0 {
-			return -1 // an ISR member not heard from this term: no advance yet
-		}
-		hw = min(hw, f.leo)
 	}
 	return hw
 }

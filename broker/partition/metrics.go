@@ -149,10 +149,16 @@ func newKafkaMetrics(m *Manager, reg prometheus.Registerer) (*kafkaMetrics, erro
 // epoch epoch, to its leader and counts an ISR that shrank or expanded.
 // Every change of a led partition's ISR, whoever wrote it to etcd (this
 // leader or the controller), reaches the leader through here. A reconcile
-// pass planned before this leader's own ISR write can apply the older state
-// after it (and the newer one again next): such states, recognised by their
-// older partition epoch, are applied as before but not counted.
+// pass planned before this leader's own ISR write can come with the older
+// state after it: such states, recognised by their older partition epoch, are
+// neither applied nor counted.
 func (m *Manager) setMembership(p *Partition, l *repl.Leader, replicas, isr []int32, epoch int32) {
+	if epoch < p.isrEpoch.Load() {
+		// A state older than one applied already (a watch event behind this
+		// leader's own write): applying it would undo an expansion, and the
+		// high watermark would go by the smaller ISR.
+		return
+	}
 	shrank, expanded := l.SetMembership(replicas, isr)
 	if !p.newerISREpoch(epoch) {
 		return

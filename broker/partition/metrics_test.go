@@ -99,12 +99,13 @@ func TestReplicaMetrics(t *testing.T) {
 	cur := setISR(1)
 	check("2 out", map[string]float64{"underreplicatedpartitions": 1, "atminisrpartitioncount": 1, "isrshrinks_total": 2})
 
-	// A stale state, then the current one again: the leader's view flips
-	// back and forth, the counters do not move.
+	// A stale state, then the current one again: the stale one is not
+	// applied (it would let the high watermark go by an ISR etcd no longer
+	// holds), and the counters do not move.
 	l := p.leader()
 	e.m.setMembership(p, l, tp.Partitions[0], old.ISR, old.PartitionEpoch)
-	if _, isr := l.Sizes(); isr != 3 {
-		t.Fatalf("stale state not applied: ISR of %d", isr)
+	if _, isr := l.Sizes(); isr != 1 {
+		t.Fatalf("stale state with an ISR of 3 applied: ISR of %d, want 1", isr)
 	}
 	e.m.setMembership(p, l, tp.Partitions[0], []int32{1}, cur)
 	check("stale state", map[string]float64{"isrshrinks_total": 2, "isrexpands_total": 0})
@@ -148,4 +149,45 @@ func TestReplicaMetrics(t *testing.T) {
 		}
 	}
 	check("deleted", map[string]float64{"underreplicatedpartitions": 0, "leadercount": 0, "partitioncount": 0})
+}
+
+// TestSettleExpansion: after an ISR write whose outcome the leader does not
+// know (a timeout), the followers it would add keep counting for the high
+// watermark until etcd is read: if the write landed they are in the applied
+// ISR, if not they stop counting.
+func TestSettleExpansion(t *testing.T) {
+	e := newEnv(t, nil)
+	tp := e.createTopic("x", 1, []int32{1, 2, 3}, []int32{1, 2}, 0)
+	p, err := e.m.Leader("x", 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	l := p.leader()
+
+	// The write did not land.
+	l.ExpandingISR([]int32{1, 2, 3})
+	if !e.m.settleExpansion(ctx, p, l) {
+		t.Fatal("settleExpansion could not read etcd")
+	}
+	if l.Expanding() || len(l.ISR()) != 2 {
+		t.Fatalf("write not landed: expanding %v, ISR %v; want false, [1 2]", l.Expanding(), l.ISR())
+	}
+
+	// The write landed but its answer was lost: etcd holds 3, the watch has
+	// not told the leader yet.
+	l.ExpandingISR([]int32{1, 2, 3})
+	st, _ := e.store.Partition(ctx, tp.ID, 0)
+	st.ISR = []int32{1, 2, 3}
+	st.PartitionEpoch++
+	if _, err := e.store.UpdatePartition(ctx, tp.ID, 0, st); err != nil {
+		t.Fatal(err)
+	}
+	if !e.m.settleExpansion(ctx, p, l) {
+		t.Fatal("settleExpansion could not read etcd")
+	}
+	if l.Expanding() || len(l.ISR()) != 3 {
+		t.Fatalf("write landed: expanding %v, ISR %v; want false, [1 2 3]", l.Expanding(), l.ISR())
+	}
 }

@@ -20,6 +20,11 @@ func (m *Manager) maybeChangeISR(p *Partition) {
 		return
 	}
 	l := t.leader
+	ctx, cancel := context.WithTimeout(t.ctx, 5*time.Second)
+	defer cancel()
+	if l.Expanding() && !m.settleExpansion(ctx, p, l) {
+		return // etcd cannot say yet whether the last expansion took effect
+	}
 	next, changed := m.proposeISR(p, l)
 	if !changed {
 		return
@@ -31,13 +36,16 @@ func (m *Manager) maybeChangeISR(p *Partition) {
 	old := st.ISR
 	st.ISR = next
 	st.PartitionEpoch++
-	ctx, cancel := context.WithTimeout(t.ctx, 5*time.Second)
-	defer cancel()
+	// The followers joining count for the high watermark from before the
+	// write until its outcome is known (KIP-497's maximal ISR).
+	l.ExpandingISR(next)
 	rev, err := m.store.UpdatePartition(ctx, p.id, p.index, st)
 	if err != nil {
 		if !errors.Is(err, meta.ErrConflict) && t.ctx.Err() == nil {
 			m.log.Warn("writing ISR change failed; will retry", "partition", p.String(), "err", err)
 		}
+		// A timed-out write may still have been applied; etcd says.
+		m.settleExpansion(ctx, p, l)
 		return
 	}
 	m.log.Info("ISR changed", "partition", p.String(), "from", old, "to", next, "leader_epoch", st.LeaderEpoch)
@@ -47,6 +55,28 @@ func (m *Manager) maybeChangeISR(p *Partition) {
 	p.updateHW()
 	p.roleChanged()
 	_ = m.cache.WaitRevision(ctx, rev)
+}
+
+// settleExpansion reads the partition's state from etcd after an ISR write
+// whose outcome is unknown (failed, timed out, or lost a race) and applies
+// its ISR, so followers the write would have added stop counting for the
+// high watermark only once etcd shows they are not in the ISR. It reports
+// whether it could.
+func (m *Manager) settleExpansion(ctx context.Context, p *Partition, l *repl.Leader) bool {
+	st, err := m.store.Partition(ctx, p.id, p.index)
+	if err != nil {
+		return false
+	}
+	if st.Leader == m.cfg.NodeID && st.LeaderEpoch == l.Epoch() {
+		if tp, ok := m.cache.TopicByID(p.id); ok && int(p.index) < len(tp.Partitions) {
+			m.setMembership(p, l, tp.Partitions[p.index], st.ISR, st.PartitionEpoch)
+		}
+	}
+	// Either the ISR now holds them, or no write of this term adds them any
+	// more (this call runs alone per partition), or the term is over.
+	l.SettleISR()
+	p.updateHW()
+	return true
 }
 
 // proposeISR is the ISR Kafka's rules call for now, and whether it differs
