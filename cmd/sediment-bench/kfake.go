@@ -26,14 +26,20 @@ type kfakeTarget struct {
 func (t *kfakeTarget) name() string { return "kfake" }
 
 func (t *kfakeTarget) start(ctx context.Context, dir string) (*instance, error) {
+	return startKafkaChild(ctx, "kfake", t.bin, filepath.Join(dir, "kfake.log"), func(addr string) []string {
+		return []string{"--kfake-serve", addr}
+	})
+}
+
+// startKafkaChild starts bin with args(addr), addr a free loopback address
+// it is to serve Kafka on, its output in log, and returns once it answers
+// there (within 30 s).
+func startKafkaChild(ctx context.Context, name, bin, log string, args func(addr string) []string) (*instance, error) {
 	addrs, err := harness.FreeAddrs(1)
 	if err != nil {
 		return nil, err
 	}
-	p, err := harness.StartProcess(harness.Command{
-		Name: "kfake", Bin: t.bin, Args: []string{"--kfake-serve", addrs[0]},
-		Log: filepath.Join(dir, "kfake.log"),
-	})
+	p, err := harness.StartProcess(harness.Command{Name: name, Bin: bin, Args: args(addrs[0]), Log: log})
 	if err != nil {
 		return nil, err
 	}

@@ -47,6 +47,11 @@
 //	                 SASL_SSL against PLAINTEXT, and TLS + SCRAM handshakes
 //	                 per second; security_handshake.go, security_certs.go
 //	                 its parts, security_report.go its output
+//	latency.go       the latency phase (latency): end-to-end and produce
+//	                 latency at half the maximum produce rate, sediment
+//	                 against klite; latency_rate.go the fixed-rate run,
+//	                 latency_klite.go klite, latency_hist.go its histogram,
+//	                 latency_report.go its output
 //	image.go         the image phase (image): the container image's start
 //	                 to ready, and sedimenttc.Run's time
 //	bytesize.go      the byteSize flag value
@@ -100,6 +105,7 @@ type benchFlags struct {
 	image    imageFlags    // the image start phase (image.go)
 	txn      txnFlags      // the transactions phase (txn.go)
 	security securityFlags // the security phase (security.go)
+	latency  latencyFlags  // the latency phase (latency.go)
 
 	kfakeServe string // internal: run the kfake child instead of the bench
 }
@@ -138,6 +144,10 @@ Targets, each started as child processes (Sediment brokers from
               read back over PLAINTEXT, then over SASL_SSL with
               SCRAM-SHA-512 (the ratios of the two), then connections with a
               full TLS handshake and a SCRAM exchange per second
+  latency     end-to-end and produce latency on one broker: its maximum
+              produce rate measured, then half of it produced steadily for
+              --latency-duration while a consumer reads; klite (--klite-bin)
+              at the same rate for comparison
   image       the container image (--image, from make image): --image-starts
               docker runs timed to /readyz and to ApiVersions, and as many
               sedimenttc.Run calls timed to their return (needs Docker)
@@ -161,7 +171,7 @@ Flags (bench reads no SEDIMENT_* environment, and strips it from its children):
 func benchFlagSet(f *benchFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("sediment-bench", flag.ContinueOnError)
 	fs.StringVar(&f.sedimentBin, "sediment-bin", "", "`PATH` of the sediment binary to benchmark, run as PATH serve ... (default: sediment next to this binary)")
-	fs.StringVar(&f.only, "only", "all", "targets to run: a comma-separated list of sediment, kfake, sediment-3, sediment-tier, groups, cleaner, txn, security and image, or all (both: sediment,kfake); they run in the order sediment, kfake, sediment-3, (failover), sediment-tier, groups, cleaner, txn, security, image")
+	fs.StringVar(&f.only, "only", "all", "targets to run: a comma-separated list of sediment, kfake, sediment-3, sediment-tier, groups, cleaner, txn, security, latency and image, or all (both: sediment,kfake); they run in the order sediment, kfake, sediment-3, (failover), sediment-tier, groups, cleaner, txn, security, latency, image")
 	fs.IntVar(&f.records, "records", 1000000, "`N` records produced and consumed per target and run; the default makes each produce phase take ~10 s on 2 cores (kfake then peaks near 2.5 GiB RSS)")
 	fs.IntVar(&f.valueSize, "value-size", 1024, "bytes per record value (at least 16); values are random, so incompressible")
 	fs.IntVar(&f.partitions, "partitions", 16, "partitions of the benchmark topic (also the broker's --num-partitions)")
@@ -172,7 +182,7 @@ func benchFlagSet(f *benchFlags) *flag.FlagSet {
 	fs.BoolVar(&f.failover, "failover", true, "after the targets of each run, measure a leader failover on a fresh 3-broker cluster (only when sediment-3 runs; --failover=false skips it)")
 	fs.DurationVar(&f.failoverMax, "failover-timeout", time.Minute, "fail the failover phase when no record produced after the kill is acknowledged within this long")
 	fs.BoolVar(&f.raw, "raw", true, "with the sediment target, first measure its physical limits on the same file system: a raw durable writer (the workload's bytes appended to --partitions files, one fdatasync per dirty file per 2ms window) and a loopback reader (the same files sent with sendfile over 127.0.0.1), and print sediment's ratios to them (--raw=false skips them)")
-	fs.BoolVar(&f.quick, "quick", false, "every phase at a small size, for checking that the bench works (seconds per phase, not figures to quote): --records 20000, --tier-bytes 16MiB, --tier-segment-bytes 1MiB, --groups-bytes 16MiB, --groups-joins 1, --groups-commit-time 1s, --cleaner-bytes 8MiB, --cleaner-segment-bytes 1MiB, --cleaner-keys 1000, --txn-records 20000, --txn-latency-time 1s, --security-records 20000, --security-handshake-time 1s, --image-starts 1; flags given explicitly win")
+	fs.BoolVar(&f.quick, "quick", false, "every phase at a small size, for checking that the bench works (seconds per phase, not figures to quote): --records 20000, --tier-bytes 16MiB, --tier-segment-bytes 1MiB, --groups-bytes 16MiB, --groups-joins 1, --groups-commit-time 1s, --cleaner-bytes 8MiB, --cleaner-segment-bytes 1MiB, --cleaner-keys 1000, --txn-records 20000, --txn-latency-time 1s, --security-records 20000, --security-handshake-time 1s, --image-starts 1, --latency-duration 2s, --latency-max-records 20000; flags given explicitly win")
 	fs.StringVar(&f.minioBin, "minio-bin", "", "`PATH` of the MinIO server sediment-tier runs (default: minio next to --sediment-bin, else ./bin/minio; `make minio` builds it)")
 	f.tierBytes = 2 << 30
 	fs.Var(&f.tierBytes, "tier-bytes", "sediment-tier: `SIZE` of the record values produced with tiering off, then on, and read back from the tier (bytes, or with a KiB, MiB or GiB suffix); records = SIZE / --value-size")
@@ -187,6 +197,7 @@ func benchFlagSet(f *benchFlags) *flag.FlagSet {
 	addImageFlags(fs, &f.image)
 	addTxnFlags(fs, &f.txn)
 	addSecurityFlags(fs, &f.security)
+	addLatencyFlags(fs, &f.latency)
 	fs.BoolVar(&f.keep, "keep", false, "keep the temporary directory (data and child logs) instead of removing it")
 	fs.Func("sediment-flag", "`FLAG` added to the serve command line of every Sediment broker (sediment, sediment-3, failover), e.g. --sediment-flag=--flush-policy=os; repeatable; for experiments only: the reference figures use none", func(v string) error {
 		if !strings.HasPrefix(v, "-") {
@@ -219,7 +230,7 @@ func benchFlagSet(f *benchFlags) *flag.FlagSet {
 }
 
 // benchTargetNames are the targets --only chooses from, in the order they run.
-var benchTargetNames = []string{"sediment", "kfake", "sediment-3", tierTargetName, groupsTargetName, cleanerTargetName, txnTargetName, securityTargetName, imageTargetName}
+var benchTargetNames = []string{"sediment", "kfake", "sediment-3", tierTargetName, groupsTargetName, cleanerTargetName, txnTargetName, securityTargetName, latencyTargetName, imageTargetName}
 
 // parseOnly reads --only: a comma-separated list of target names, "all", or
 // "both" (sediment and kfake, what --only meant before sediment-3).
@@ -285,6 +296,9 @@ func (f *benchFlags) validate() error {
 	if err := f.security.validate(f.partitions); err != nil {
 		return err
 	}
+	if err := f.latency.validate(f.partitions); err != nil {
+		return err
+	}
 	return f.groups.validate(f.valueSize, f.partitions)
 }
 
@@ -301,6 +315,7 @@ func applyQuick(fs *flag.FlagSet) error {
 		{"txn-records", "20000"}, {"txn-latency-time", "1s"},
 		{"security-records", "20000"}, {"security-handshake-time", "1s"},
 		{"image-starts", "1"},
+		{"latency-duration", "2s"}, {"latency-max-records", "20000"},
 	} {
 		if set[kv[0]] {
 			continue

@@ -112,24 +112,7 @@ func TestSedimentQuick(t *testing.T) {
 		t.Skip("starts a broker")
 	}
 	bin := sedimentBinForTest(t)
-	// benchMain prints its results on os.Stdout: read them from a file.
-	outPath := filepath.Join(t.TempDir(), "stdout")
-	out, err := os.Create(outPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout := os.Stdout
-	os.Stdout = out
-	err = benchMain([]string{"--quick", "--only", "sediment", "--sediment-bin", bin, "--work-dir", t.TempDir(), "--timeout", "2m"})
-	os.Stdout = stdout
-	out.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(outPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := benchOutput(t, "--quick", "--only", "sediment", "--sediment-bin", bin, "--work-dir", t.TempDir(), "--timeout", "2m")
 	for _, want := range []string{
 		"sediment bench: 20000 records x 1024 B values",
 		"raw durable writer: ", "loopback reader: ",

@@ -50,7 +50,7 @@ func benchMain(args []string) error {
 		return err
 	}
 	only, _ := parseOnly(f.only) // validated
-	if only["sediment"] || only["sediment-3"] || only[tierTargetName] || only[groupsTargetName] || only[cleanerTargetName] || only[txnTargetName] || only[securityTargetName] {
+	if only["sediment"] || only["sediment-3"] || only[tierTargetName] || only[groupsTargetName] || only[cleanerTargetName] || only[txnTargetName] || only[securityTargetName] || only[latencyTargetName] {
 		if _, err := os.Stat(f.sedimentBin); err != nil {
 			return fmt.Errorf("--sediment-bin: %w (`make build` builds bin/sediment)", err)
 		}
@@ -139,6 +139,13 @@ func benchMain(args []string) error {
 	if only[securityTargetName] {
 		printSecurityHeader(os.Stdout, securityCfg, f.valueSize)
 	}
+	latencyCfg := latencyConfig{latencyFlags: f.latency, sedimentBin: f.sedimentBin, partitions: f.partitions, maxInflight: f.maxInflight, serveFlags: f.serveFlags, keep: f.keep}
+	if only[latencyTargetName] {
+		if latencyCfg.kliteBin, latencyCfg.kliteWhy, err = resolveKlite(f.latency.kliteBin, f.sedimentBin); err != nil {
+			return err
+		}
+		printLatencyHeader(os.Stdout, latencyCfg, f.valueSize)
+	}
 	if only[imageTargetName] {
 		if _, err := checkImage(f.image.image); err != nil {
 			return fmt.Errorf("%w, or leave %s out of --only", err, imageTargetName)
@@ -157,6 +164,7 @@ func benchMain(args []string) error {
 	var securityRuns []securityResult
 	var imageRuns []imageResult
 	var rawRuns []rawResult
+	var latencyRuns []latencyResult
 	rawCfg := rawConfigFor("", w)
 	for run := 1; run <= f.repeat; run++ {
 		var results []runResult
@@ -275,6 +283,19 @@ func benchMain(args []string) error {
 			printSecurityResults(os.Stdout, title, sr, nil)
 		}
 
+		if only[latencyTargetName] {
+			dir := filepath.Join(root, fmt.Sprintf("run%d-latency", run))
+			lr, err := runLatency(ctx, latencyCfg, dir, pool, p)
+			if !f.keep {
+				os.RemoveAll(dir)
+			}
+			if err != nil {
+				return benchError(ctx, sigCtx, f.timeout, p, err)
+			}
+			latencyRuns = append(latencyRuns, lr)
+			printLatencyResults(os.Stdout, title, lr, nil)
+		}
+
 		if only[imageTargetName] {
 			ir, err := runImage(ctx, f.image, p)
 			if err != nil {
@@ -314,6 +335,9 @@ func benchMain(args []string) error {
 		}
 		if len(securityRuns) > 0 {
 			printSecurityResults(os.Stdout, fmt.Sprintf("median of %d runs", f.repeat), securityMedians(securityRuns), securityRuns)
+		}
+		if len(latencyRuns) > 0 {
+			printLatencyResults(os.Stdout, fmt.Sprintf("median of %d runs", f.repeat), latencyMedians(latencyRuns), latencyRuns)
 		}
 		if len(imageRuns) > 0 {
 			all := imageResult{size: imageRuns[0].size}
