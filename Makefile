@@ -10,7 +10,7 @@ PKGS     := ./...
 
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: run cluster build image test test-deps test-image minio compose-deps standins up down fuzz bench lint clean
+.PHONY: run cluster build image test test-deps test-image minio compose-deps standins up down fuzz bench profile lint clean
 
 ## run: build and start one broker with embedded etcd (data in ./data, Kafka on 127.0.0.1:9092)
 run: build
@@ -96,6 +96,13 @@ fuzz:
 bench: build minio image
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BENCH) ./cmd/sediment-bench
 	$(BENCH) --sediment-bin $(SEDIMENT)
+
+## profile: CPU and allocation profiles of the broker during the bench's produce and consume
+## phases (--records PROFILE_RECORDS, default 1,000,000) in ./profiles, and their top 10 frames
+PROFILE_RECORDS ?= 1000000
+profile: build
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BENCH) ./cmd/sediment-bench
+	GO=$(GO) ./scripts/profile.sh $(BENCH) $(SEDIMENT) $(CURDIR)/profiles --records $(PROFILE_RECORDS)
 
 ## lint: formatting and vet
 lint:

@@ -92,6 +92,9 @@ type benchFlags struct {
 	raw         bool // the physical-limit baselines before the sediment target (raw.go)
 	quick       bool // every phase at a small size (applyQuick)
 
+	profileDir     string // --profile: the sediment target's pprof profiles (profile.go)
+	profileSeconds int
+
 	// The tiered-storage phase (tier.go).
 	minioBin        string
 	tierBytes       byteSize
@@ -183,6 +186,8 @@ func benchFlagSet(f *benchFlags) *flag.FlagSet {
 	fs.DurationVar(&f.failoverMax, "failover-timeout", time.Minute, "fail the failover phase when no record produced after the kill is acknowledged within this long")
 	fs.BoolVar(&f.raw, "raw", true, "with the sediment target, first measure its physical limits on the same file system: a raw durable writer (the workload's bytes appended to --partitions files, one fdatasync per dirty file per 2ms window) and a loopback reader (the same files sent with sendfile over 127.0.0.1), and print sediment's ratios to them (--raw=false skips them)")
 	fs.BoolVar(&f.quick, "quick", false, "every phase at a small size, for checking that the bench works (seconds per phase, not figures to quote): --records 20000, --tier-bytes 16MiB, --tier-segment-bytes 1MiB, --groups-bytes 16MiB, --groups-joins 1, --groups-commit-time 1s, --cleaner-bytes 8MiB, --cleaner-segment-bytes 1MiB, --cleaner-keys 1000, --txn-records 20000, --txn-latency-time 1s, --security-records 20000, --security-handshake-time 1s, --image-starts 1, --latency-duration 2s, --latency-max-records 20000; flags given explicitly win")
+	fs.StringVar(&f.profileDir, "profile", "", profileFlagHelp)
+	fs.IntVar(&f.profileSeconds, "profile-seconds", 5, profileSecondsHelp)
 	fs.StringVar(&f.minioBin, "minio-bin", "", "`PATH` of the MinIO server sediment-tier runs (default: minio next to --sediment-bin, else ./bin/minio; `make minio` builds it)")
 	f.tierBytes = 2 << 30
 	fs.Var(&f.tierBytes, "tier-bytes", "sediment-tier: `SIZE` of the record values produced with tiering off, then on, and read back from the tier (bytes, or with a KiB, MiB or GiB suffix); records = SIZE / --value-size")
@@ -283,6 +288,9 @@ func (f *benchFlags) validate() error {
 		return fmt.Errorf("--tier-raw-chunk %s: want 1KiB to 256MiB", &f.tierRawChunk)
 	case f.tierRawParallel < 1:
 		return fmt.Errorf("--tier-raw-parallel %d: want at least 1", f.tierRawParallel)
+	}
+	if err := validProfileSeconds(f.profileSeconds); err != nil {
+		return err
 	}
 	if err := f.cleaner.validate(f.valueSize); err != nil {
 		return err

@@ -115,6 +115,12 @@ func benchMain(args []string) error {
 		valueSize:   f.valueSize,
 		maxInflight: f.maxInflight,
 	}
+	if f.profileDir != "" {
+		if err := os.MkdirAll(f.profileDir, 0o755); err != nil {
+			return err
+		}
+		w.profile = &profiler{dir: f.profileDir, seconds: f.profileSeconds}
+	}
 	printBenchHeader(os.Stdout, &f, w, root)
 	tierW := w
 	tierW.records = int(int64(f.tierBytes) / int64(f.valueSize))
@@ -382,6 +388,9 @@ func benchOne(ctx context.Context, t benchTarget, dir string, w workloadConfig, 
 	}()
 
 	w.replication = max(inst.replication, 1)
+	if w.profile != nil {
+		w.profile = &profiler{dir: w.profile.dir, seconds: w.profile.seconds, http: inst.http}
+	}
 	cpu0 := selfCPU()
 	wr, err := runWorkload(ctx, inst.bootstrap, w, pool, func(phase string) { p.set(t.name(), phase) })
 	clientCPU := selfCPU() - cpu0

@@ -30,6 +30,7 @@ type instance struct {
 	procs       []*harness.Process // processes whose peak RSS and CPU time are the target's
 	replication int16              // replication factor of the benchmark topic (0: 1)
 	stopAll     func() error       // ends every process (see stop)
+	http        string             // the broker's --http address, for --profile (single-broker targets)
 }
 
 // alive reports the first child that has exited, except children the bench
@@ -115,7 +116,10 @@ type sedimentTarget struct {
 func (t *sedimentTarget) name() string { return "sediment" }
 
 func (t *sedimentTarget) start(ctx context.Context, dir string) (*instance, error) {
-	in, _, err := startSingleBroker(ctx, t.bin, dir, t.partitions, t.extra, nil)
+	in, http, err := startSingleBroker(ctx, t.bin, dir, t.partitions, t.extra, nil)
+	if in != nil {
+		in.http = http
+	}
 	return in, err
 }
 

@@ -28,6 +28,7 @@ type workloadConfig struct {
 	records     int
 	valueSize   int
 	maxInflight int
+	profile     *profiler // nil: none (--profile, the sediment target only)
 }
 
 // phaseResult is one timed phase: records and value bytes moved in elapsed.
@@ -59,15 +60,17 @@ func runWorkload(ctx context.Context, seeds []string, w workloadConfig, pool *va
 		return res, fmt.Errorf("creating topic: %w", err)
 	}
 
+	wait := w.profile.start(ctx, "produce")
 	prod, err := produceChecked(ctx, seeds, w, pool, phase)
-	if err != nil {
+	if err = errors.Join(err, wait()); err != nil {
 		return res, err
 	}
 	res.produce, res.p50, res.p99 = prod.produce, prod.p50, prod.p99
 
 	phase(fmt.Sprintf("consuming %d records", w.records))
+	wait = w.profile.start(ctx, "consume")
 	res.consume, err = consume(ctx, seeds, w, pool, prod.ends, phase)
-	if err != nil {
+	if err = errors.Join(err, wait()); err != nil {
 		return res, fmt.Errorf("consume: %w", err)
 	}
 	return res, nil
