@@ -62,6 +62,13 @@ type Config struct {
 	PartConcurrency int
 	// Credentials overrides the AWS credential chain when non-nil.
 	Credentials aws.CredentialsProvider
+	// SignPayload makes uploads over plain HTTP sign the SHA-256 of their
+	// bodies (SigV4's signed payload). Without it (the default) they are
+	// sent as UNSIGNED-PAYLOAD with a CRC32C checksum header, which the
+	// server verifies before it stores the object (write.go). Over HTTPS the
+	// SDK always sends an unsigned payload with a trailing checksum, and
+	// this setting changes nothing.
+	SignPayload bool
 }
 
 // DefaultConfig returns the defaults for a Store in bucket.
@@ -120,6 +127,9 @@ type Store struct {
 	partSize int64
 	partConc int
 	logger   *slog.Logger
+	// upload is the per-operation option of PutObject and UploadPart (nil:
+	// none): the unsigned payload (write.go).
+	upload []func(*s3.Options)
 }
 
 var _ tier.ObjectStore = (*Store)(nil)
@@ -185,6 +195,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
 		partSize: cfg.PartSize,
 		partConc: cfg.PartConcurrency,
 		logger:   logger,
+	}
+	if !cfg.SignPayload {
+		st.upload = []func(*s3.Options){unsignedPayload}
 	}
 	if cfg.CreateBucket {
 		if err := st.createBucket(ctx); err != nil {

@@ -3,8 +3,13 @@ package s3_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -461,6 +466,68 @@ func testFaults(t *testing.T, srv *server) {
 			t.Error("ReadAt accepted bytes 0-9 for a read at 500")
 		}
 		t.Log(err)
+	})
+
+	// Uploads over plain HTTP go as UNSIGNED-PAYLOAD with a CRC32C checksum
+	// header (sign-payload=false, the default), or with the body's SHA-256
+	// signed (SignPayload).
+	t.Run("UnsignedPayload", func(t *testing.T) {
+		defer setFault(nil)
+		type seen struct{ sha, crc string }
+		var got atomic.Pointer[seen]
+		setFault(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.Method == http.MethodPut {
+				got.Store(&seen{sha: r.Header.Get("X-Amz-Content-Sha256"), crc: r.Header.Get("X-Amz-Checksum-Crc32c")})
+			}
+			return false
+		})
+		crc := crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli))
+		wantCRC := base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, crc))
+		sum := sha256.Sum256(data)
+		signed := cfg
+		signed.SignPayload = true
+		for _, tc := range []struct {
+			st      *tiers3.Store
+			wantSHA string
+		}{{st, "UNSIGNED-PAYLOAD"}, {newStore(t, signed), hex.EncodeToString(sum[:])}} {
+			got.Store(nil)
+			tiertest.MustPut(t, tc.st, "unsigned", data)
+			g := got.Load()
+			if g == nil || g.sha != tc.wantSHA || g.crc != wantCRC {
+				t.Errorf("PUT headers %+v; want x-amz-content-sha256 %s, x-amz-checksum-crc32c %s", g, tc.wantSHA, wantCRC)
+			}
+			if back := tiertest.MustRead(t, tc.st, "unsigned", len(data)); !bytes.Equal(back, data) {
+				t.Error("read back different bytes")
+			}
+		}
+	})
+
+	// A body changed on the way (the checksum header left as signed) is
+	// refused by the server: the unsigned payload keeps integrity end to end.
+	t.Run("CorruptBodyRefused", func(t *testing.T) {
+		defer setFault(nil)
+		setFault(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.Method != http.MethodPut {
+				return false
+			}
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				w.WriteHeader(http.StatusBadRequest)
+				return true
+			}
+			body[len(body)/2] ^= 1
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			return false
+		})
+		err := st.Put(t.Context(), "corrupt", bytes.NewReader(data), int64(len(data)))
+		if err == nil {
+			t.Fatal("MinIO stored a body that does not match its CRC32C header")
+		}
+		t.Log(err)
+		setFault(nil)
+		if _, err := st.Stat(t.Context(), "corrupt"); !st.IsNotExist(err) {
+			t.Errorf("Stat of the refused object = %v; want not-exist", err)
+		}
 	})
 
 	t.Run("RequestTimeout", func(t *testing.T) {

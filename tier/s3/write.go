@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sedimentio/sediment/tier"
@@ -26,14 +28,15 @@ func (s *Store) Put(ctx context.Context, key string, r io.ReaderAt, size int64) 
 	if size > s.partSize {
 		return s.putMultipart(ctx, key, r, size)
 	}
-	// A SectionReader is seekable, so the SDK can hash the payload for the
-	// signature and rewind the body on a retry.
+	// A SectionReader is seekable, so the SDK can compute the checksum (and,
+	// with SignPayload, the payload hash) and rewind the body on a retry.
 	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
-		Bucket:        aws.String(s.bucket),
-		Key:           s.objectKey(key),
-		Body:          io.NewSectionReader(r, 0, size),
-		ContentLength: aws.Int64(size),
-	})
+		Bucket:            aws.String(s.bucket),
+		Key:               s.objectKey(key),
+		Body:              io.NewSectionReader(r, 0, size),
+		ContentLength:     aws.Int64(size),
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c,
+	}, s.upload...)
 	if err != nil {
 		return s.wrap("put", key, err)
 	}
@@ -77,7 +80,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, r io.ReaderAt, siz
 				Body:              io.NewSectionReader(r, off, n),
 				ContentLength:     aws.Int64(n),
 				ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c,
-			})
+			}, s.upload...)
 			if err != nil {
 				return fmt.Errorf("part %d: %w", *num, err)
 			}
@@ -121,3 +124,39 @@ func (s *Store) abort(ctx context.Context, key string, uploadID *string) {
 			"bucket", s.bucket, "key", s.prefix+key, "upload_id", aws.ToString(uploadID), "err", err)
 	}
 }
+
+// Unsigned payloads. SigV4 over plain HTTP signs the SHA-256 of the body by
+// default, and aws-sdk-go-v2 computes it in its flexible-checksum middleware
+// (alongside the CRC) unless a payload hash is already set: SHA-256 of every
+// uploaded byte was the largest single cost of tiering in the broker's
+// profile (BENCH.md). Setting the hash to UNSIGNED-PAYLOAD before that
+// middleware runs leaves it computing only the CRC32C, which it sends as
+// x-amz-checksum-crc32c; that header is signed, and the server checks the
+// body against it before storing the object (a mismatch is BadDigest), so
+// a body corrupted on the way is still refused. What is given up is only
+// SHA-256's protection against a body *forged* on a plaintext link, where
+// anyone on the path can read the reads anyway. Over HTTPS the middleware
+// switches to a trailing checksum whatever is set here.
+
+// unsignedPayloadID names the middleware in the SDK's stack.
+const unsignedPayloadID = "sediment:UnsignedPayload"
+
+// checksumMiddlewareID is the SDK's flexible-checksum middleware
+// (service/internal/checksum), which the unsigned payload must precede.
+const checksumMiddlewareID = "AWSChecksum:ComputeInputPayloadChecksum"
+
+// unsignedPayload is a per-operation option of uploads (see above).
+func unsignedPayload(o *s3.Options) {
+	o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+		return stack.Finalize.Insert(middleware.FinalizeMiddlewareFunc(unsignedPayloadID,
+			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+				if v4.GetPayloadHash(ctx) == "" {
+					ctx = v4.SetPayloadHash(ctx, unsignedPayloadHash)
+				}
+				return next.HandleFinalize(ctx, in)
+			}), checksumMiddlewareID, middleware.Before)
+	})
+}
+
+// unsignedPayloadHash is SigV4's x-amz-content-sha256 for an unsigned body.
+const unsignedPayloadHash = "UNSIGNED-PAYLOAD"

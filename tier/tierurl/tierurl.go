@@ -18,7 +18,7 @@ import (
 //
 //	file:///abs/path            a local directory (created if missing)
 //	file:rel/path               a directory relative to the working directory
-//	s3://bucket[/prefix][?endpoint=URL&region=R&path-style=true|false&create-bucket=true|false]
+//	s3://bucket[/prefix][?endpoint=URL&region=R&path-style=true|false&create-bucket=true|false&sign-payload=true|false]
 //
 // file://host/path is rejected (except host "localhost"): it reads like a
 // relative path but RFC 8089 makes "host" a machine name.
@@ -33,8 +33,10 @@ import (
 // AWS_PROFILE and ~/.aws, SSO, web identity, container and instance roles).
 // Open sends no request, so a missing bucket or bad credentials surface on
 // the first operation, unless create-bucket=true (for a fresh development
-// MinIO), which creates a missing bucket at once. logger (nil: discard) goes
-// to the s3 backend.
+// MinIO), which creates a missing bucket at once. sign-payload=true makes
+// uploads over plain HTTP sign the SHA-256 of their bodies; by default they
+// go as UNSIGNED-PAYLOAD with a CRC32C checksum the server verifies
+// (s3.Config.SignPayload). logger (nil: discard) goes to the s3 backend.
 func Open(ctx context.Context, rawURL string, logger *slog.Logger) (tier.ObjectStore, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -113,8 +115,14 @@ func openS3(ctx context.Context, u *url.URL, logger *slog.Logger) (tier.ObjectSt
 				return nil, fmt.Errorf("tier: s3 URL: create-bucket=%q: want true or false", v)
 			}
 			cfg.CreateBucket = b
+		case "sign-payload":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("tier: s3 URL: sign-payload=%q: want true or false", v)
+			}
+			cfg.SignPayload = b
 		default:
-			return nil, fmt.Errorf("tier: s3 URL: unknown parameter %q (known: endpoint, region, path-style, create-bucket)", name)
+			return nil, fmt.Errorf("tier: s3 URL: unknown parameter %q (known: endpoint, region, path-style, create-bucket, sign-payload)", name)
 		}
 	}
 	cfg.PathStyle = cfg.Endpoint != ""
@@ -130,6 +138,6 @@ func openS3(ctx context.Context, u *url.URL, logger *slog.Logger) (tier.ObjectSt
 		return nil, fmt.Errorf("tier: %w", err)
 	}
 	logger.Info("tier: object store", "backend", "s3", "bucket", cfg.Bucket, "prefix", cfg.Prefix,
-		"endpoint", cfg.Endpoint, "path_style", cfg.PathStyle)
+		"endpoint", cfg.Endpoint, "path_style", cfg.PathStyle, "sign_payload", cfg.SignPayload)
 	return st, nil
 }

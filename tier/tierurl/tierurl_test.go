@@ -52,6 +52,7 @@ func TestOpenS3(t *testing.T) {
 		{"s3://bkt/a/b?endpoint=http://127.0.0.1:9000&region=eu-west-1&path-style=false", "bkt", "a/b/"},
 		{"s3://bkt/a/b/?region=eu-west-1", "bkt", "a/b/"},
 		{"s3://bkt/a?region=eu-west-1&create-bucket=false", "bkt", "a/"},
+		{"s3://bkt/a?endpoint=http://h:9000&sign-payload=true", "bkt", "a/"},
 	} {
 		st, err := tierurl.Open(t.Context(), tc.url, nil)
 		if err != nil {
@@ -81,6 +82,7 @@ func TestOpenErrors(t *testing.T) {
 		{"s3://bkt/p?endpoint=http://h:9000&bogus=1", `unknown parameter "bogus"`},
 		{"s3://bkt/p?endpoint=http://h:9000&path-style=maybe", "path-style"},
 		{"s3://bkt/p?endpoint=http://h:9000&create-bucket=maybe", "create-bucket"},
+		{"s3://bkt/p?endpoint=http://h:9000&sign-payload=maybe", "sign-payload"},
 		{"s3://bkt/p?endpoint=127.0.0.1:9000", "endpoint"},
 		{"s3://bkt/p?endpoint=ftp://h", "endpoint"},
 		{"s3://bkt/../p?endpoint=http://h:9000", "prefix"},
