@@ -293,14 +293,19 @@ func (f *fetch) readRemote(ctx context.Context, ps *fetchPass) {
 		// Kafka's RemoteFetch*: a read cut short by remote.fetch.max.wait.ms
 		// or by the connection going away is not an error.
 		failed := r.err != nil && ctx.Err() == nil && !errors.Is(r.err, context.DeadlineExceeded)
-		s.parts.TopicStats().RemoteFetched(f.targets[r.i].name, len(r.res.Records), failed)
+		s.parts.TopicStats().RemoteFetched(f.targets[r.i].name, int(r.res.Len()), failed)
 		switch err := r.err; {
-		case err == nil && len(r.res.Records) > 0:
-			// Written as they are, not copied into the encoded response.
+		case err == nil && r.res.Len() > 0:
+			// Written as they are, not copied into the encoded response: from
+			// memory, or a chunk cache file's range with sendfile.
 			rp.RecordBatches = f.c.placeholder(len(ps.out.files))
-			ps.out.files = append(ps.out.files, records{mem: r.res.Records})
-			ps.total += int64(len(r.res.Records))
-			ps.bytes[r.i] += int64(len(r.res.Records))
+			rec := records{mem: r.res.Records}
+			if r.res.Records == nil {
+				rec = records{file: r.res.File, done: r.res.Release}
+			}
+			ps.out.files = append(ps.out.files, rec)
+			ps.total += r.res.Len()
+			ps.bytes[r.i] += r.res.Len()
 			ps.hasRecords[r.i] = true
 			for _, a := range r.res.Aborted { // read_committed only; readLocal made the list
 				at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()

@@ -57,10 +57,13 @@ type outgoing struct {
 
 // records is the value of one Records field written apart from the encoded
 // response: a segment file range, sent with sendfile, or bytes read from the
-// tier (chunks shared read-only with the reader's cache), written as they are.
+// tier (chunks shared read-only with the reader's cache), written as they are,
+// or a range of the tier's chunk cache file, sent with sendfile and given
+// back with done.
 type records struct {
 	file segment.Slice
 	mem  []byte
+	done func()
 }
 
 func (r records) len() int64 {
@@ -74,6 +77,9 @@ func (r records) len() int64 {
 func (r records) release() {
 	if r.mem == nil {
 		r.file.Release()
+	}
+	if r.done != nil {
+		r.done()
 	}
 }
 

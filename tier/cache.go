@@ -27,9 +27,10 @@ import (
 // files are not fsynced (a cache is not worth an fsync per chunk), so after a crash a
 // renamed file may hold anything, and a cold cache after a restart costs only GETs.
 //
-// Eviction is LRU by access; the total size of the cached files stays at most max
-// (temporary files of chunks being written come on top). A chunk larger than max is not
-// cached.
+// Eviction is LRU by access, skipping chunks pinned by a read or a response being sent
+// (cache_view.go); the total size of the cached files stays at most max, except while
+// pinned chunks hold it above (temporary files of chunks being written come on top). A
+// chunk larger than max is not cached.
 //
 // Safe for concurrent use. mu guards the index and every rename and removal of cache
 // files, so the files in dir always match the index.
@@ -48,6 +49,8 @@ type chunkCache struct {
 type cacheEntry struct {
 	name string
 	size int64
+	pins int        // views handed out and not released: not evicted while > 0
+	view *cacheView // the open view while pins > 0
 }
 
 // cacheFileRE matches the files the cache owns: chunks and temporary files.
@@ -147,9 +150,7 @@ func (c *chunkCache) put(name string, data []byte) error {
 		c.items[name] = c.lru.PushFront(&cacheEntry{name: name, size: size})
 		c.size += size
 	}
-	for c.size > c.max {
-		c.removeLocked(c.lru.Back())
-	}
+	c.evictLocked()
 	c.gauge.Set(float64(c.size))
 	return nil
 }

@@ -170,44 +170,66 @@ func (r *Reader) Read(ctx context.Context, seg RemoteSegment, offset int64, maxB
 // metadata is loaded in the background first. Without it a consumer stalls at every
 // segment boundary on the .index GET and the first chunk's.
 func (r *Reader) ReadThen(ctx context.Context, seg RemoteSegment, next *RemoteSegment, offset int64, maxBytes int, minOneBatch bool) ([]byte, error) {
+	rec, err := r.readRecords(ctx, seg, next, offset, maxBytes, minOneBatch, false)
+	return rec.Bytes, err
+}
+
+// ReadRecords is ReadThen for a caller that can send a file range: when the batches
+// read lie in one chunk held by a cache file, they come back as a range of that file,
+// pinned until Records.Release, and are not copied (the bytes were checked in place,
+// as every read's are). Otherwise, or for zero bytes, as Bytes. Records from an error
+// hold nothing.
+func (r *Reader) ReadRecords(ctx context.Context, seg RemoteSegment, next *RemoteSegment, offset int64, maxBytes int, minOneBatch bool) (Records, error) {
+	return r.readRecords(ctx, seg, next, offset, maxBytes, minOneBatch, true)
+}
+
+func (r *Reader) readRecords(ctx context.Context, seg RemoteSegment, next *RemoteSegment, offset int64, maxBytes int, minOneBatch, wantFile bool) (Records, error) {
 	r.mu.Lock()
 	closed := r.closed
 	r.mu.Unlock()
 	if closed {
-		return nil, ErrReaderClosed
+		return Records{}, ErrReaderClosed
 	}
 	if offset < seg.BaseOffset || offset > seg.EndOffset {
-		return nil, fmt.Errorf("tier: offset %d outside remote segment [%d, %d]: %w", offset, seg.BaseOffset, seg.EndOffset, segment.ErrOffsetOutOfRange)
+		return Records{}, fmt.Errorf("tier: offset %d outside remote segment [%d, %d]: %w", offset, seg.BaseOffset, seg.EndOffset, segment.ErrOffsetOutOfRange)
 	}
 	obj, err := r.object(ctx, seg)
 	if err != nil {
-		return nil, err
+		return Records{}, err
 	}
-	cur := &chunkCursor{r: r, ctx: ctx, obj: obj, chunks: make(map[int][]byte)}
-	b, err := r.read(cur, seg, offset, maxBytes, minOneBatch)
+	cur := r.cursor(ctx, obj, false)
+	defer func() { cur.close() }()
+	rec, err := r.read(cur, seg, offset, maxBytes, minOneBatch, wantFile)
 	if err != nil && errors.Is(err, ErrRemoteCorrupt) && len(cur.cached) > 0 {
 		r.logger.Warn("remote read found corrupt data in cached chunks; refetching", "key", obj.key, "offset", offset, "err", err)
 		for _, name := range cur.cached {
 			r.uncache(name)
 		}
-		cur = &chunkCursor{r: r, ctx: ctx, obj: obj, chunks: make(map[int][]byte), noCache: true}
-		b, err = r.read(cur, seg, offset, maxBytes, minOneBatch)
+		cur.close()
+		cur = r.cursor(ctx, obj, true)
+		rec, err = r.read(cur, seg, offset, maxBytes, minOneBatch, wantFile)
 	}
 	if err != nil {
-		return nil, err
+		return Records{}, err
 	}
-	if len(b) > 0 {
+	if rec.Size() > 0 {
 		k := obj.chunkOf(cur.last)
 		r.readAhead(obj, k, r.cfg.ReadAhead)
 		if over := k + r.cfg.ReadAhead - (obj.numChunks() - 1); over > 0 && next != nil {
 			r.readAheadInto(*next, over)
 		}
 	}
-	return b, nil
+	return rec, nil
 }
 
-// read does one attempt of Read.
-func (r *Reader) read(cur *chunkCursor, seg RemoteSegment, offset int64, maxBytes int, minOneBatch bool) ([]byte, error) {
+func (r *Reader) cursor(ctx context.Context, obj *remoteObject, noCache bool) *chunkCursor {
+	return &chunkCursor{r: r, ctx: ctx, obj: obj, chunks: make(map[int][]byte), views: make(map[int]*cacheView), noCache: noCache}
+}
+
+// read does one attempt of Read. Bytes it returns never point into a cache file's
+// mapping (the cursor's pins end with the read): with wantFile such a range comes back as
+// a file range with a pin of its own, else copied.
+func (r *Reader) read(cur *chunkCursor, seg RemoteSegment, offset int64, maxBytes int, minOneBatch, wantFile bool) (Records, error) {
 	obj := cur.obj
 	// next is the base offset the next batch must have. The first batch scanned may start
 	// at or after it (it is checked by its index entry, or by its successor below); every
@@ -223,16 +245,16 @@ func (r *Reader) read(cur *chunkCursor, seg RemoteSegment, offset int64, maxByte
 	var h batchHead
 	for {
 		if pos >= obj.size {
-			return nil, obj.corrupt(pos, "no batch holds offset %d: the object ends before end offset %d", offset, seg.EndOffset)
+			return Records{}, obj.corrupt(pos, "no batch holds offset %d: the object ends before end offset %d", offset, seg.EndOffset)
 		}
 		var err error
 		if h, err = cur.head(pos, seg, next, exact); err != nil {
-			return nil, err
+			return Records{}, err
 		}
 		exact = true
 		if wantLast >= 0 {
 			if h.last != seg.BaseOffset+wantLast {
-				return nil, obj.corrupt(pos, "index entry says last offset %d, batch has %d", seg.BaseOffset+wantLast, h.last)
+				return Records{}, obj.corrupt(pos, "index entry says last offset %d, batch has %d", seg.BaseOffset+wantLast, h.last)
 			}
 			wantLast = -1
 		}
@@ -247,13 +269,13 @@ func (r *Reader) read(cur *chunkCursor, seg RemoteSegment, offset int64, maxByte
 	successorChecked := false
 	if end > limit {
 		if !minOneBatch {
-			return nil, nil
+			return Records{}, nil
 		}
 	} else {
 		for end < obj.size {
 			h, err := cur.head(end, seg, next, true)
 			if err != nil {
-				return nil, err
+				return Records{}, err
 			}
 			if end+h.size > limit {
 				successorChecked = true
@@ -266,27 +288,35 @@ func (r *Reader) read(cur *chunkCursor, seg RemoteSegment, offset int64, maxByte
 	// The last batch returned is vouched for by the one after it, or by the segment's end.
 	if !successorChecked && end < obj.size {
 		if _, err := cur.head(end, seg, next, true); err != nil {
-			return nil, err
+			return Records{}, err
 		}
 	}
 	if end == obj.size && next-1 != seg.EndOffset {
-		return nil, obj.corrupt(end, "the last batch ends at offset %d, the segment at %d", next-1, seg.EndOffset)
+		return Records{}, obj.corrupt(end, "the last batch ends at offset %d, the segment at %d", next-1, seg.EndOffset)
 	}
-	b, err := cur.bytes(first, end)
+	b, v, vpos, err := cur.bytes(first, end)
 	if err != nil {
-		return nil, err
+		return Records{}, err
 	}
 	// The headers were checked while scanning; now the CRCs (and the header fields only
-	// ValidateBatch knows) of what is returned.
+	// ValidateBatch knows) of what is returned, in place for a cache file's mapping.
 	for p := int64(0); p < int64(len(b)); {
 		vh, err := segment.ValidateBatch(b[p:])
 		if err != nil {
-			return nil, obj.corrupt(first+p, "%w", err)
+			return Records{}, obj.corrupt(first+p, "%w", err)
 		}
 		p += vh.Size()
 	}
 	obj.setHint(offset, next, end) // at the object's end: this reader is past every chunk
-	return b, nil
+	switch {
+	case v == nil:
+		return Records{Bytes: b}, nil
+	case wantFile:
+		v.c.repin(v)
+		return Records{File: v.f, Pos: vpos, Len: int64(len(b)), pin: &recordsPin{v: v}}, nil
+	default:
+		return Records{Bytes: append([]byte(nil), b...)}, nil
+	}
 }
 
 // batchHead is what the scan needs of a batch header.

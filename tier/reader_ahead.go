@@ -25,7 +25,7 @@ func (r *Reader) readAhead(obj *remoteObject, k, n int) {
 		r.mu.Unlock()
 		go func() {
 			defer r.wg.Done()
-			if _, _, _, err := r.chunk(r.ctx, obj, i, false, true); err != nil && r.ctx.Err() == nil && !errors.Is(err, errPassed) {
+			if _, _, _, _, err := r.chunk(r.ctx, obj, i, false, true); err != nil && r.ctx.Err() == nil && !errors.Is(err, errPassed) {
 				r.logger.Debug("remote read-ahead failed", "key", obj.key, "chunk", i, "err", err)
 			}
 			r.mu.Lock()

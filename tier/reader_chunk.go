@@ -5,14 +5,21 @@ import (
 	"errors"
 )
 
-// chunk returns chunk i of obj: from the cache, or by a GET shared with concurrent callers
-// that then fills the cache. fromCache reports a cache hit.
-func (r *Reader) chunk(ctx context.Context, obj *remoteObject, i int, useCache, ahead bool) (b []byte, name string, fromCache bool, err error) {
+// chunk returns chunk i of obj: from memory, a cache file (v, pinned: the caller
+// releases it) or by a GET shared with concurrent callers that then fills the cache.
+// fromCache reports a cache hit.
+func (r *Reader) chunk(ctx context.Context, obj *remoteObject, i int, useCache, ahead bool) (b []byte, v *cacheView, name string, fromCache bool, err error) {
 	name = chunkName(obj.key, i)
 	if useCache {
-		if b, ok := r.cached(name); ok {
+		if b, ok := r.mem.get(name); ok {
 			r.m.cacheHits.Inc()
-			return b, name, true, nil
+			return b, nil, name, true, nil
+		}
+		// A cache file is read in place (mapped), not copied into memory: a read
+		// within the chunk goes out as a range of the file (Records).
+		if v, ok := r.cache.pin(name); ok {
+			r.m.cacheHits.Inc()
+			return v.b, v, name, true, nil
 		}
 		r.m.cacheMisses.Inc()
 	}
@@ -36,15 +43,15 @@ func (r *Reader) chunk(ctx context.Context, obj *remoteObject, i int, useCache, 
 		}
 		return b, nil
 	}
-	v, err := r.do(ctx, "chunk/"+name, fetch)
+	got, err := r.do(ctx, "chunk/"+name, fetch)
 	for errors.Is(err, errPassed) && !ahead {
 		// This read joined a read-ahead that gave up on the chunk.
-		v, err = r.do(ctx, "chunk/"+name, fetch)
+		got, err = r.do(ctx, "chunk/"+name, fetch)
 	}
 	if err != nil {
-		return nil, name, false, err
+		return nil, nil, name, false, err
 	}
-	return v.([]byte), name, false, nil
+	return got.([]byte), nil, name, false, nil
 }
 
 // cached returns chunk name from memory, else from the cache files (keeping it in memory).

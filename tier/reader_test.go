@@ -108,7 +108,7 @@ func buildFixture(dir string) (*fixture, error) {
 }
 
 // getFixture returns the shared fixture (built once per test binary; read-only).
-func getFixture(t *testing.T) *fixture {
+func getFixture(t testing.TB) *fixture {
 	t.Helper()
 	fixtureOnce.Do(func() {
 		fixtureDir, fixtureErr = os.MkdirTemp("", "tier-reader-fixture")

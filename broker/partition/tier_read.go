@@ -15,17 +15,32 @@ import (
 	"github.com/sedimentio/sediment/tier"
 )
 
-// RemoteRead is what ReadRemote read.
+// RemoteRead is what ReadRemote read: whole record batches of one remote
+// segment, checked, in Records or, when they lie in one chunk of the tier
+// reader's on-disk chunk cache, in File (a range of the cache file, sent
+// with sendfile like a local segment's; pinned until Release).
 type RemoteRead struct {
-	// Records are whole record batches of one remote segment, checked.
 	Records []byte
+	File    segment.Slice
 	// Aborted are, for a read_committed read, the aborted transactions whose
-	// offsets meet Records (the consumer drops their batches); nil otherwise.
+	// offsets meet the records (the consumer drops their batches); nil otherwise.
 	Aborted []segment.AbortedTxn
+	tier    tier.Records
 }
 
+// Len returns the bytes of the batches.
+func (r RemoteRead) Len() int64 {
+	if r.Records != nil {
+		return int64(len(r.Records))
+	}
+	return r.File.Len
+}
+
+// Release gives back File's pin of the cache file; nothing for Records.
+func (r RemoteRead) Release() { r.tier.Release() }
+
 // ReadRemote serves a fetch below the local log start from the tier (after
-// Read said InTier). With iso ReadCommitted it also collects the aborted
+// Read said InTier). The caller releases what it returns (RemoteRead.Release). With iso ReadCommitted it also collects the aborted
 // transactions among the records, from the txnindex objects of the remote
 // segments (and the local log's index, should the search reach it).
 // Errors: segment.ErrOffsetOutOfRange or tier.ErrNotExist when remote
@@ -43,8 +58,17 @@ func (p *Partition) ReadRemote(ctx context.Context, offset int64, maxBytes int, 
 	if n, ok := p.remoteSegmentFor(seg.EndOffset + 1); ok {
 		next = &n // a catching-up consumer reads on into it
 	}
+	if iso != ReadCommitted {
+		rec, err := p.m.tierReader.ReadRecords(ctx, seg, next, offset, maxBytes, minOne)
+		if err != nil || rec.Bytes != nil || rec.Len == 0 {
+			return RemoteRead{Records: rec.Bytes}, err
+		}
+		return RemoteRead{File: segment.Slice{File: rec.File, Pos: rec.Pos, Len: rec.Len}, tier: rec}, nil
+	}
+	// read_committed needs the batches' offsets for the aborted transactions:
+	// in memory.
 	b, err := p.m.tierReader.ReadThen(ctx, seg, next, offset, maxBytes, minOne)
-	if err != nil || len(b) == 0 || iso != ReadCommitted {
+	if err != nil || len(b) == 0 {
 		return RemoteRead{Records: b}, err
 	}
 	aborted, err := p.remoteAborted(ctx, seg, offset, nextOffsetAfter(b))
