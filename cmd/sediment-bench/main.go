@@ -29,7 +29,7 @@
 //	                 their lines and sediment's ratios to them (raw_linux.go,
 //	                 raw_other.go: fdatasync)
 //	tier.go          the tiered-storage phase (sediment-tier): produce with
-//	                 tiering on and off, catch-up read from MinIO vs raw GETs
+//	                 tiering on and off, catch-up read from MinIO vs local read
 //	tier_broker.go   its brokers, produce, seal-and-wait and metrics
 //	tier_s3.go       its raw S3 client: the bucket's objects, ranged GETs
 //	tier_report.go   its header, results and medians
@@ -129,7 +129,8 @@ Targets, each started as child processes (Sediment brokers from
               tiered storage: --tier-bytes produced to one broker without
               tiering and to one tiering to a MinIO server (--minio-bin),
               then read back from offset 0 once it is all in MinIO only,
-              against ranged GETs of the same objects straight from MinIO
+              against the same read from the tier-off broker's local disk
+              (and ranged GETs of the same objects straight from MinIO)
   groups      consumer groups on one broker: rebalance time when a third
               member joins (classic and KIP-848), offset commits per
               second, and group against plain consumption of the same data

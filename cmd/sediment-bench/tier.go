@@ -26,12 +26,15 @@ package main
 //     workload's consume: every record verified); the broker can only serve
 //     it from the tier.
 //
-// Both reads move the same bytes out of MinIO: the .log objects, which hold
-// the record batches verbatim or, with the broker's default
-// --tier-compression auto and the workload's uncompressed batches, as zstd
-// frames (about as large: the values are random). Both rates count those
-// object bytes. Their ratio and the ratio of the two produce rates are the
-// phase's figures.
+// The catch-up and the raw read move the same bytes out of MinIO: the .log
+// objects, which hold the record batches verbatim or, with the broker's
+// default --tier-compression auto and the workload's uncompressed batches,
+// as zstd frames (about as large: the values are random). The phase's
+// figures (issue 14): the catch-up's rate over the local read's, both in
+// record batch bytes; the bytes the broker GETs over the objects' bytes; the
+// ratio of the two produce rates. The catch-up's rate over the raw GETs' is
+// printed as information: MinIO serves them from its page cache over
+// loopback faster than the Kafka path reads local disk (BENCH.md).
 
 import (
 	"context"
@@ -75,8 +78,9 @@ const (
 	// tierRollMs is the segment.ms set after the produce to seal the last
 	// segments, so that every record ends up in the tier.
 	tierRollMs = "1000"
-	// The project's goals.
-	tierCatchUpTarget = 0.8 // catch-up / raw GETs
+	// The project's goals (issue 14).
+	tierCatchUpTarget = 0.7 // catch-up from the tier / the same read from local disk (batch bytes)
+	tierGetTarget     = 1.1 // bytes the broker GETs / bytes of the .log objects the catch-up needs, at most
 	tierProduceTarget = 0.9 // produce with tiering / without
 )
 

@@ -106,11 +106,20 @@ func printTierResults(out io.Writer, title string, r tierResult, runs []tierResu
 		}
 		return b.String()
 	}
-	catchUpRatio := func(r tierResult) float64 { return r.catchUp.mibPerSec() / r.raw.mibPerSec() }
+	// The catch-up's rate in batch bytes, as the local read's (.log files).
+	catchUpBatches := func(r tierResult) float64 { return mib(r.batchBytes) / r.catchUp.elapsed.Seconds() }
+	catchUpRatio := func(r tierResult) float64 { return catchUpBatches(r) / r.local.mibPerSec() }
+	getRatio := func(r tierResult) float64 { return r.tierGetBytes / float64(r.catchUp.bytes) }
+	rawRatio := func(r tierResult) float64 { return r.catchUp.mibPerSec() / r.raw.mibPerSec() }
 	produceRatio := func(r tierResult) float64 { return r.on.mibPerSec() / r.off.mibPerSec() }
 	cr := catchUpRatio(r)
-	fmt.Fprintf(out, "catch-up from tier: %.1f MiB/s; raw ranged GETs: %.1f MiB/s; ratio catch-up/raw = %.2f (target >= %.1f: %s)%s\n",
-		r.catchUp.mibPerSec(), r.raw.mibPerSec(), cr, tierCatchUpTarget, verdict(cr >= tierCatchUpTarget), perRun(catchUpRatio))
+	fmt.Fprintf(out, "catch-up from tier: %.1f MiB/s of batches; local read of the same data: %.1f MiB/s; ratio tier/local = %.2f (target >= %.1f: %s)%s\n",
+		catchUpBatches(r), r.local.mibPerSec(), cr, tierCatchUpTarget, verdict(cr >= tierCatchUpTarget), perRun(catchUpRatio))
+	gr := getRatio(r)
+	fmt.Fprintf(out, "object bytes GET per byte needed: %.1f MiB GET for %.1f MiB of .log objects = %.2f (target <= %.1f: %s)%s\n",
+		r.tierGetBytes/(1<<20), mib(r.catchUp.bytes), gr, tierGetTarget, verdict(gr <= tierGetTarget), perRun(getRatio))
+	fmt.Fprintf(out, "information: catch-up %.1f MiB/s of objects; raw ranged GETs: %.1f MiB/s; ratio catch-up/raw = %.2f%s\n",
+		r.catchUp.mibPerSec(), r.raw.mibPerSec(), rawRatio(r), perRun(rawRatio))
 	pr := produceRatio(r)
 	fmt.Fprintf(out, "produce tier on: %.1f MiB/s, off: %.1f MiB/s, ratio on/off = %.2f (target >= %.1f: %s)%s\n",
 		r.on.mibPerSec(), r.off.mibPerSec(), pr, tierProduceTarget, verdict(pr >= tierProduceTarget), perRun(produceRatio))
