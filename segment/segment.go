@@ -143,6 +143,7 @@ type segment struct {
 
 	sealed   bool      // Log.mu: no longer the active segment
 	rollBase time.Time // Log.mu: wall-clock time of the first append since creation or load
+	prealloc int64     // Log.mu: end of the disk space reserved for appends (preallocLocked)
 
 	idxMu       sync.RWMutex
 	idxLoaded   bool // indexes in memory (always for the active segment)

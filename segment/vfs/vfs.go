@@ -46,6 +46,16 @@ type File interface {
 	Datasync() error
 }
 
+// Preallocator is a File that can reserve disk space for [off, off+n) without changing
+// the file's size or contents (fallocate(2) with FALLOC_FL_KEEP_SIZE on Linux): later writes
+// there find their blocks allocated, so a datasync after each of them has no block
+// allocation to journal. The reserved space past the end is released by a Truncate to the
+// size. OS files implement it on Linux; a filesystem that cannot reserve returns an error
+// (errors.ErrUnsupported for one that never can), and nothing has changed.
+type Preallocator interface {
+	Preallocate(off, n int64) error
+}
+
 // FS is a filesystem. Names are paths in the host's syntax (filepath). All methods are
 // safe for concurrent use. Errors are *fs.PathError or *os.LinkError values that wrap
 // fs.ErrNotExist, fs.ErrExist and the like, as the os package's do.
