@@ -52,6 +52,10 @@
 //	                 against klite; latency_rate.go the fixed-rate run,
 //	                 latency_klite.go klite, latency_hist.go its histogram,
 //	                 latency_report.go its output
+//	scale.go         the partition scale phase (scale): idle RSS, fds,
+//	                 throughput and per-request latency by partition count;
+//	                 scale_probe.go its timed requests, scale_report.go
+//	                 its output
 //	image.go         the image phase (image): the container image's start
 //	                 to ready, and sedimenttc.Run's time
 //	bytesize.go      the byteSize flag value
@@ -108,6 +112,7 @@ type benchFlags struct {
 	image    imageFlags    // the image start phase (image.go)
 	txn      txnFlags      // the transactions phase (txn.go)
 	security securityFlags // the security phase (security.go)
+	scale    scaleFlags    // the partition scale phase (scale.go)
 	latency  latencyFlags  // the latency phase (latency.go)
 
 	kfakeServe string // internal: run the kfake child instead of the bench
@@ -152,6 +157,12 @@ Targets, each started as child processes (Sediment brokers from
               produce rate measured, then half of it produced steadily for
               --latency-duration while a consumer reads; klite (--klite-bin)
               at the same rate for comparison
+  scale       partitions: for each --scale-partitions count a fresh broker
+              (and a 3-broker cluster with --scale-cluster-partitions)
+              creates one topic of that many partitions: creation time,
+              idle RSS per partition, open fds, then Produce, Fetch and
+              Metadata latency of a 1-partition topic beside them, and
+              produce throughput over all of them
   image       the container image (--image, from make image): --image-starts
               docker runs timed to /readyz and to ApiVersions, and as many
               sedimenttc.Run calls timed to their return (needs Docker)
@@ -175,7 +186,7 @@ Flags (bench reads no SEDIMENT_* environment, and strips it from its children):
 func benchFlagSet(f *benchFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("sediment-bench", flag.ContinueOnError)
 	fs.StringVar(&f.sedimentBin, "sediment-bin", "", "`PATH` of the sediment binary to benchmark, run as PATH serve ... (default: sediment next to this binary)")
-	fs.StringVar(&f.only, "only", "all", "targets to run: a comma-separated list of sediment, kfake, sediment-3, sediment-tier, groups, cleaner, txn, security, latency and image, or all (both: sediment,kfake); they run in the order sediment, kfake, sediment-3, (failover), sediment-tier, groups, cleaner, txn, security, latency, image")
+	fs.StringVar(&f.only, "only", "all", "targets to run: a comma-separated list of sediment, kfake, sediment-3, sediment-tier, groups, cleaner, txn, security, latency, scale and image, or all (both: sediment,kfake); they run in the order sediment, kfake, sediment-3, (failover), sediment-tier, groups, cleaner, txn, security, latency, scale, image")
 	fs.IntVar(&f.records, "records", 1000000, "`N` records produced and consumed per target and run; the default makes each produce phase take ~10 s on 2 cores (kfake then peaks near 2.5 GiB RSS)")
 	fs.IntVar(&f.valueSize, "value-size", 1024, "bytes per record value (at least 16); values are random, so incompressible")
 	fs.IntVar(&f.partitions, "partitions", 16, "partitions of the benchmark topic (also the broker's --num-partitions)")
@@ -186,7 +197,7 @@ func benchFlagSet(f *benchFlags) *flag.FlagSet {
 	fs.BoolVar(&f.failover, "failover", true, "after the targets of each run, measure a leader failover on a fresh 3-broker cluster (only when sediment-3 runs; --failover=false skips it)")
 	fs.DurationVar(&f.failoverMax, "failover-timeout", time.Minute, "fail the failover phase when no record produced after the kill is acknowledged within this long")
 	fs.BoolVar(&f.raw, "raw", true, "with the sediment target, first measure its physical limits on the same file system: a raw durable writer (the workload's bytes appended to --partitions files, one fdatasync per dirty file per 2ms window) and a loopback reader (the same files sent with sendfile over 127.0.0.1), and print sediment's ratios to them (--raw=false skips them)")
-	fs.BoolVar(&f.quick, "quick", false, "every phase at a small size, for checking that the bench works (seconds per phase, not figures to quote): --records 20000, --tier-bytes 16MiB, --tier-segment-bytes 1MiB, --groups-bytes 16MiB, --groups-joins 1, --groups-commit-time 1s, --cleaner-bytes 8MiB, --cleaner-segment-bytes 1MiB, --cleaner-keys 1000, --txn-records 20000, --txn-latency-time 1s, --security-records 20000, --security-handshake-time 1s, --image-starts 1, --latency-duration 2s, --latency-max-records 20000; flags given explicitly win")
+	fs.BoolVar(&f.quick, "quick", false, "every phase at a small size, for checking that the bench works (seconds per phase, not figures to quote): --records 20000, --tier-bytes 16MiB, --tier-segment-bytes 1MiB, --groups-bytes 16MiB, --groups-joins 1, --groups-commit-time 1s, --cleaner-bytes 8MiB, --cleaner-segment-bytes 1MiB, --cleaner-keys 1000, --txn-records 20000, --txn-latency-time 1s, --security-records 20000, --security-handshake-time 1s, --image-starts 1, --latency-duration 2s, --latency-max-records 20000, --scale-partitions 1,16,1000, --scale-cluster-partitions 0, --scale-records 5000, --scale-requests 200, --scale-settle 500ms; flags given explicitly win")
 	fs.StringVar(&f.profileDir, "profile", "", profileFlagHelp)
 	fs.IntVar(&f.profileSeconds, "profile-seconds", 5, profileSecondsHelp)
 	fs.StringVar(&f.minioBin, "minio-bin", "", "`PATH` of the MinIO server sediment-tier runs (default: minio next to --sediment-bin, else ./bin/minio; `make minio` builds it)")
@@ -203,6 +214,7 @@ func benchFlagSet(f *benchFlags) *flag.FlagSet {
 	addImageFlags(fs, &f.image)
 	addTxnFlags(fs, &f.txn)
 	addSecurityFlags(fs, &f.security)
+	addScaleFlags(fs, &f.scale)
 	addLatencyFlags(fs, &f.latency)
 	fs.BoolVar(&f.keep, "keep", false, "keep the temporary directory (data and child logs) instead of removing it")
 	fs.Func("sediment-flag", "`FLAG` added to the serve command line of every Sediment broker (sediment, sediment-3, failover), e.g. --sediment-flag=--flush-policy=os; repeatable; for experiments only: the reference figures use none", func(v string) error {
@@ -236,7 +248,7 @@ func benchFlagSet(f *benchFlags) *flag.FlagSet {
 }
 
 // benchTargetNames are the targets --only chooses from, in the order they run.
-var benchTargetNames = []string{"sediment", "kfake", "sediment-3", tierTargetName, groupsTargetName, cleanerTargetName, txnTargetName, securityTargetName, latencyTargetName, imageTargetName}
+var benchTargetNames = []string{"sediment", "kfake", "sediment-3", tierTargetName, groupsTargetName, cleanerTargetName, txnTargetName, securityTargetName, latencyTargetName, scaleTargetName, imageTargetName}
 
 // parseOnly reads --only: a comma-separated list of target names, "all", or
 // "both" (sediment and kfake, what --only meant before sediment-3).
@@ -308,6 +320,9 @@ func (f *benchFlags) validate() error {
 	if err := f.latency.validate(f.partitions); err != nil {
 		return err
 	}
+	if err := f.scale.validate(); err != nil {
+		return err
+	}
 	return f.groups.validate(f.valueSize, f.partitions)
 }
 
@@ -324,6 +339,7 @@ func applyQuick(fs *flag.FlagSet) error {
 		{"txn-records", "20000"}, {"txn-latency-time", "1s"},
 		{"security-records", "20000"}, {"security-handshake-time", "1s"},
 		{"image-starts", "1"},
+		{"scale-partitions", "1,16,1000"}, {"scale-cluster-partitions", "0"}, {"scale-records", "5000"}, {"scale-requests", "200"}, {"scale-settle", "500ms"},
 		{"latency-duration", "2s"}, {"latency-max-records", "20000"},
 	} {
 		if set[kv[0]] {

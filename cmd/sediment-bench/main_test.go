@@ -82,7 +82,7 @@ func TestParseOnly(t *testing.T) {
 		in   string
 		want []string
 	}{
-		{"all", []string{"sediment", "kfake", "sediment-3", "sediment-tier", "groups", "cleaner", "txn", "security", "latency", "image"}},
+		{"all", []string{"sediment", "kfake", "sediment-3", "sediment-tier", "groups", "cleaner", "txn", "security", "latency", "scale", "image"}},
 		{"both", []string{"sediment", "kfake"}},
 		{"sediment-3", []string{"sediment-3"}},
 		{"sediment, sediment-3", []string{"sediment", "sediment-3"}},

@@ -50,7 +50,7 @@ func benchMain(args []string) error {
 		return err
 	}
 	only, _ := parseOnly(f.only) // validated
-	if only["sediment"] || only["sediment-3"] || only[tierTargetName] || only[groupsTargetName] || only[cleanerTargetName] || only[txnTargetName] || only[securityTargetName] || only[latencyTargetName] {
+	if only["sediment"] || only["sediment-3"] || only[tierTargetName] || only[groupsTargetName] || only[cleanerTargetName] || only[txnTargetName] || only[securityTargetName] || only[latencyTargetName] || only[scaleTargetName] {
 		if _, err := os.Stat(f.sedimentBin); err != nil {
 			return fmt.Errorf("--sediment-bin: %w (`make build` builds bin/sediment)", err)
 		}
@@ -152,6 +152,10 @@ func benchMain(args []string) error {
 		}
 		printLatencyHeader(os.Stdout, latencyCfg, f.valueSize)
 	}
+	scaleCfg := scaleConfig{scaleFlags: f.scale, sedimentBin: f.sedimentBin, valueSize: f.valueSize, maxInflight: f.maxInflight, serveFlags: f.serveFlags}
+	if only[scaleTargetName] {
+		printScaleHeader(os.Stdout, scaleCfg)
+	}
 	if only[imageTargetName] {
 		if _, err := checkImage(f.image.image); err != nil {
 			return fmt.Errorf("%w, or leave %s out of --only", err, imageTargetName)
@@ -170,6 +174,7 @@ func benchMain(args []string) error {
 	var securityRuns []securityResult
 	var imageRuns []imageResult
 	var rawRuns []rawResult
+	var scaleRuns []scaleResult
 	var latencyRuns []latencyResult
 	rawCfg := rawConfigFor("", w)
 	for run := 1; run <= f.repeat; run++ {
@@ -302,6 +307,19 @@ func benchMain(args []string) error {
 			printLatencyResults(os.Stdout, title, lr, nil)
 		}
 
+		if only[scaleTargetName] {
+			dir := filepath.Join(root, fmt.Sprintf("run%d-scale", run))
+			sr, err := runScale(ctx, scaleCfg, dir, pool, p)
+			if !f.keep {
+				os.RemoveAll(dir)
+			}
+			if err != nil {
+				return benchError(ctx, sigCtx, f.timeout, p, err)
+			}
+			scaleRuns = append(scaleRuns, sr)
+			printScaleResults(os.Stdout, title, sr)
+		}
+
 		if only[imageTargetName] {
 			ir, err := runImage(ctx, f.image, p)
 			if err != nil {
@@ -344,6 +362,9 @@ func benchMain(args []string) error {
 		}
 		if len(latencyRuns) > 0 {
 			printLatencyResults(os.Stdout, fmt.Sprintf("median of %d runs", f.repeat), latencyMedians(latencyRuns), latencyRuns)
+		}
+		if len(scaleRuns) > 0 {
+			printScaleResults(os.Stdout, fmt.Sprintf("median of %d runs", f.repeat), scaleMedians(scaleRuns))
 		}
 		if len(imageRuns) > 0 {
 			all := imageResult{size: imageRuns[0].size}
