@@ -58,15 +58,24 @@ type batchLoc struct {
 const ringSize = 256
 
 // tailRing remembers the last ringSize batches appended to a segment, oldest first.
+//
+// locs grows with the batches up to ringSize entries (8 KiB) instead of being allocated
+// whole: every partition's active segment has a ring, and an idle or quiet partition must
+// not cost its full size (issue 14: idle RSS per partition). Until locs is full, start is 0
+// and n <= len(locs), so (start+n)%ringSize is at most len(locs).
 type tailRing struct {
-	locs  [ringSize]batchLoc
+	locs  []batchLoc
 	start int // index of the oldest
 	n     int
 }
 
 func (r *tailRing) push(l batchLoc) {
 	if r.n < ringSize {
-		r.locs[(r.start+r.n)%ringSize] = l
+		if i := (r.start + r.n) % ringSize; i < len(r.locs) {
+			r.locs[i] = l
+		} else {
+			r.locs = append(r.locs, l)
+		}
 		r.n++
 		return
 	}
