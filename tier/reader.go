@@ -56,7 +56,8 @@ const (
 // after each read for sequential consumers.
 //
 // Safe for concurrent use. Goroutines it starts (GETs, read-ahead) are owned by the Reader
-// and stopped by Close. Reader.mu and chunkCache.mu are never held together. One Reader
+// and stopped by Close. Reader.mu and chunkCache.mu are never held together; memCache.mu
+// is taken under Reader.mu (read-ahead's reserve), never the other way round. One Reader
 // per CacheDir: NewReader wipes the directory's cache files.
 type Reader struct {
 	store  ObjectStore

@@ -19,6 +19,13 @@ func (r *Reader) readAhead(obj *remoteObject, k, n int) {
 			r.mu.Unlock()
 			continue
 		}
+		// Room in memory first (memCache.reserve); without it, the chunks after this one
+		// do not fit either.
+		start, end := obj.bounds(i)
+		if r.cfg.MemBytes > 0 && !r.mem.reserve(end-start) {
+			r.mu.Unlock()
+			return
+		}
 		r.ahead[flight] = true
 		r.prefetching++
 		r.wg.Add(1)
@@ -27,6 +34,9 @@ func (r *Reader) readAhead(obj *remoteObject, k, n int) {
 			defer r.wg.Done()
 			if _, _, _, _, err := r.chunk(r.ctx, obj, i, false, true); err != nil && r.ctx.Err() == nil && !errors.Is(err, errPassed) {
 				r.logger.Debug("remote read-ahead failed", "key", obj.key, "chunk", i, "err", err)
+			}
+			if r.cfg.MemBytes > 0 {
+				r.mem.unreserve(end - start)
 			}
 			r.mu.Lock()
 			r.prefetching--

@@ -11,7 +11,7 @@ type ReaderConfig struct {
 	ChunkSize   int64  // bytes per ranged GET, default 4 MiB
 	CacheDir    string // on-disk chunk cache directory; its cache files are wiped by NewReader
 	CacheBytes  int64  // bound of the cache (LRU eviction), default 1 GiB
-	MemBytes    int64  // bound of the most recently used chunks kept in memory, default 256 MiB; negative: none
+	MemBytes    int64  // bound of the most recently used chunks kept in memory (up to an eighth more for a moment), default 256 MiB; negative: none
 	ReadAhead   int    // chunks prefetched after a sequential read, default 2; negative: none
 	MaxParallel int    // concurrent GETs across partitions, default 16
 }

@@ -2,6 +2,7 @@ package tier_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"testing"
@@ -122,4 +123,65 @@ func TestReaderPinsCacheFileRanges(t *testing.T) {
 	if n := metric(t, reg, "sediment_tier_cache_bytes"); n > 2*testChunk {
 		t.Fatalf("cache holds %v bytes, bound %d", n, 2*testChunk)
 	}
+}
+
+// TestReaderReadAheadUnderMemoryPressure: many consumers catching up at once, with memory
+// for each one's current chunk and the next (batches span chunks) but not for all their
+// read-ahead, still GET each byte of the objects about once: read-ahead must not push out
+// chunks (its own or the ones being read) that a consumer has yet to reach. (Before
+// memCache.reserve: 2.3x.)
+func TestReaderReadAheadUnderMemoryPressure(t *testing.T) {
+	fx := getFixture(t)
+	store, err := file.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs := upload(t, store, fx, uploadOpts{})[:8]
+	r, reg, _ := newReader(t, store, func(c *tier.ReaderConfig) {
+		c.MemBytes = int64(2*len(segs)) * testChunk
+		c.ReadAhead = 2
+		c.CacheBytes = 1 // no cache files: memory only
+	})
+	var want int64
+	next := make([]int64, len(segs))
+	for i, s := range segs {
+		next[i] = s.BaseOffset
+		want += s.Size
+		fi, err := os.Stat(fx.infos[i].IndexPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want += fi.Size()
+	}
+	for more := true; more; {
+		more = false
+		for i, s := range segs {
+			if next[i] > s.EndOffset {
+				continue
+			}
+			more = true
+			b, err := r.Read(t.Context(), s, next[i], 1000, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(b, fx.localRead(t, fx.infos[i], next[i], 1000, true)) {
+				t.Fatalf("segment %d offset %d: remote read differs from the local one", i, next[i])
+			}
+			next[i] = batchesEnd(b)
+		}
+	}
+	got := metric(t, reg, "sediment_tier_remote_fetch_bytes_total")
+	if ratio := got / float64(want); ratio > 1.1 {
+		t.Fatalf("fetched %.0f bytes for %d bytes of objects and indexes: %.2fx", got, want, ratio)
+	}
+}
+
+// batchesEnd returns the offset after the last of the whole batches b.
+func batchesEnd(b []byte) int64 {
+	next := int64(-1)
+	for len(b) > 0 {
+		next = int64(binary.BigEndian.Uint64(b)) + int64(int32(binary.BigEndian.Uint32(b[23:]))) + 1
+		b = b[12+int(binary.BigEndian.Uint32(b[8:])):]
+	}
+	return next
 }
