@@ -844,35 +844,7 @@ func TestReaderFetchesEachChunkOnce(t *testing.T) {
 	}
 	segs := upload(t, fs, f, uploadOpts{})
 	r, reg, _ := newReader(t, fs, func(c *tier.ReaderConfig) { c.MemBytes = 64 << 20; c.ReadAhead = 2 })
-	next := make([]int64, len(segs))
-	var want int64
-	for i, s := range segs {
-		next[i] = s.BaseOffset
-		want += s.Size
-		fi, err := os.Stat(f.infos[i].IndexPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want += fi.Size()
-	}
-	for more := true; more; {
-		more = false
-		for i, s := range segs {
-			if next[i] > s.EndOffset {
-				continue
-			}
-			more = true
-			b, err := r.Read(t.Context(), s, next[i], 1000, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for len(b) > 0 {
-				last := int64(binary.BigEndian.Uint64(b)) + int64(int32(binary.BigEndian.Uint32(b[23:])))
-				next[i] = last + 1
-				b = b[12+int(binary.BigEndian.Uint32(b[8:])):]
-			}
-		}
-	}
+	want := readRoundRobin(t, r, f, segs)
 	if got := int64(metric(t, reg, "sediment_tier_remote_fetch_bytes_total")); got != want {
 		t.Fatalf("fetched %d bytes for %d bytes of objects and indexes", got, want)
 	}

@@ -142,6 +142,19 @@ func TestReaderReadAheadUnderMemoryPressure(t *testing.T) {
 		c.ReadAhead = 2
 		c.CacheBytes = 1 // no cache files: memory only
 	})
+	want := readRoundRobin(t, r, fx, segs)
+	got := metric(t, reg, "sediment_tier_remote_fetch_bytes_total")
+	if ratio := got / float64(want); ratio > 1.1 {
+		t.Fatalf("fetched %.0f bytes for %d bytes of objects and indexes: %.2fx", got, want, ratio)
+	}
+}
+
+// readRoundRobin reads every segment of segs from its start to its end, 1000 bytes a read,
+// one read of each segment in turn (consumers catching up on many partitions at once),
+// checking each read against the local log. It returns the bytes of the objects and
+// indexes read.
+func readRoundRobin(t *testing.T, r *tier.Reader, fx *fixture, segs []tier.RemoteSegment) int64 {
+	t.Helper()
 	var want int64
 	next := make([]int64, len(segs))
 	for i, s := range segs {
@@ -170,10 +183,7 @@ func TestReaderReadAheadUnderMemoryPressure(t *testing.T) {
 			next[i] = batchesEnd(b)
 		}
 	}
-	got := metric(t, reg, "sediment_tier_remote_fetch_bytes_total")
-	if ratio := got / float64(want); ratio > 1.1 {
-		t.Fatalf("fetched %.0f bytes for %d bytes of objects and indexes: %.2fx", got, want, ratio)
-	}
+	return want
 }
 
 // batchesEnd returns the offset after the last of the whole batches b.
