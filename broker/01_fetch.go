@@ -82,12 +82,12 @@ func handleFetch(c *conn, r *request) (*pending, error) {
 func (s *Server) resolveFetchTarget(t *fetchTarget, byID bool, replicaID int32, allowed *topicCheck) {
 	t.name = t.key.topic
 	if byID {
-		tp, ok := s.cache.TopicByID(t.key.id)
+		name, ok := s.cache.TopicName(t.key.id) // no copy of the topic per partition
 		if !ok {
 			t.errCode = kerr.UnknownTopicID.Code
 			return
 		}
-		t.name = tp.Name
+		t.name = name
 	}
 	if t.errCode = allowed.code(t.name); t.errCode != 0 {
 		return

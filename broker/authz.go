@@ -272,13 +272,13 @@ func (c *conn) metadataDenied(rt kmsg.MetadataRequestTopic, allowCreate bool) (k
 		return st, false
 	}
 	if rt.Topic == nil {
-		t, ok := c.srv.cache.TopicByID(meta.TopicID(rt.TopicID))
-		return st, ok && !c.authorizedTopic(kmsg.ACLOperationDescribe, t.Name)
+		name, ok := c.srv.cache.TopicName(meta.TopicID(rt.TopicID))
+		return st, ok && !c.authorizedTopic(kmsg.ACLOperationDescribe, name)
 	}
 	if !c.authorizedTopic(kmsg.ACLOperationDescribe, *rt.Topic) {
 		return st, true
 	}
-	if _, exists := c.srv.cache.Topic(*rt.Topic); !exists && allowCreate && !c.authorizedCreateTopic(*rt.Topic) {
+	if _, exists := c.srv.cache.PartitionCount(*rt.Topic); !exists && allowCreate && !c.authorizedCreateTopic(*rt.Topic) {
 		return st, true
 	}
 	return st, false

@@ -15,11 +15,11 @@ import (
 // currentLeader is the leader etcd names for a partition, its epoch and, when
 // it is live, its registration.
 func (s *Server) currentLeader(topic string, part int32) (id, epoch int32, b meta.BrokerInfo, live, ok bool) {
-	t, found := s.cache.Topic(topic)
+	tid, found := s.cache.TopicID(topic)
 	if !found {
 		return -1, -1, meta.BrokerInfo{}, false, false
 	}
-	st, found := s.cache.Partition(t.ID, part)
+	st, found := s.cache.Partition(tid, part)
 	if !found || st.Leader < 0 {
 		return -1, -1, meta.BrokerInfo{}, false, false
 	}

@@ -433,6 +433,24 @@ func (c *Cache) PartitionCount(name string) (int, bool) {
 	return len(t.Partitions), ok
 }
 
+// TopicName is the name of the topic with the given id, without the copy
+// TopicByID makes: request paths resolve ids per partition, and a copy of a
+// topic of 10,000 partitions per partition of a request is O(partitions²).
+func (c *Cache) TopicName(id TopicID) (string, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	name, ok := c.state.byID[id]
+	return name, ok
+}
+
+// TopicID is the id of the named topic, without the copy Topic makes.
+func (c *Cache) TopicID(name string) (TopicID, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	t, ok := c.state.topics[name]
+	return t.ID, ok
+}
+
 // TopicByID returns the topic with the given id.
 func (c *Cache) TopicByID(id TopicID) (Topic, bool) {
 	c.mu.RLock()

@@ -60,6 +60,18 @@ func TestCacheFollowsOtherWriters(t *testing.T) {
 	if n, ok := c.PartitionCount("nope"); ok || n != 0 {
 		t.Fatalf("PartitionCount(nope) = %d, %v", n, ok)
 	}
+	if name, ok := c.TopicName(topic.ID); !ok || name != "orders" {
+		t.Fatalf("TopicName = %q, %v", name, ok)
+	}
+	if name, ok := c.TopicName(NewTopicID()); ok || name != "" {
+		t.Fatalf("TopicName(unknown id) = %q, %v", name, ok)
+	}
+	if id, ok := c.TopicID("orders"); !ok || id != topic.ID {
+		t.Fatalf("TopicID(orders) = %v, %v", id, ok)
+	}
+	if id, ok := c.TopicID("nope"); ok || !id.IsZero() {
+		t.Fatalf("TopicID(nope) = %v, %v", id, ok)
+	}
 	if ps, ok := c.Partition(topic.ID, 2); !ok || ps.Leader != 1 || ps.Revision != rev {
 		t.Fatalf("Partition(orders, 2) = %+v, %v", ps, ok)
 	}
