@@ -2,6 +2,7 @@ package partition
 
 import (
 	"context"
+	"time"
 
 	"github.com/sedimentio/sediment/segment"
 )
@@ -180,18 +181,32 @@ func (p *Partition) requestFlush() {
 	case p.flushReq <- struct{}{}:
 	default:
 	}
+	if !p.flushing.Load() && p.flushing.CompareAndSwap(false, true) {
+		p.m.startFlusher(p) // none runs: an idle partition holds no goroutine (flusher.go)
+	}
 }
 
 // flushLoop is the partition's flusher, owned by the Manager. It syncs on
 // request and lets the high watermark follow what became durable.
 func (p *Partition) flushLoop(ctx context.Context) {
+	idle := time.NewTimer(flusherIdle)
+	defer idle.Stop()
+	busy := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-p.done:
 			return
+		case <-idle.C:
+			if busy || !p.retireFlusher() {
+				busy = false
+				idle.Reset(flusherIdle)
+				continue
+			}
+			return
 		case <-p.flushReq:
+			busy = true
 			end := p.log.LogEndOffset()
 			if end < p.log.LogStartOffset() || p.log.DurableOffset() >= end {
 				p.updateHW()

@@ -186,6 +186,10 @@ type Manager struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // flushers and uploaders
 	pool   pool
+	// flushMu orders starting a flusher (on m.wg, from any appending
+	// goroutine) before Close's wait for m.wg; flushStopped is set by Close.
+	flushMu      sync.RWMutex
+	flushStopped bool
 
 	reconcileMu sync.Mutex
 	mu          sync.RWMutex
@@ -348,8 +352,8 @@ func (m *Manager) Leader(topic string, part int32, epoch int32) (*Partition, err
 			return nil, ErrUnknownLeaderEpoch
 		}
 	}
-	t, ok := m.cache.Topic(topic)
-	if !ok || part < 0 || int(part) >= len(t.Partitions) {
+	n, ok := m.cache.PartitionCount(topic) // no copy of the topic per partition of a request
+	if !ok || part < 0 || int(part) >= n {
 		return nil, ErrUnknownTopicOrPartition
 	}
 	return nil, ErrNotLeader
@@ -436,6 +440,9 @@ func (m *Manager) Close() error {
 	// later ones return ErrClosed.
 	m.reconcileMu.Lock()
 	defer m.reconcileMu.Unlock()
+	m.flushMu.Lock()
+	m.flushStopped = true
+	m.flushMu.Unlock()
 	m.pool.wait()
 	m.wg.Wait()
 	if m.tierReader != nil {
@@ -452,14 +459,45 @@ func (m *Manager) Close() error {
 	}
 	m.topics = map[string]*topicParts{}
 	m.mu.Unlock()
-	var errs []error
-	for _, p := range parts {
+	// Closing a log syncs its tail, indexes and producer snapshot: a few
+	// fsyncs each, so thousands of partitions closed one after the other
+	// outlast any shutdown timeout (10,000 took over 30 s). They are
+	// independent: close them closeParallelism at a time.
+	var (
+		errMu sync.Mutex
+		errs  []error
+	)
+	fanOut(closeParallelism, tasks(parts, func(p *Partition) {
 		p.markClosed()
 		if err := p.log.Close(); err != nil {
+			errMu.Lock()
 			errs = append(errs, fmt.Errorf("closing %s: %w", p, err))
+			errMu.Unlock()
 		}
-	}
+	}))
 	return errors.Join(errs...)
+}
+
+// closeParallelism is how many logs Close closes at a time: their fsyncs
+// overlap in the disk's queue and the file system's journal commits.
+const closeParallelism = 32
+
+// fanOut runs every task on at most n goroutines and waits for them: one
+// goroutine per task would hold thousands of stacks at once when a topic
+// of thousands of partitions is created or the broker stops.
+func fanOut(n int, tasks []func()) {
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range min(n, len(tasks)) {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(len(tasks)); i = next.Add(1) - 1 {
+				tasks[i]()
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // pool runs per-partition background work on at most cap(sem) goroutines at
@@ -490,15 +528,15 @@ func (w *pool) once(ctx context.Context, busy *atomic.Bool, fn func()) {
 
 // all runs every task on the pool and waits for them.
 func (w *pool) all(tasks []func()) {
-	var wg sync.WaitGroup
-	for _, t := range tasks {
-		wg.Go(func() {
+	held := make([]func(), len(tasks))
+	for i, t := range tasks {
+		held[i] = func() {
 			w.sem <- struct{}{}
 			defer func() { <-w.sem }()
 			t()
-		})
+		}
 	}
-	wg.Wait()
+	fanOut(cap(w.sem), held)
 }
 
 func (w *pool) wait() { w.wg.Wait() }

@@ -63,6 +63,7 @@ type Partition struct {
 	isrBusy, retentionBusy, rollBusy atomic.Bool
 
 	flushReq chan struct{} // appends ask the flusher to sync
+	flushing atomic.Bool   // a flusher runs or is starting (flusher.go)
 	syncErr  atomic.Pointer[error]
 	done     chan struct{} // closed when the partition is removed or closed
 }

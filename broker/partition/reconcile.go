@@ -172,7 +172,8 @@ func (m *Manager) change(c change) error {
 	return nil
 }
 
-// open recovers (or creates) a partition's log and starts its flusher.
+// open recovers (or creates) a partition's log. Its flusher starts with the
+// first append that asks for a sync (flusher.go).
 func (m *Manager) open(t meta.Topic, idx int32, cfg segment.Config) (*Partition, error) {
 	dir := filepath.Join(m.cfg.DataDir, t.Name+"-"+strconv.Itoa(int(idx)))
 	if err := claimDir(m.fs, dir, t.ID); err != nil {
@@ -203,7 +204,6 @@ func (m *Manager) open(t meta.Topic, idx int32, cfg segment.Config) (*Partition,
 	// and the leader recomputes it from the ISR (at once for a single
 	// replica).
 	p.hw.Store(l.LogStartOffset())
-	m.wg.Go(func() { p.flushLoop(m.ctx) })
 	return p, nil
 }
 
