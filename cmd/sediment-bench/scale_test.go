@@ -57,7 +57,6 @@ func TestScaleVerdicts(t *testing.T) {
 	}
 }
 
-
 // TestScaleQuick runs the scale phase with --quick against a real broker:
 // topics of 1, 16 and 1000 partitions created, their idle figures read,
 // the probe requests checked and timed, and the workload produced and its
