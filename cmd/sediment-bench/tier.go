@@ -116,7 +116,7 @@ type tierResult struct {
 	// CPU during the produces (the broker's, and MinIO's taking uploads)
 	// and during the reads (the broker's, MinIO's and the bench's).
 	offProduceCPU, onProduceCPU, onProduceMinioCPU      time.Duration
-	localBrokerCPU                                      time.Duration
+	localBrokerCPU, localClientCPU                      time.Duration
 	catchUpBrokerCPU, catchUpMinioCPU, catchUpClientCPU time.Duration
 	rawMinioCPU, rawClientCPU                           time.Duration
 	// The broker's remote-read counters over the catch-up.
@@ -151,7 +151,9 @@ func runTier(ctx context.Context, cfg tierConfig, dir string, w workloadConfig, 
 	offRes, offErr := tierProduce(ctx, off, w, topicConfigs, pool, func(s string) { phase("tier off: " + s) })
 	res.offProduceCPU = off.procs[0].CPU() - b0
 	if offErr == nil {
+		c0 := selfCPU()
 		res.local, res.localBrokerCPU, offErr = localRead(ctx, off, offDir, w, pool, offRes.ends, func(s string) { phase("tier off: " + s) })
+		res.localClientCPU = selfCPU() - c0
 	}
 	if offErr == nil {
 		offErr = off.alive()

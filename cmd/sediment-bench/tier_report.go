@@ -91,8 +91,8 @@ func printTierResults(out io.Writer, title string, r tierResult, runs []tierResu
 		r.fetches, mib(r.batchBytes)/max(r.fetches, 1), 1000*r.fetchSeconds/max(r.fetches, 1), r.fetchSeconds, r.catchUp.elapsed.Seconds())
 	fmt.Fprintf(out, "cpu s during the produces: tier off: broker %.1f over %.1fs; tier on: broker %.1f, MinIO %.1f over %.1fs\n",
 		r.offProduceCPU.Seconds(), r.off.elapsed.Seconds(), r.onProduceCPU.Seconds(), r.onProduceMinioCPU.Seconds(), r.on.elapsed.Seconds())
-	fmt.Fprintf(out, "cpu s during the reads: local: broker %.1f over %.1fs; catch-up: broker %.1f, MinIO %.1f, consumer %.1f over %.1fs; raw: MinIO %.1f, client %.1f over %.1fs (%d GETs)\n",
-		r.localBrokerCPU.Seconds(), r.local.elapsed.Seconds(),
+	fmt.Fprintf(out, "cpu s during the reads: local: broker %.1f, consumer %.1f over %.1fs; catch-up: broker %.1f, MinIO %.1f, consumer %.1f over %.1fs; raw: MinIO %.1f, client %.1f over %.1fs (%d GETs)\n",
+		r.localBrokerCPU.Seconds(), r.localClientCPU.Seconds(), r.local.elapsed.Seconds(),
 		r.catchUpBrokerCPU.Seconds(), r.catchUpMinioCPU.Seconds(), r.catchUpClientCPU.Seconds(), r.catchUp.elapsed.Seconds(),
 		r.rawMinioCPU.Seconds(), r.rawClientCPU.Seconds(), r.raw.elapsed.Seconds(), r.raw.records)
 	perRun := func(ratio func(tierResult) float64) string {
@@ -120,6 +120,14 @@ func printTierResults(out io.Writer, title string, r tierResult, runs []tierResu
 		r.tierGetBytes/(1<<20), mib(r.catchUp.bytes), gr, tierGetTarget, verdict(gr <= tierGetTarget), perRun(getRatio))
 	fmt.Fprintf(out, "information: catch-up %.1f MiB/s of objects; raw ranged GETs: %.1f MiB/s; ratio catch-up/raw = %.2f%s\n",
 		r.catchUp.mibPerSec(), r.raw.mibPerSec(), rawRatio(r), perRun(rawRatio))
+	// When the machine's cores are the limit, a read's rate goes as the
+	// inverse of the CPU it costs (same bytes): the ratio of the two reads'
+	// CPU is what tier/local can reach here, with MinIO on the same cores
+	// and without it (as in a deployment, where it runs elsewhere).
+	local := (r.localBrokerCPU + r.localClientCPU).Seconds()
+	tierCPU := (r.catchUpBrokerCPU + r.catchUpClientCPU).Seconds()
+	fmt.Fprintf(out, "information: cpu s of the reads: local %.1f (broker, consumer), catch-up %.1f (broker, consumer) + MinIO %.1f; where the cores are the limit, tier/local <= %.2f with MinIO on this machine, %.2f without\n",
+		local, tierCPU, r.catchUpMinioCPU.Seconds(), local/(tierCPU+r.catchUpMinioCPU.Seconds()), local/tierCPU)
 	pr := produceRatio(r)
 	fmt.Fprintf(out, "produce tier on: %.1f MiB/s, off: %.1f MiB/s, ratio on/off = %.2f (target >= %.1f: %s)%s\n",
 		r.on.mibPerSec(), r.off.mibPerSec(), pr, tierProduceTarget, verdict(pr >= tierProduceTarget), perRun(produceRatio))
@@ -180,6 +188,7 @@ func tierMedians(rs []tierResult) tierResult {
 		onCPU:             dur(func(r tierResult) time.Duration { return r.onCPU }),
 		minioCPU:          dur(func(r tierResult) time.Duration { return r.minioCPU }),
 		localBrokerCPU:    dur(func(r tierResult) time.Duration { return r.localBrokerCPU }),
+		localClientCPU:    dur(func(r tierResult) time.Duration { return r.localClientCPU }),
 		offProduceCPU:     dur(func(r tierResult) time.Duration { return r.offProduceCPU }),
 		onProduceCPU:      dur(func(r tierResult) time.Duration { return r.onProduceCPU }),
 		onProduceMinioCPU: dur(func(r tierResult) time.Duration { return r.onProduceMinioCPU }),
