@@ -167,7 +167,7 @@ func latencySediment(ctx context.Context, cfg latencyConfig, dir string, pool *v
 		maxProd = prod.produce
 		rate = latencyLoad * maxProd.recPerSec()
 	}
-	run, err = latencyAt(ctx, in, cfg, rate, pool, func(s string) { phase(fmt.Sprintf("%.0f rec/s: %s", rate, s)) })
+	run, err = latencyAt(ctx, in, httpAddr, cfg, rate, pool, func(s string) { phase(fmt.Sprintf("%.0f rec/s: %s", rate, s)) })
 	if err != nil {
 		return maxProd, run, fail(err)
 	}
@@ -176,18 +176,33 @@ func latencySediment(ctx context.Context, cfg latencyConfig, dir string, pool *v
 }
 
 // latencyAt creates the latency topic on in and runs the fixed rate against
-// it, with the target's CPU time, the bench's and the load average around.
-func latencyAt(ctx context.Context, in *instance, cfg latencyConfig, rate float64, pool *valuePool, phase func(string)) (latencyRun, error) {
+// it, with the target's CPU time, the bench's and the load average around,
+// and, when httpAddr is a Sediment broker's, its time in Produce and Fetch.
+func latencyAt(ctx context.Context, in *instance, httpAddr string, cfg latencyConfig, rate float64, pool *valuePool, phase func(string)) (latencyRun, error) {
 	w := workloadConfig{topic: latencyTopic, partitions: cfg.partitions, replication: 1, valueSize: pool.size, maxInflight: cfg.maxInflight}
 	phase("creating topic " + w.topic)
 	if err := createTopic(ctx, in.bootstrap, w); err != nil {
 		return latencyRun{}, fmt.Errorf("creating topic: %w", err)
+	}
+	var before map[string]float64
+	if httpAddr != "" {
+		var err error
+		if before, err = scrapeMetrics(ctx, httpAddr); err != nil {
+			return latencyRun{}, err
+		}
 	}
 	load0 := loadAverage()
 	cpu0, self0 := in.procs[0].CPU(), selfCPU()
 	run, err := runFixedRate(ctx, in.bootstrap, w, rate, cfg.duration, pool, phase)
 	if err != nil {
 		return run, err
+	}
+	if httpAddr != "" {
+		after, err := scrapeMetrics(ctx, httpAddr)
+		if err != nil {
+			return run, err
+		}
+		run.apis = apiTimes(before, after, []string{"Produce", "Fetch"})
 	}
 	run.cpu, run.clientCPU = in.procs[0].CPU()-cpu0, selfCPU()-self0
 	run.loadBefore, run.loadAfter = load0, loadAverage()

@@ -55,7 +55,7 @@ func latencyKlite(ctx context.Context, cfg latencyConfig, dir string, rate float
 			err = fmt.Errorf("%s: stop: %w", name, stopErr)
 		}
 	}()
-	run, err = latencyAt(ctx, in, cfg, rate, pool, func(s string) { phase(fmt.Sprintf("%.0f rec/s: %s", rate, s)) })
+	run, err = latencyAt(ctx, in, "", cfg, rate, pool, func(s string) { phase(fmt.Sprintf("%.0f rec/s: %s", rate, s)) })
 	if err != nil {
 		return run, fmt.Errorf("%s: %w%s%s", name, err, in.exitNote(), in.procs[0].LogTail())
 	}

@@ -51,6 +51,7 @@ type latencyRun struct {
 	loadAfter   string
 	e2eSamples  uint64
 	prodSamples uint64
+	apis        []apiTime // the broker's time in Produce and Fetch (Sediment only)
 }
 
 // achieved is the rate the records were sent at.

@@ -68,9 +68,13 @@ func latencyLine(r latencyRun) string {
 	l := func(s latencySummary) string {
 		return fmt.Sprintf("p50 %.2f p99 %.2f p99.9 %.2f max %.1f ms", ms(s.p50), ms(s.p99), ms(s.p999), ms(s.max))
 	}
-	return fmt.Sprintf("latency %s @ %.0f rec/s: e2e %s; produce %s; sent at %.0f rec/s (a tick's sends at most %.1f ms late), %d records, each read back once; %s cpu %.1f s (%.2f cores), peak RSS %.1f MiB; bench cpu %.1f s; load average %s -> %s",
+	apis := ""
+	if len(r.apis) > 0 {
+		apis = ";" + apiTimesLine(r.apis)
+	}
+	return fmt.Sprintf("latency %s @ %.0f rec/s: e2e %s; produce %s; sent at %.0f rec/s (a tick's sends at most %.1f ms late), %d records, each read back once; %s cpu %.1f s (%.2f cores), peak RSS %.1f MiB%s; bench cpu %.1f s; load average %s -> %s",
 		r.target, r.rate, l(r.e2e), l(r.produce), r.achieved(), ms(r.senderLate), r.records,
-		r.target, r.cpu.Seconds(), r.cpu.Seconds()/r.sendTime.Seconds(), float64(r.rss)/(1<<20), r.clientCPU.Seconds(), r.loadBefore, r.loadAfter)
+		r.target, r.cpu.Seconds(), r.cpu.Seconds()/r.sendTime.Seconds(), float64(r.rss)/(1<<20), apis, r.clientCPU.Seconds(), r.loadBefore, r.loadAfter)
 }
 
 // latencyMedians takes each figure's median over the runs on its own; klite
@@ -108,6 +112,10 @@ func latencyRunMedians(rs []latencyRun) latencyRun {
 	m.clientCPU = dur(func(r latencyRun) time.Duration { return r.clientCPU })
 	m.rss = medianSorted(collect(rs, func(r latencyRun) uint64 { return r.rss }))
 	m.loadBefore = rs[0].loadBefore
+	m.apis = nil
+	for _, r := range rs {
+		m.apis = sumAPITimes(m.apis, r.apis)
+	}
 	return m
 }
 
