@@ -36,7 +36,9 @@
 // remote retention and cleans up the uploads of crashed or deposed leaders.
 // The Reader serves record batches of remote segments through ranged GETs, a
 // memory layer and a bounded on-disk chunk cache, with read-ahead for
-// sequential consumers; every batch it returns has been checked. It also
+// sequential consumers; every batch it returns has been checked, and batches
+// read from a cache file come back as a pinned range of that file
+// (ReadRecords) for the broker to sendfile. It also
 // answers the aborted transactions of read_committed reads from the
 // segments' txnindex objects.
 //
