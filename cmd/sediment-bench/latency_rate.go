@@ -270,6 +270,9 @@ send:
 			case <-timer.C:
 			case <-pctx.Done():
 				break send
+			case <-readDone: // the consumer failed: stop sending
+				pcancel()
+				break send
 			}
 		}
 		res.senderLate = max(res.senderLate, time.Duration(since()-at))
@@ -293,6 +296,13 @@ send:
 		sent.Store(int64(i))
 	}
 	res.sendTime = time.Duration(since() - start)
+	select {
+	case <-readDone:
+		if i < n {
+			return res, readFailed()
+		}
+	default:
+	}
 	if err := prod.Flush(ctx); err != nil {
 		return res, fmt.Errorf("%d/%d acknowledged: %w", acked.Load(), n, err)
 	}
