@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// TestProfiler fetches both profiles of a phase from real pprof handlers and
+// TestProfiler fetches the profiles of a phase from real pprof handlers and
 // writes them as gzipped protobufs (what `go tool pprof` reads); a broker
 // without the handlers fails the phase with the URL in the error.
 func TestProfiler(t *testing.T) {
@@ -33,7 +33,7 @@ func TestProfiler(t *testing.T) {
 	if d := time.Since(start); d < time.Second {
 		t.Errorf("profiles returned after %v, before their 1 s window", d)
 	}
-	for _, name := range []string{"cpu-produce.pprof", "allocs-produce.pprof"} {
+	for _, name := range []string{"cpu-produce.pprof", "allocs-produce-start.pprof", "allocs-produce-end.pprof"} {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
