@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -171,5 +172,49 @@ func TestCloseSyncsEveryLog(t *testing.T) {
 			t.Errorf("partition %d: log end %d after close, want %d", i, end, i%3)
 		}
 		l.Close()
+	}
+}
+
+// TestPoolEach checks that each runs the task of every partition whose
+// previous task is done, skips the others, clears the flags it set and never
+// runs more than the pool's width at a time.
+func TestPoolEach(t *testing.T) {
+	w := &pool{sem: make(chan struct{}, 3)}
+	ps := make([]*Partition, 50)
+	for i := range ps {
+		ps[i] = &Partition{index: int32(i)}
+	}
+	ps[7].rollBusy.Store(true) // a task of the previous tick still runs
+	var (
+		mu           sync.Mutex
+		ran          = map[int32]int{}
+		running, top int
+	)
+	w.each(context.Background(), ps, func(p *Partition) *atomic.Bool { return &p.rollBusy }, func(p *Partition) {
+		mu.Lock()
+		ran[p.index]++
+		running++
+		top = max(top, running)
+		mu.Unlock()
+		time.Sleep(time.Millisecond)
+		mu.Lock()
+		running--
+		mu.Unlock()
+	})
+	w.wait()
+	for _, p := range ps {
+		want := 1
+		if p.index == 7 {
+			want = 0
+		}
+		if ran[p.index] != want {
+			t.Errorf("partition %d ran %d times, want %d", p.index, ran[p.index], want)
+		}
+		if busy := p.rollBusy.Load(); busy != (p.index == 7) {
+			t.Errorf("partition %d: busy %v after the tick", p.index, busy)
+		}
+	}
+	if top > 3 {
+		t.Errorf("%d tasks ran at once on a pool of 3", top)
 	}
 }

@@ -416,17 +416,13 @@ func (m *Manager) Run(ctx context.Context) {
 				}
 			}
 		case <-roll.C:
-			for _, p := range m.All() {
-				m.pool.once(m.ctx, &p.rollBusy, func() {
-					if err := p.log.MaybeRoll(); err != nil {
-						m.log.Error("time-based roll failed", "partition", p.String(), "err", err)
-					}
-				})
-			}
+			m.pool.each(m.ctx, m.All(), func(p *Partition) *atomic.Bool { return &p.rollBusy }, func(p *Partition) {
+				if err := p.log.MaybeRoll(); err != nil {
+					m.log.Error("time-based roll failed", "partition", p.String(), "err", err)
+				}
+			})
 		case <-retention.C:
-			for _, p := range m.All() {
-				m.pool.once(m.ctx, &p.retentionBusy, func() { m.retain(p) })
-			}
+			m.pool.each(m.ctx, m.All(), func(p *Partition) *atomic.Bool { return &p.retentionBusy }, m.retain)
 		}
 	}
 }
@@ -524,6 +520,33 @@ func (w *pool) once(ctx context.Context, busy *atomic.Bool, fn func()) {
 		defer func() { <-w.sem }()
 		fn()
 	})
+}
+
+// each runs fn for every partition of ps on the pool, at most cap(sem) at a
+// time, without waiting; a partition whose previous task of the kind (its
+// busy flag) is still queued or running is skipped. Unlike once per
+// partition, it starts one goroutine per cap(sem) tasks, not one per
+// partition: a tick over 10,000 idle partitions would otherwise park 10,000
+// goroutines (80 MiB of stacks) on the pool every time.
+func (w *pool) each(ctx context.Context, ps []*Partition, busy func(*Partition) *atomic.Bool, fn func(*Partition)) {
+	var todo []func()
+	for _, p := range ps {
+		if b := busy(p); b.CompareAndSwap(false, true) {
+			todo = append(todo, func() {
+				defer b.Store(false)
+				select {
+				case w.sem <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				defer func() { <-w.sem }()
+				fn(p)
+			})
+		}
+	}
+	if len(todo) > 0 {
+		w.wg.Go(func() { fanOut(cap(w.sem), todo) })
+	}
 }
 
 // all runs every task on the pool and waits for them.
