@@ -46,8 +46,9 @@
 // Produce and fetch never wait for a lock that is held across I/O. The
 // Manager's lock guards only its map of partitions; reconcile passes plan
 // under it and do their I/O (recovery, deletion, stopping fetchers and
-// uploaders) afterwards on a bounded worker pool, so one partition's slow
-// recovery holds up no other. A partition's role changes only in reconcile
+// uploaders) afterwards on a bounded number of goroutines, so one
+// partition's slow recovery holds up no other. An idle partition holds no
+// goroutine: its flusher runs only while it is written to (flusher.go). A partition's role changes only in reconcile
 // passes, one task at a time, and is published through atomics. While this
 // broker leads a partition, work for the leader runs under the term's
 // context, cancelled when the term ends: the uploader, and ISR changes
