@@ -7,17 +7,18 @@ package main
 // --scale-cluster-partitions, a fresh 3-broker cluster (RF=3, like
 // sediment-3), each run:
 //
-//  1. creates a one-partition probe topic and, once the broker is idle,
-//     reads its RSS (the baseline: the same process with one partition);
+//  1. creates a one-partition probe topic, times --scale-requests Produce
+//     (acks=all, one small batch), Fetch and Metadata requests on it, one
+//     at a time on one connection, and, once the broker is idle, reads its
+//     RSS (the baseline: the same process with one partition);
 //  2. creates one topic of N partitions with one CreateTopics request and
 //     times it until Metadata shows a leader for every partition;
 //  3. reads the idle RSS again (after a forced GC and a settle), the open
 //     file descriptors and the goroutines: (RSS - baseline) / N is the
 //     idle RSS per partition;
-//  4. times --scale-requests Produce (acks=all, one small batch), Fetch and
-//     Metadata requests, one at a time on one connection, each touching
-//     only the probe topic: with N idle partitions beside it, none should
-//     cost more than with one;
+//  4. times the probe topic's requests again: with N idle partitions beside
+//     it, none should cost more than in step 1 (the same broker, its
+//     partition alone);
 //  5. runs the workload's producer (--scale-records records, kgo's sticky
 //     partitioner) over the N partitions: throughput and p99.
 
@@ -118,7 +119,8 @@ type scaleRow struct {
 	heapInuse  uint64        // bytes of Go heap in use (cluster: the largest)
 	produce    phaseResult
 	p99        time.Duration // produce latency of the workload
-	probe      probeResult
+	probe      probeResult   // with the N partitions idle beside the probe topic
+	probeAlone probeResult   // the same broker before the N partitions existed
 	stop       time.Duration // SIGTERM to every broker's exit
 	stopErr    error         // a broker that ignored SIGTERM for childStopGrace and was killed
 }
@@ -210,6 +212,15 @@ func scaleOne(ctx context.Context, cfg scaleConfig, dir string, n int, rf int16,
 	phase("creating the probe topic")
 	if _, err := createScaleTopic(ctx, seeds, probeW, cfg.wait); err != nil {
 		return fail(fmt.Errorf("creating %s: %w", probeW.topic, err))
+	}
+	// Requests right after the start would also time the broker's start-up
+	// work (its etcd member, the controller's first passes).
+	if err := sleepCtx(ctx, cfg.settle); err != nil {
+		return row, err
+	}
+	phase(fmt.Sprintf("timing %d Produce, Fetch and Metadata requests on the probe topic alone", cfg.requests))
+	if row.probeAlone, err = probeRequests(ctx, seeds, cfg.requests); err != nil {
+		return fail(fmt.Errorf("probe requests: %w", err))
 	}
 	phase("reading the RSS with the probe topic only")
 	base, err := idleFigures(ctx, nodes, cfg.settle)
