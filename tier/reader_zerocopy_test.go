@@ -144,6 +144,7 @@ func TestReaderReadAheadUnderMemoryPressure(t *testing.T) {
 	})
 	want := readRoundRobin(t, r, fx, segs)
 	got := metric(t, reg, "sediment_tier_remote_fetch_bytes_total")
+	t.Logf("fetched %.0f bytes for %d bytes of objects and indexes: %.3fx", got, want, got/float64(want))
 	if ratio := got / float64(want); ratio > 1.1 {
 		t.Fatalf("fetched %.0f bytes for %d bytes of objects and indexes: %.2fx", got, want, ratio)
 	}
