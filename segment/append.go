@@ -343,13 +343,14 @@ func (l *Log) preallocLocked(cfg *Config, s *segment, end int64) {
 
 // releasePreallocLocked gives back the disk space reserved past the end of s, which is
 // sealed: a truncate to its size (ext4 frees the blocks past the size even when the size
-// does not change). mu held.
+// does not change). The reservation may be older than this process (a restart keeps it on
+// disk, and s.prealloc starts at 0), so every segment of a file system that reserves is
+// truncated: one ftruncate per roll. mu held.
 func (l *Log) releasePreallocLocked(s *segment) {
-	size := s.size.Load()
-	if s.prealloc <= size || s.prealloc == math.MaxInt64 {
+	if _, ok := s.log.(vfs.Preallocator); !ok {
 		return
 	}
-	if err := s.log.Truncate(size); err != nil {
+	if err := s.log.Truncate(s.size.Load()); err != nil {
 		l.logger.Warn("segment: releasing the disk space reserved past a sealed segment", "segment", s.path, "err", err)
 	}
 	s.prealloc = 0
