@@ -193,10 +193,12 @@ func latencyAt(ctx context.Context, in *instance, httpAddr string, cfg latencyCo
 	}
 	load0 := loadAverage()
 	cpu0, self0 := in.procs[0].CPU(), selfCPU()
+	wait0, selfWait0 := runqueueWait(in.procs[0].PID()), runqueueWait(os.Getpid())
 	run, err := runFixedRate(ctx, in.bootstrap, w, rate, cfg.duration, pool, phase)
 	if err != nil {
 		return run, err
 	}
+	run.runqueue, run.clientRunqueue = runqueueWait(in.procs[0].PID())-wait0, runqueueWait(os.Getpid())-selfWait0
 	if httpAddr != "" {
 		after, err := scrapeMetrics(ctx, httpAddr)
 		if err != nil {

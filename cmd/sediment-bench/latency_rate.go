@@ -52,6 +52,9 @@ type latencyRun struct {
 	e2eSamples  uint64
 	prodSamples uint64
 	apis        []apiTime // the broker's time in Produce and Fetch (Sediment only)
+	// The time the target's threads, and the bench's, waited for a CPU
+	// (runqueueWait) over the run.
+	runqueue, clientRunqueue time.Duration
 }
 
 // achieved is the rate the records were sent at.

@@ -72,9 +72,9 @@ func latencyLine(r latencyRun) string {
 	if len(r.apis) > 0 {
 		apis = ";" + apiTimesLine(r.apis)
 	}
-	return fmt.Sprintf("latency %s @ %.0f rec/s: e2e %s; produce %s; sent at %.0f rec/s (a tick's sends at most %.1f ms late), %d records, each read back once; %s cpu %.1f s (%.2f cores), peak RSS %.1f MiB%s; bench cpu %.1f s; load average %s -> %s",
+	return fmt.Sprintf("latency %s @ %.0f rec/s: e2e %s; produce %s; sent at %.0f rec/s (a tick's sends at most %.1f ms late), %d records, each read back once; %s cpu %.1f s (%.2f cores), peak RSS %.1f MiB%s; bench cpu %.1f s; runnable but waiting for a CPU: %s %.1f, bench %.1f thread-seconds; load average %s -> %s",
 		r.target, r.rate, l(r.e2e), l(r.produce), r.achieved(), ms(r.senderLate), r.records,
-		r.target, r.cpu.Seconds(), r.cpu.Seconds()/r.sendTime.Seconds(), float64(r.rss)/(1<<20), apis, r.clientCPU.Seconds(), r.loadBefore, r.loadAfter)
+		r.target, r.cpu.Seconds(), r.cpu.Seconds()/r.sendTime.Seconds(), float64(r.rss)/(1<<20), apis, r.clientCPU.Seconds(), r.target, r.runqueue.Seconds(), r.clientRunqueue.Seconds(), r.loadBefore, r.loadAfter)
 }
 
 // latencyMedians takes each figure's median over the runs on its own; klite
@@ -110,6 +110,8 @@ func latencyRunMedians(rs []latencyRun) latencyRun {
 	m.produce = sum(func(r latencyRun) latencySummary { return r.produce })
 	m.cpu = dur(func(r latencyRun) time.Duration { return r.cpu })
 	m.clientCPU = dur(func(r latencyRun) time.Duration { return r.clientCPU })
+	m.runqueue = dur(func(r latencyRun) time.Duration { return r.runqueue })
+	m.clientRunqueue = dur(func(r latencyRun) time.Duration { return r.clientRunqueue })
 	m.rss = medianSorted(collect(rs, func(r latencyRun) uint64 { return r.rss }))
 	m.loadBefore = rs[0].loadBefore
 	m.apis = nil

@@ -145,6 +145,17 @@ func TestLatencyFlags(t *testing.T) {
 	}
 }
 
+func TestRunqueueWait(t *testing.T) {
+	if runqueueWait(-1) != 0 {
+		t.Error("a wait for no process")
+	}
+	a := runqueueWait(os.Getpid())
+	b := runqueueWait(os.Getpid())
+	if a < 0 || b < a {
+		t.Errorf("waits %v then %v: want a count that never goes back", a, b)
+	}
+}
+
 func TestResolveKlite(t *testing.T) {
 	dir := t.TempDir()
 	sediment := filepath.Join(dir, "sediment")
