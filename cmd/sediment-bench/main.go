@@ -51,7 +51,8 @@
 //	                 latency at half the maximum produce rate, sediment
 //	                 against klite; latency_rate.go the fixed-rate run,
 //	                 latency_klite.go klite, latency_hist.go its histogram,
-//	                 latency_report.go its output
+//	                 latency_report.go its output, latency_sched_linux.go
+//	                 the time waited for a CPU (latency_sched_other.go)
 //	scale.go         the partition scale phase (scale): idle RSS, fds,
 //	                 throughput and per-request latency by partition count;
 //	                 scale_probe.go its timed requests, scale_report.go
