@@ -277,6 +277,7 @@ func (l *Log) writeLocked(cfg *Config, records []byte, hdrs []BatchHeader) error
 		if terr := s.log.Truncate(pos); terr != nil {
 			return l.failLocked(err)
 		}
+		s.prealloc = 0 // freed by the truncate
 		return err
 	}
 	if pos == 0 {

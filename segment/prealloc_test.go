@@ -115,6 +115,21 @@ func TestPreallocation(t *testing.T) {
 			t.Errorf("sealed segment %s: %d bytes allocated for size %d (segment %d): want the reservation released", s.LogPath, blocks, size, s.Size)
 		}
 	}
+
+	// A truncation (a follower's divergent tail) frees what was reserved past the cut; the
+	// next appends reserve again.
+	active := segs[len(segs)-1]
+	if err := l.TruncateTo(active.BaseOffset + 10); err != nil {
+		t.Fatal(err)
+	}
+	appendN(l, 5)
+	active = l.Segments()[len(l.Segments())-1]
+	if blocks, size := allocated(t, active.LogPath); size != active.Size || blocks < size+32<<10 {
+		t.Fatalf("after a truncation and appends: %d bytes allocated for size %d (segment %d): want space reserved ahead", blocks, size, active.Size)
+	}
+	if end := l.LogEndOffset(); end != active.BaseOffset+15 {
+		t.Fatalf("log end %d after truncating to %d and 5 appends", end, active.BaseOffset+10)
+	}
 }
 
 // noPrealloc is an OS file system whose files refuse every reservation, counting tries.

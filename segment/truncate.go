@@ -87,6 +87,7 @@ func (l *Log) TruncateTo(offset int64) error {
 	if err := target.log.Truncate(cut); err != nil {
 		return l.failLocked(fmt.Errorf("truncate %s: %w", target.path, err))
 	}
+	target.prealloc = 0 // the truncate freed any reservation past cut
 	if err := target.log.Datasync(); err != nil {
 		return l.failLocked(fmt.Errorf("sync %s: %w", target.path, err))
 	}
