@@ -510,16 +510,20 @@ func (w *pool) once(ctx context.Context, busy *atomic.Bool, fn func()) {
 	if !busy.CompareAndSwap(false, true) {
 		return
 	}
-	w.wg.Go(func() {
-		defer busy.Store(false)
-		select {
-		case w.sem <- struct{}{}:
-		case <-ctx.Done():
-			return
-		}
-		defer func() { <-w.sem }()
-		fn()
-	})
+	w.wg.Go(func() { w.held(ctx, busy, fn) })
+}
+
+// held runs fn holding a slot of the pool, unless ctx ends first, and then
+// clears busy.
+func (w *pool) held(ctx context.Context, busy *atomic.Bool, fn func()) {
+	defer busy.Store(false)
+	select {
+	case w.sem <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	defer func() { <-w.sem }()
+	fn()
 }
 
 // each runs fn for every partition of ps on the pool, at most cap(sem) at a
@@ -532,16 +536,7 @@ func (w *pool) each(ctx context.Context, ps []*Partition, busy func(*Partition) 
 	var todo []func()
 	for _, p := range ps {
 		if b := busy(p); b.CompareAndSwap(false, true) {
-			todo = append(todo, func() {
-				defer b.Store(false)
-				select {
-				case w.sem <- struct{}{}:
-				case <-ctx.Done():
-					return
-				}
-				defer func() { <-w.sem }()
-				fn(p)
-			})
+			todo = append(todo, func() { w.held(ctx, b, func() { fn(p) }) })
 		}
 	}
 	if len(todo) > 0 {
