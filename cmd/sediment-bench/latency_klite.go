@@ -11,10 +11,31 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
 )
+
+// kliteTargetName is klite as a target of the workload (--only klite).
+const kliteTargetName = "klite"
+
+// newKliteTarget is the klite target of --only klite: --klite-bin, or klite
+// next to the sediment binary, sized for a workload of bytes value bytes.
+func newKliteTarget(flagged, sedimentBin string, partitions int, bytes int64) (*kliteTarget, error) {
+	bin, why, err := resolveKlite(flagged, sedimentBin)
+	if err == nil && bin == "" {
+		err = errors.New(why)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--only %s: %w", kliteTargetName, err)
+	}
+	return &kliteTarget{bin: bin, partitions: partitions, walMax: kliteWALMax(bytes)}, nil
+}
+
+// kliteWALMax is the --wal-max-disk-size for a run writing bytes of values:
+// twice that (klite frames records too), and at least klite's default.
+func kliteWALMax(bytes int64) int64 { return max(2*bytes, 1<<30) }
 
 // kliteTarget is one klite broker.
 type kliteTarget struct {
@@ -23,7 +44,7 @@ type kliteTarget struct {
 	walMax     int64 // --wal-max-disk-size: above the bytes the run writes
 }
 
-func (t *kliteTarget) name() string { return "klite" }
+func (t *kliteTarget) name() string { return kliteTargetName }
 
 func (t *kliteTarget) start(ctx context.Context, dir string) (*instance, error) {
 	return startKafkaChild(ctx, "klite", t.bin, filepath.Join(dir, "klite.log"), func(addr string) []string {
@@ -41,9 +62,8 @@ func (t *kliteTarget) start(ctx context.Context, dir string) (*instance, error) 
 func latencyKlite(ctx context.Context, cfg latencyConfig, dir string, rate float64, pool *valuePool, p *progress) (run latencyRun, err error) {
 	name := latencyTargetName + " klite"
 	phase := func(s string) { p.set(name, s) }
-	// Twice the bytes the run writes, and at least klite's default.
-	written := rate * cfg.duration.Seconds() * float64(pool.size+100)
-	t := &kliteTarget{bin: cfg.kliteBin, partitions: cfg.partitions, walMax: max(int64(2*written), 1<<30)}
+	written := rate * cfg.duration.Seconds() * float64(pool.size+100) // values and their framing
+	t := &kliteTarget{bin: cfg.kliteBin, partitions: cfg.partitions, walMax: kliteWALMax(int64(written))}
 	phase("starting klite")
 	in, err := t.start(ctx, dir)
 	if err != nil {

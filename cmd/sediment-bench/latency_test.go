@@ -165,12 +165,22 @@ func TestResolveKlite(t *testing.T) {
 	if _, _, err := resolveKlite(filepath.Join(dir, "missing"), sediment); err == nil {
 		t.Error("a missing --klite-bin accepted")
 	}
+	if _, err := newKliteTarget("", sediment, 16, 1<<20); err == nil || !strings.Contains(err.Error(), "--only klite: no --klite-bin") {
+		t.Errorf("--only klite without klite: %v", err)
+	}
 	next := filepath.Join(dir, "klite")
 	if err := os.WriteFile(next, nil, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if bin, why, err := resolveKlite("", sediment); bin != next || why != "" || err != nil {
 		t.Errorf("klite next to sediment: %q, %q, %v", bin, why, err)
+	}
+	kt, err := newKliteTarget("", sediment, 16, 3<<30)
+	if err != nil || kt.bin != next || kt.walMax != 6<<30 {
+		t.Errorf("--only klite with klite next to sediment: %+v, %v; want %s and a 6 GiB WAL bound", kt, err, next)
+	}
+	if kliteWALMax(1<<20) != 1<<30 {
+		t.Errorf("WAL bound for 1 MiB: %d, want klite's default 1 GiB", kliteWALMax(1<<20))
 	}
 }
 

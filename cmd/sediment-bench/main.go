@@ -129,6 +129,8 @@ Targets, each started as child processes (Sediment brokers from
 
   sediment    one Sediment broker (embedded etcd), replication factor 1
   kfake       franz-go's in-memory fake cluster, one broker
+  klite       klite, a Kafka-compatible Go broker with a group-committed WAL
+              (--klite-bin; only when --only names it)
   sediment-3  three Sediment brokers forming one cluster (an etcd quorum of
               three), the topic replicated 3 times, min.insync.replicas 2
   sediment-tier
@@ -187,7 +189,7 @@ Flags (bench reads no SEDIMENT_* environment, and strips it from its children):
 func benchFlagSet(f *benchFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("sediment-bench", flag.ContinueOnError)
 	fs.StringVar(&f.sedimentBin, "sediment-bin", "", "`PATH` of the sediment binary to benchmark, run as PATH serve ... (default: sediment next to this binary)")
-	fs.StringVar(&f.only, "only", "all", "targets to run: a comma-separated list of sediment, kfake, sediment-3, sediment-tier, groups, cleaner, txn, security, latency, scale and image, or all (both: sediment,kfake); they run in the order sediment, kfake, sediment-3, (failover), sediment-tier, groups, cleaner, txn, security, latency, scale, image")
+	fs.StringVar(&f.only, "only", "all", "targets to run: a comma-separated list of sediment, kfake, sediment-3, sediment-tier, groups, cleaner, txn, security, latency, scale and image, or all (both: sediment,kfake); klite (after kfake, with --klite-bin) runs only when named; they run in the order sediment, kfake, sediment-3, (failover), sediment-tier, groups, cleaner, txn, security, latency, scale, image")
 	fs.IntVar(&f.records, "records", 1000000, "`N` records produced and consumed per target and run; the default makes each produce phase take ~10 s on 2 cores (kfake then peaks near 2.5 GiB RSS)")
 	fs.IntVar(&f.valueSize, "value-size", 1024, "bytes per record value (at least 16); values are random, so incompressible")
 	fs.IntVar(&f.partitions, "partitions", 16, "partitions of the benchmark topic (also the broker's --num-partitions)")
@@ -263,9 +265,11 @@ func parseOnly(v string) (map[string]bool, error) {
 			}
 		case "both":
 			only["sediment"], only["kfake"] = true, true
+		case kliteTargetName: // never in all: make bench cannot fetch klite
+			only[name] = true
 		default:
 			if !slices.Contains(benchTargetNames, name) {
-				return nil, fmt.Errorf("--only %q: unknown target %q; want a comma-separated list of %s, or all", v, name, strings.Join(benchTargetNames, ", "))
+				return nil, fmt.Errorf("--only %q: unknown target %q; want a comma-separated list of %s, %s, or all", v, name, strings.Join(benchTargetNames, ", "), kliteTargetName)
 			}
 			only[name] = true
 		}

@@ -86,6 +86,7 @@ func TestParseOnly(t *testing.T) {
 		{"both", []string{"sediment", "kfake"}},
 		{"sediment-3", []string{"sediment-3"}},
 		{"sediment, sediment-3", []string{"sediment", "sediment-3"}},
+		{"sediment,klite", []string{"sediment", "klite"}}, // klite only when named: not in all
 	} {
 		got, err := parseOnly(tc.in)
 		if err != nil {

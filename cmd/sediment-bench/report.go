@@ -78,6 +78,10 @@ func printResults(out io.Writer, title string, results []runResult) {
 		fmt.Fprintf(out, "ratio sediment/kfake: produce %.2fx  consume %.2fx   (targets: >= 2.0x produce %s, >= 2.5x consume %s, sediment RSS < 512 MiB %s)\n",
 			pr, cr, verdict(pr >= 2.0), verdict(cr >= 2.5), verdict(rss < 512))
 	}
+	if l, okL := byName[kliteTargetName]; okS && okL {
+		fmt.Fprintf(out, "ratio sediment/klite: produce %.2fx  consume %.2fx\n",
+			s.produce.mibPerSec()/l.produce.mibPerSec(), s.consume.mibPerSec()/l.consume.mibPerSec())
+	}
 	if c, okC := byName["sediment-3"]; okS && okC {
 		pr := c.produce.mibPerSec() / s.produce.mibPerSec()
 		cr := c.consume.mibPerSec() / s.consume.mibPerSec()

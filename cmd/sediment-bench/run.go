@@ -80,6 +80,13 @@ func benchMain(args []string) error {
 	if only["kfake"] {
 		targets = append(targets, &kfakeTarget{bin: self})
 	}
+	if only[kliteTargetName] {
+		kt, err := newKliteTarget(f.latency.kliteBin, f.sedimentBin, f.partitions, int64(f.records)*int64(f.valueSize))
+		if err != nil {
+			return err
+		}
+		targets = append(targets, kt)
+	}
 	cluster := &clusterTarget{bin: f.sedimentBin, brokers: 3, partitions: f.partitions, extra: f.serveFlags}
 	if only["sediment-3"] {
 		targets = append(targets, cluster)
