@@ -50,7 +50,8 @@
 //	latency.go       the latency phase (latency): end-to-end and produce
 //	                 latency at half the maximum produce rate, sediment
 //	                 against klite; latency_rate.go the fixed-rate run,
-//	                 latency_klite.go klite, latency_hist.go its histogram,
+//	                 latency_klite.go klite (also the klite target of
+//	                 --only klite), latency_hist.go its histogram,
 //	                 latency_report.go its output, latency_sched_linux.go
 //	                 the time waited for a CPU (latency_sched_other.go)
 //	scale.go         the partition scale phase (scale): idle RSS, fds,
