@@ -17,7 +17,7 @@ func printLatencyHeader(out io.Writer, cfg latencyConfig, valueSize int) {
 	fmt.Fprintf(out, "%s: one broker per target, %d partitions RF 1; %s for %s, on a %s schedule: %d B values, acks=all, idempotent, linger 0, no compression, <= %d records buffered; a consumer (no group, kgo's fetch defaults: max wait 5s, min bytes 1) reads meanwhile; latencies from each record's intended send time\n",
 		latencyTargetName, cfg.partitions, rate, cfg.duration, latencyTick, valueSize, cfg.maxInflight)
 	if cfg.kliteBin != "" {
-		fmt.Fprintf(out, "%s: klite (%s) at the same rate for as long, its defaults (WAL synced every 2ms)\n", latencyTargetName, cfg.kliteBin)
+		fmt.Fprintf(out, "%s: klite (%s) at the same rate for as long, with its defaults (WAL synced every 2ms) but --wal-max-disk-size above what the run writes\n", latencyTargetName, cfg.kliteBin)
 	} else {
 		fmt.Fprintf(out, "%s: klite not run: %s\n", latencyTargetName, cfg.kliteWhy)
 	}
