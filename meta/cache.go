@@ -451,6 +451,39 @@ func (c *Cache) TopicID(name string) (TopicID, bool) {
 	return t.ID, ok
 }
 
+// TopicConfigsByID returns the topic with the given id without its replica
+// assignment (Partitions nil): its name, id, revision and configs. Per-partition
+// upkeep (retention, each partition every check interval) reads a topic's configs
+// this way; TopicByID's copy of every partition's replicas would make a check
+// over N partitions of one topic cost O(N²).
+func (c *Cache) TopicConfigsByID(id TopicID) (Topic, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	name, ok := c.state.byID[id]
+	if !ok {
+		return Topic{}, false
+	}
+	t, ok := c.state.topics[name]
+	t.Partitions = nil
+	return t.clone(), ok
+}
+
+// Replicas returns a copy of the replicas of partition p of the topic with the
+// given id.
+func (c *Cache) Replicas(id TopicID, p int32) ([]int32, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	name, ok := c.state.byID[id]
+	if !ok {
+		return nil, false
+	}
+	t := c.state.topics[name]
+	if p < 0 || int(p) >= len(t.Partitions) {
+		return nil, false
+	}
+	return slices.Clone(t.Partitions[p]), true
+}
+
 // TopicByID returns the topic with the given id.
 func (c *Cache) TopicByID(id TopicID) (Topic, bool) {
 	c.mu.RLock()

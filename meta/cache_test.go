@@ -72,6 +72,15 @@ func TestCacheFollowsOtherWriters(t *testing.T) {
 	if id, ok := c.TopicID("nope"); ok || !id.IsZero() {
 		t.Fatalf("TopicID(nope) = %v, %v", id, ok)
 	}
+	if tc, ok := c.TopicConfigsByID(topic.ID); !ok || tc.Name != "orders" || tc.ID != topic.ID || tc.Revision != rev || tc.Partitions != nil {
+		t.Fatalf("TopicConfigsByID = %+v, %v", tc, ok)
+	}
+	if r, ok := c.Replicas(topic.ID, 2); !ok || !slices.Equal(r, topic.Partitions[2]) {
+		t.Fatalf("Replicas(orders, 2) = %v, %v; want %v", r, ok, topic.Partitions[2])
+	}
+	if r, ok := c.Replicas(topic.ID, 3); ok || r != nil {
+		t.Fatalf("Replicas(orders, 3) = %v, %v", r, ok)
+	}
 	if ps, ok := c.Partition(topic.ID, 2); !ok || ps.Leader != 1 || ps.Revision != rev {
 		t.Fatalf("Partition(orders, 2) = %+v, %v", ps, ok)
 	}

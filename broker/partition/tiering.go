@@ -88,7 +88,7 @@ func (m *Manager) runUploader(ctx context.Context, p *Partition, epoch int32) {
 // deletes them, and only once its uploader has read every finished copy (a
 // new leader must not delete data still in retention).
 func (m *Manager) remoteRetention(ctx context.Context, p *Partition, up *tier.Uploader) {
-	t, ok := m.cache.TopicByID(p.id)
+	t, ok := m.cache.TopicConfigsByID(p.id)
 	if !ok {
 		return
 	}

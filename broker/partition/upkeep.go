@@ -49,8 +49,8 @@ func (m *Manager) maybeChangeISR(p *Partition) {
 		return
 	}
 	m.log.Info("ISR changed", "partition", p.String(), "from", old, "to", next, "leader_epoch", st.LeaderEpoch)
-	if tp, ok := m.cache.TopicByID(p.id); ok && int(p.index) < len(tp.Partitions) {
-		m.setMembership(p, l, tp.Partitions[p.index], next, st.PartitionEpoch)
+	if replicas, ok := m.cache.Replicas(p.id, p.index); ok {
+		m.setMembership(p, l, replicas, next, st.PartitionEpoch)
 	}
 	p.updateHW()
 	p.roleChanged()
@@ -68,8 +68,8 @@ func (m *Manager) settleExpansion(ctx context.Context, p *Partition, l *repl.Lea
 		return false
 	}
 	if st.Leader == m.cfg.NodeID && st.LeaderEpoch == l.Epoch() {
-		if tp, ok := m.cache.TopicByID(p.id); ok && int(p.index) < len(tp.Partitions) {
-			m.setMembership(p, l, tp.Partitions[p.index], st.ISR, st.PartitionEpoch)
+		if replicas, ok := m.cache.Replicas(p.id, p.index); ok {
+			m.setMembership(p, l, replicas, st.ISR, st.PartitionEpoch)
 		}
 	}
 	// Either the ISR now holds them, or no write of this term adds them any
@@ -108,7 +108,7 @@ func (m *Manager) retain(p *Partition) {
 // topic; for a tiered one by local.retention.* and only segments whose copy
 // to the tier finished (the tier keeps them for retention.*).
 func (m *Manager) applyRetention(p *Partition) (int, error) {
-	t, ok := m.cache.TopicByID(p.id)
+	t, ok := m.cache.TopicConfigsByID(p.id) // every partition, every check: no copy of the assignment
 	if !ok {
 		return p.log.ApplyRetention()
 	}
