@@ -259,11 +259,13 @@ func (w *markerWriter) Close() {
 
 // leaderOf is the leader of a partition, or the code saying there is none.
 func (s *Server) leaderOf(topic string, index int32) (int32, int16) {
-	t, ok := s.cache.Topic(topic)
-	if !ok || index < 0 || int(index) >= len(t.Partitions) {
+	// Per partition of a transaction: no copy of the topic's assignment.
+	id, ok := s.cache.TopicID(topic)
+	n, _ := s.cache.PartitionCount(topic)
+	if !ok || index < 0 || int(index) >= n {
 		return -1, kerr.UnknownTopicOrPartition.Code
 	}
-	st, ok := s.cache.Partition(t.ID, index)
+	st, ok := s.cache.Partition(id, index)
 	if !ok || st.Leader < 0 {
 		return -1, kerr.LeaderNotAvailable.Code
 	}
