@@ -64,7 +64,7 @@ func printScaleResults(out io.Writer, title string, r scaleResult) {
 		}
 	}
 	for _, row := range r.rows {
-		if row.rf != 1 || row.partitions < 1000 {
+		if row.partitions < 1000 {
 			continue
 		}
 		for _, k := range []struct {
@@ -76,8 +76,9 @@ func printScaleResults(out io.Writer, title string, r scaleResult) {
 			{"Metadata", row.probeAlone.metadata, row.probe.metadata},
 		} {
 			x := float64(k.with.p50) / float64(k.alone.p50)
-			fmt.Fprintf(out, "%s of 1 partition beside %d idle ones / alone (same broker): p50 %d/%d µs %.2fx, p99 %.2fx (target: p50 <= %.1fx %s)\n",
-				k.name, row.partitions, k.with.p50.Microseconds(), k.alone.p50.Microseconds(), x, float64(k.with.p99)/float64(k.alone.p99), scaleRequestTarget, verdict(x <= scaleRequestTarget))
+			fmt.Fprintf(out, "%s of 1 partition beside %d idle ones RF=%d / alone (same %s): p50 %d/%d µs %.2fx, p99 %.2fx (target: p50 <= %.1fx %s)\n",
+				k.name, row.partitions, row.rf, map[bool]string{true: "broker", false: "cluster"}[row.rf == 1],
+				k.with.p50.Microseconds(), k.alone.p50.Microseconds(), x, float64(k.with.p99)/float64(k.alone.p99), scaleRequestTarget, verdict(x <= scaleRequestTarget))
 		}
 	}
 }

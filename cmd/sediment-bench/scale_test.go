@@ -48,9 +48,10 @@ func TestScaleVerdicts(t *testing.T) {
 		"idle RSS per partition at 1000 partitions RF=1: 10.0 KiB (target: <= 20 KiB met)",
 		"idle RSS per partition at 1000 partitions RF=3: 10.0 KiB",
 		"produce at 1000 partitions / at 16: 0.60x (target: >= 0.7x MISSED)",
-		"Produce of 1 partition beside 10000 idle ones / alone (same broker): p50 2000/1000 µs 2.00x, p99 1.00x (target: p50 <= 1.2x MISSED)",
-		"Fetch of 1 partition beside 10000 idle ones / alone (same broker): p50 100/100 µs 1.00x, p99 1.00x (target: p50 <= 1.2x met)",
-		"Produce of 1 partition beside 1000 idle ones / alone (same broker): p50 1000/1000 µs 1.00x",
+		"Produce of 1 partition beside 10000 idle ones RF=1 / alone (same broker): p50 2000/1000 µs 2.00x, p99 1.00x (target: p50 <= 1.2x MISSED)",
+		"Fetch of 1 partition beside 10000 idle ones RF=1 / alone (same broker): p50 100/100 µs 1.00x, p99 1.00x (target: p50 <= 1.2x met)",
+		"Produce of 1 partition beside 1000 idle ones RF=1 / alone (same broker): p50 1000/1000 µs 1.00x",
+		"Metadata of 1 partition beside 1000 idle ones RF=3 / alone (same cluster): p50 100/100 µs 1.00x",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -74,7 +75,7 @@ func TestScaleQuick(t *testing.T) {
 		regexp.MustCompile(`(?m)^ +1000 +1 .*$`),
 		regexp.MustCompile(`idle RSS per partition at 1000 partitions RF=1: -?[0-9.]+ KiB`),
 		regexp.MustCompile(`produce at 1000 partitions / at 16: [0-9.]+x`),
-		regexp.MustCompile(`Fetch of 1 partition beside 1000 idle ones / alone \(same broker\): p50 [0-9]+/[0-9]+ µs [0-9.]+x`),
+		regexp.MustCompile(`Fetch of 1 partition beside 1000 idle ones RF=1 / alone \(same broker\): p50 [0-9]+/[0-9]+ µs [0-9.]+x`),
 	} {
 		if !want.Match(b) {
 			t.Errorf("output lacks %s:\n%s", want, b)
