@@ -62,10 +62,10 @@ type scaleFlags struct {
 
 // addScaleFlags registers the phase's flags on fs.
 func addScaleFlags(fs *flag.FlagSet, s *scaleFlags) {
-	fs.StringVar(&s.partitions, "scale-partitions", "1,16,100,1000,10000", "scale: comma-separated partition `COUNTS`, each measured on a fresh single broker (RF=1) with one topic of that many partitions; the smallest is the reference of the per-request latencies, 16 that of the throughput at 1000")
+	fs.StringVar(&s.partitions, "scale-partitions", "1,16,100,1000,10000", "scale: comma-separated partition `COUNTS`, each measured on a fresh single broker (RF=1) with one topic of that many partitions; 16 is the reference of the throughput at 1000")
 	fs.IntVar(&s.cluster, "scale-cluster-partitions", 1000, "scale: partitions of the topic measured on a fresh 3-broker cluster with replication factor 3 (0 skips the cluster)")
 	fs.IntVar(&s.records, "scale-records", 200_000, "scale: records (of --value-size) produced over all partitions of each count's topic")
-	fs.IntVar(&s.requests, "scale-requests", 2000, "scale: Produce, Fetch and Metadata requests each timed one after the other on the probe topic per count")
+	fs.IntVar(&s.requests, "scale-requests", 2000, "scale: Produce, Fetch and Metadata requests each timed one after the other on the 1-partition probe topic, alone and then beside the count's partitions, in the same broker")
 	fs.DurationVar(&s.settle, "scale-settle", 3*time.Second, "scale: how long a broker idles, after a forced GC, before its RSS is read")
 	fs.DurationVar(&s.wait, "scale-wait", 5*time.Minute, "scale: fail when a topic's partitions do not all have a leader this long after CreateTopics")
 }
