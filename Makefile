@@ -95,7 +95,7 @@ fuzz:
 ## bench: Sediment against franz-go's kfake with the same franz-go workload (bin/sediment-bench; BENCH.md)
 bench: build minio image
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BENCH) ./cmd/sediment-bench
-	$(BENCH) --sediment-bin $(SEDIMENT)
+	$(BENCH) --sediment-bin $(SEDIMENT) $(if $(KLITE),--klite-bin $(KLITE))
 
 ## profile: CPU and allocation profiles of the broker during the bench's produce and consume
 ## phases (--records PROFILE_RECORDS, default 1,000,000) in ./profiles, and their top 10 frames

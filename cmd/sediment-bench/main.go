@@ -196,7 +196,7 @@ func benchFlagSet(f *benchFlags) *flag.FlagSet {
 	fs.IntVar(&f.partitions, "partitions", 16, "partitions of the benchmark topic (also the broker's --num-partitions)")
 	fs.IntVar(&f.maxInflight, "max-inflight", 10000, "most records produced but not yet acknowledged (also kgo's MaxBufferedRecords)")
 	fs.IntVar(&f.repeat, "repeat", 1, "runs; each run starts fresh target processes, and the medians of all runs are printed")
-	fs.DurationVar(&f.timeout, "timeout", 10*time.Minute, "fail the whole bench if it has not finished after this long")
+	fs.DurationVar(&f.timeout, "timeout", 20*time.Minute, "fail the bench if it has not finished after this long per run (--repeat N allows N times as long)")
 	fs.StringVar(&f.workDir, "work-dir", "", "parent `DIR` of the temporary directory holding the broker's data and the children's logs (default: $TMPDIR or /tmp); fsync costs depend on its file system")
 	fs.BoolVar(&f.failover, "failover", true, "after the targets of each run, measure a leader failover on a fresh 3-broker cluster (only when sediment-3 runs; --failover=false skips it)")
 	fs.DurationVar(&f.failoverMax, "failover-timeout", time.Minute, "fail the failover phase when no record produced after the kill is acknowledged within this long")

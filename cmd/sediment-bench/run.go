@@ -102,7 +102,8 @@ func benchMain(args []string) error {
 		<-sigCtx.Done()
 		stopSignals()
 	}()
-	ctx, cancel := context.WithTimeout(sigCtx, f.timeout)
+	// --timeout bounds one run; --repeat runs get as many times as long.
+	ctx, cancel := context.WithTimeout(sigCtx, f.timeout*time.Duration(f.repeat))
 	defer cancel()
 
 	root, err := os.MkdirTemp(f.workDir, "sediment-bench-")
