@@ -41,6 +41,7 @@ type fetchTarget struct {
 	errCode          int16
 	sp               *sessionPart // the session's entry, for recording what was sent
 	lastFetchedEpoch int32
+	named            bool // in the request (not only in its session)
 	// diverging is set when a follower's last fetched epoch ends before its
 	// fetch offset on the leader (KIP-320): it must truncate first.
 	diverging *partition.EpochEnd
@@ -70,9 +71,16 @@ func handleFetch(c *conn, r *request) (*pending, error) {
 	}
 	// Resolve partitions now, in arrival order; reads happen in the
 	// completion. Consumers need READ on each topic, followers CLUSTER_ACTION.
+	// The partitions the request names go first: a follower's new positions
+	// move high watermarks, completing acks=all produces, before the session's
+	// unchanged partitions are visited.
 	allowed := c.replicaCheck(kmsg.ACLOperationRead, f.replicaID, kerr.TopicAuthorizationFailed.Code)
-	for i := range f.targets {
-		c.srv.resolveFetchTarget(&f.targets[i], req.Version >= 13, f.replicaID, allowed)
+	for _, named := range [2]bool{true, false} {
+		for i := range f.targets {
+			if f.targets[i].named == named {
+				c.srv.resolveFetchTarget(&f.targets[i], req.Version >= 13, f.replicaID, allowed)
+			}
+		}
 	}
 	return &pending{complete: f.run}, nil
 }
@@ -117,9 +125,15 @@ func (f *fetch) run(ctx context.Context) outgoing {
 	for _, t := range f.targets {
 		if t.p != nil {
 			t.p.Watch(wake, f.replicaID >= 0)
-			defer t.p.Unwatch(wake)
 		}
 	}
+	defer func() { // one deferred call, not one per partition
+		for _, t := range f.targets {
+			if t.p != nil {
+				t.p.Unwatch(wake)
+			}
+		}
+	}()
 	wait := time.Duration(f.req.MaxWaitMillis) * time.Millisecond
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
@@ -216,6 +230,14 @@ func (f *fetch) readLocal(ctx context.Context, ps *fetchPass, i int) {
 		rp.LogStartOffset = t.p.LocalLogStart()
 		ps.ready = true // answer at once: the follower must truncate
 		return
+	}
+	if f.replicaID >= 0 {
+		// A follower at the log end, the usual state of an idle partition in its
+		// session: no read.
+		if hw, lso, start, ok := t.p.FollowerAtEnd(t.fetchOffset); ok {
+			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = hw, lso, start
+			return
+		}
 	}
 	limit := max(min(int64(t.maxBytes), ps.remaining), 0)
 	res, err := t.p.Read(ctx, t.fetchOffset, partition.ReadOptions{MaxBytes: int(limit), MinOne: ps.minOne,
@@ -330,14 +352,15 @@ func (f *fetch) readRemote(ctx context.Context, ps *fetchPass) {
 }
 
 // assemble puts the partitions into the response by topic, leaving out of
-// an incremental response those with nothing new, and returns what it tells
-// the session's partitions.
+// an incremental response those with nothing new (no records, error or
+// diverging epoch, and the high watermark and log start the client was last
+// told), and returns what it tells the session's partitions.
 func (f *fetch) assemble(resp *kmsg.FetchResponse, ps *fetchPass) []sentState {
 	var sent []sentState
 	topicAt := map[sessionKey]int{} // topic (partition zeroed) -> index in resp.Topics
 	for i := range f.targets {
 		t, rp := &f.targets[i], ps.rps[i]
-		if !f.full && t.sp != nil && !ps.hasRecords[i] && rp.ErrorCode == 0 &&
+		if !f.full && t.sp != nil && !ps.hasRecords[i] && rp.ErrorCode == 0 && rp.DivergingEpoch.Epoch < 0 &&
 			rp.HighWatermark == t.sentHW && rp.LogStartOffset == t.sentLogStart {
 			continue // incremental: nothing new for this partition
 		}

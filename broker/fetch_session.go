@@ -173,17 +173,18 @@ func (c *conn) fetchTargets(req *kmsg.FetchRequest) (targets []fetchTarget, sess
 		for _, p := range t.Partitions {
 			k := keyOf(t.Topic, t.TopicID, p.Partition)
 			parts = append(parts, sessionPart{key: k, fetchOffset: p.FetchOffset, maxBytes: p.PartitionMaxBytes, leaderEpoch: p.CurrentLeaderEpoch})
+			lastEpoch[k] = -1
 			if req.Version >= 12 {
 				lastEpoch[k] = p.LastFetchedEpoch
 			}
 		}
 	}
 	target := func(sp sessionPart, in *sessionPart) fetchTarget {
-		e, ok := lastEpoch[sp.key]
-		if !ok {
+		e, named := lastEpoch[sp.key]
+		if !named {
 			e = -1
 		}
-		return fetchTarget{sessionPart: sp, sp: in, lastFetchedEpoch: e}
+		return fetchTarget{sessionPart: sp, sp: in, lastFetchedEpoch: e, named: named}
 	}
 	if session == nil {
 		for _, sp := range parts {
@@ -207,6 +208,7 @@ func (c *conn) fetchTargets(req *kmsg.FetchRequest) (targets []fetchTarget, sess
 	for _, sp := range parts {
 		session.upsertLocked(sp)
 	}
+	targets = make([]fetchTarget, 0, len(session.order))
 	for _, k := range session.order {
 		sp := session.parts[k]
 		targets = append(targets, target(*sp, sp))

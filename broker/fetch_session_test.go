@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -57,5 +58,54 @@ func TestFetchSessions(t *testing.T) {
 	}
 	if r := fetch(second.SessionID, 1, false); r.ErrorCode != kerr.FetchSessionIDNotFound.Code {
 		t.Fatalf("the closed session: error %d", r.ErrorCode)
+	}
+}
+
+// An incremental response leaves out only the session partitions with no news: records,
+// an error, a diverging epoch (KIP-320: a follower that named its last fetched epoch must
+// hear it), a moved high watermark or log start each keep a partition in it. A full
+// response lists them all.
+func TestAssembleIncremental(t *testing.T) {
+	f := &fetch{}
+	ps := &fetchPass{}
+	add := func(part int32, records bool, mod func(rp *kmsg.FetchResponseTopicPartition)) {
+		sp := &sessionPart{key: sessionKey{topic: "t", part: part}, sentHW: 10, sentLogStart: 0}
+		f.targets = append(f.targets, fetchTarget{sessionPart: *sp, sp: sp, name: "t"})
+		rp := kmsg.NewFetchResponseTopicPartition()
+		rp.Partition, rp.HighWatermark, rp.LogStartOffset = part, 10, 0
+		mod(&rp)
+		ps.rps = append(ps.rps, rp)
+		ps.hasRecords = append(ps.hasRecords, records)
+	}
+	add(0, false, func(*kmsg.FetchResponseTopicPartition) {}) // nothing new
+	add(1, false, func(rp *kmsg.FetchResponseTopicPartition) {
+		rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = 3, 7
+	})
+	add(2, false, func(rp *kmsg.FetchResponseTopicPartition) { rp.HighWatermark = 11 })
+	add(3, false, func(rp *kmsg.FetchResponseTopicPartition) { rp.LogStartOffset = 5 })
+	add(4, false, func(rp *kmsg.FetchResponseTopicPartition) { rp.ErrorCode = kerr.NotLeaderForPartition.Code })
+	add(5, true, func(*kmsg.FetchResponseTopicPartition) {})
+	listed := func(resp *kmsg.FetchResponse) []int32 {
+		var got []int32
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				got = append(got, rp.Partition)
+			}
+		}
+		return got
+	}
+	resp := kmsg.NewPtrFetchResponse()
+	sent := f.assemble(resp, ps)
+	if got := listed(resp); !slices.Equal(got, []int32{1, 2, 3, 4, 5}) {
+		t.Fatalf("incremental response lists partitions %v, want 1-5", got)
+	}
+	if len(sent) != 5 || sent[1].hw != 11 || sent[2].logS != 5 {
+		t.Fatalf("recorded as sent: %+v", sent)
+	}
+	f.full = true
+	resp = kmsg.NewPtrFetchResponse()
+	f.assemble(resp, ps)
+	if got := listed(resp); len(got) != 6 {
+		t.Fatalf("full response lists partitions %v, want all 6", got)
 	}
 }

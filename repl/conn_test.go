@@ -32,6 +32,7 @@ type fakeLeader struct {
 	apiVersionsMax int16 // highest ApiVersions version served
 	partialTails   bool  // end byte-limited partitions with a partial batch, as old Kafka did
 	closeOnAccept  bool  // accept connections and close them at once
+	sessions       bool  // serve KIP-227 fetch sessions (session_test.go)
 
 	mu        sync.Mutex
 	parts     map[PartitionKey]*fakePart
@@ -43,6 +44,11 @@ type fakeLeader struct {
 	accepted  int
 	open      map[net.Conn]struct{}
 	closed    bool
+	// With sessions: every fetch as received, the next session id, and whether to
+	// answer the next incremental fetch FETCH_SESSION_ID_NOT_FOUND.
+	sessionFetches []fakeFetch
+	nextSession    int32
+	loseSession    bool
 
 	wg sync.WaitGroup
 }
@@ -250,6 +256,7 @@ func (fl *fakeLeader) serve(c net.Conn) {
 		fl.mu.Unlock()
 		c.Close()
 	}()
+	var sess *fakeSession // this connection's fetch session
 	for {
 		var hdr [4]byte
 		if _, err := io.ReadFull(c, hdr[:]); err != nil {
@@ -280,7 +287,7 @@ func (fl *fakeLeader) serve(c net.Conn) {
 			fl.t.Errorf("fake leader: decode %s v%d: %v", kmsg.NameForKey(key), version, err)
 			return
 		}
-		resp := fl.handle(req)
+		resp := fl.handle(req, &sess)
 		if resp == nil {
 			return
 		}
@@ -297,7 +304,7 @@ func (fl *fakeLeader) serve(c net.Conn) {
 	}
 }
 
-func (fl *fakeLeader) handle(req kmsg.Request) kmsg.Response {
+func (fl *fakeLeader) handle(req kmsg.Request, sess **fakeSession) kmsg.Response {
 	fl.mu.Lock()
 	fl.apis[req.Key()]++
 	fl.mu.Unlock()
@@ -320,6 +327,9 @@ func (fl *fakeLeader) handle(req kmsg.Request) kmsg.Response {
 	case *kmsg.OffsetForLeaderEpochRequest:
 		return fl.offsetForLeaderEpoch(req)
 	case *kmsg.FetchRequest:
+		if fl.sessions {
+			return fl.sessionFetch(req, sess)
+		}
 		return fl.fetch(req)
 	}
 	fl.t.Errorf("fake leader: unexpected %s", kmsg.NameForKey(req.Key()))

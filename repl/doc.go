@@ -6,9 +6,12 @@
 // comment is about the follower side: Manager.
 //
 // A Manager runs one fetcher goroutine, with one TCP connection, per leader broker (Kafka's
-// ReplicaFetcherThread with num.replica.fetchers=1); each Fetch carries every partition
-// this broker follows from that leader, as a sessionless full fetch (SessionID 0,
-// SessionEpoch -1). The connection (conn.go) frames requests with kmsg's RequestFormatter,
+// ReplicaFetcherThread with num.replica.fetchers=1). Its fetches use a KIP-227 fetch
+// session per connection (session.go), as Kafka's fetcher does: a full fetch naming every
+// partition this broker follows from that leader opens it, then each fetch names only the
+// partitions whose fetch offset, log start or last fetched epoch moved, forgets those no
+// longer fetched, and the leader answers only partitions with news; a lost session or a
+// leader keeping none means a full fetch again. The connection (conn.go) frames requests with kmsg's RequestFormatter,
 // learns the leader's versions with ApiVersions, and uses Fetch v12-v16: v15+ names the
 // replica in ReplicaState (KIP-903), v13+ names topics by id.
 //

@@ -64,6 +64,10 @@ type fetcher struct {
 	logger *slog.Logger
 	cancel context.CancelFunc
 	wake   chan struct{} // cap 1: partitions were added
+	// truncated is set when a log was truncated or restarted: its high watermark may
+	// now be below the leader's, which a fetch session tells only when it changes, so
+	// the next fetch is full. Fetcher goroutine only.
+	truncated bool
 
 	mu    sync.Mutex
 	parts map[PartitionKey]*fpart
@@ -119,6 +123,7 @@ func (f *fetcher) run(ctx context.Context) {
 	}()
 	cfg := &f.m.cfg
 	failures := 0
+	var sess *fetchSession
 	for ctx.Err() == nil {
 		truncate, fetch, next := f.ready(time.Now())
 		if len(truncate) == 0 && len(fetch) == 0 {
@@ -128,12 +133,13 @@ func (f *fetcher) run(ctx context.Context) {
 		var err error
 		if c == nil {
 			c, err = f.connect(ctx)
+			sess = newFetchSession() // sessions live on one connection
 		}
 		if err == nil {
 			if len(truncate) > 0 {
 				err = f.truncateRound(ctx, c, truncate)
 			} else {
-				err = f.fetchRound(ctx, c, fetch)
+				err = f.fetchRound(ctx, c, sess, fetch)
 			}
 		}
 		if err == nil {
@@ -422,6 +428,7 @@ func (f *fetcher) truncateLocked(fp *fpart, l Log, leaderEpoch int32, leaderEnd 
 		return false, fmt.Errorf("repl: truncate to %d: %w", to, err)
 	}
 	f.m.metrics.truncations.WithLabelValues("divergence").Inc()
+	f.truncated = true
 	f.clampHighWatermarkLocked(fp, l)
 	f.logger.Info("repl: truncated divergent log tail", "topic", fp.r.Topic, "partition", fp.r.Partition,
 		"leader_epoch", fp.r.LeaderEpoch, "leader_answer_epoch", leaderEpoch, "leader_answer_end", leaderEnd,
@@ -438,13 +445,39 @@ type respKey struct {
 
 type sentPart struct {
 	fp     *fpart
-	offset int64 // the FetchOffset sent
+	offset int64 // the FetchOffset the leader holds
 }
 
-// fetchRound sends one sessionless full Fetch for parts and applies the response.
-func (f *fetcher) fetchRound(ctx context.Context, c *conn, parts []*fpart) error {
+// fetchRound sends one Fetch for parts in the connection's fetch session (session.go) and
+// applies the response: a full fetch names every partition, an incremental one only those
+// whose position changed since the session last heard of them.
+func (f *fetcher) fetchRound(ctx context.Context, c *conn, sess *fetchSession, parts []*fpart) error {
 	cfg := &f.m.cfg
 	ver, _ := c.version(fetchKey, fetchMinVersion, fetchMaxVersion) // checked by connect
+	byID := ver >= 13
+	keyOf := func(fp *fpart) respKey {
+		if byID {
+			return respKey{id: fp.r.TopicID, part: fp.r.Partition}
+		}
+		return respKey{topic: fp.r.Topic, part: fp.r.Partition}
+	}
+	if f.truncated && !sess.full {
+		sess.restart(true)
+	}
+	f.truncated = false
+	if !sess.full {
+		for _, fp := range parts {
+			if sp := sess.parts[keyOf(fp)]; sp != nil && sp.fp != fp {
+				// A new Follow replaced the partition (a new leader epoch): start over
+				// with a full fetch, so that everything the leader tells it is fresh.
+				sess.restart(true)
+				break
+			}
+		}
+	}
+	if sess.full {
+		clear(sess.parts)
+	}
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = ver
 	if ver >= 15 {
@@ -458,27 +491,29 @@ func (f *fetcher) fetchRound(ctx context.Context, c *conn, parts []*fpart) error
 	req.MinBytes = cfg.MinBytes
 	req.MaxBytes = cfg.MaxBytes
 	req.IsolationLevel = 0
-	req.SessionID = 0
-	req.SessionEpoch = -1
-	byID := ver >= 13
-	sent := make(map[respKey]sentPart, len(parts))
+	req.SessionID = sess.id
+	req.SessionEpoch = sess.requestEpoch()
+	full := sess.full
+	sess.round++
 	topicAt := make(map[respKey]int)
 	for _, fp := range parts {
-		p := kmsg.NewFetchRequestTopicPartition()
-		if !withLog(fp, func(l Log) {
-			p.FetchOffset = l.LogEndOffset()
-			p.LogStartOffset = l.LogStartOffset()
-			p.LastFetchedEpoch = l.LatestEpoch()
-		}) {
+		var off, start int64
+		var last int32
+		if !withLog(fp, func(l Log) { off, start, last = l.LogEndOffset(), l.LogStartOffset(), l.LatestEpoch() }) {
 			continue
 		}
+		k := keyOf(fp)
+		if sp := sess.parts[k]; sp != nil && sp.offset == off && sp.logStart == start && sp.lastEpoch == last {
+			sp.round = sess.round // the leader's session holds it as it is
+			continue
+		}
+		sess.parts[k] = &sessionPart{fp: fp, offset: off, logStart: start, lastEpoch: last, round: sess.round}
+		p := kmsg.NewFetchRequestTopicPartition()
 		p.Partition = fp.r.Partition
 		p.CurrentLeaderEpoch = fp.r.LeaderEpoch
+		p.FetchOffset, p.LogStartOffset, p.LastFetchedEpoch = off, start, last
 		p.PartitionMaxBytes = cfg.PartitionMaxBytes
-		tk := respKey{topic: fp.r.Topic}
-		if byID {
-			tk = respKey{id: fp.r.TopicID}
-		}
+		tk := respKey{topic: k.topic, id: k.id}
 		ti, ok := topicAt[tk]
 		if !ok {
 			t := kmsg.NewFetchRequestTopic()
@@ -488,10 +523,9 @@ func (f *fetcher) fetchRound(ctx context.Context, c *conn, parts []*fpart) error
 			topicAt[tk] = ti
 		}
 		req.Topics[ti].Partitions = append(req.Topics[ti].Partitions, p)
-		tk.part = fp.r.Partition
-		sent[tk] = sentPart{fp: fp, offset: p.FetchOffset}
 	}
-	if len(sent) == 0 {
+	sess.forget(req, byID)
+	if len(sess.parts) == 0 && len(req.ForgottenTopics) == 0 {
 		return nil
 	}
 	f.m.metrics.requests.WithLabelValues("Fetch").Inc()
@@ -501,6 +535,15 @@ func (f *fetcher) fetchRound(ctx context.Context, c *conn, parts []*fpart) error
 	}
 	resp := kresp.(*kmsg.FetchResponse)
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		if errors.Is(err, kerr.FetchSessionIDNotFound) || errors.Is(err, kerr.InvalidFetchSessionEpoch) {
+			// The leader lost our session (evicted it) or we are out of step with it:
+			// a full fetch opens a new one (replacing this id, if the leader still
+			// has it), as Kafka's fetcher does.
+			f.m.metrics.errors.WithLabelValues(errLabel(err)).Inc()
+			f.logger.Debug("repl: fetch session lost, opening a new one", "session", sess.id, "err", err)
+			sess.restart(true)
+			return nil
+		}
 		return fmt.Errorf("repl: fetch from broker %d: %w", f.leader, err)
 	}
 	for ti := range resp.Topics {
@@ -511,18 +554,24 @@ func (f *fetcher) fetchRound(ctx context.Context, c *conn, parts []*fpart) error
 			if byID {
 				k = respKey{id: t.TopicID, part: rp.Partition}
 			}
-			sp, ok := sent[k]
-			if !ok {
+			sp := sess.parts[k]
+			if sp == nil || sp.answered == sess.round {
 				continue
 			}
-			delete(sent, k)
-			f.handlePartition(sp, rp)
+			sp.answered = sess.round
+			f.handlePartition(sentPart{fp: sp.fp, offset: sp.offset}, rp)
 		}
 	}
-	for _, sp := range sent {
-		// A full fetch answers every partition; do not spin on one that is left out.
-		f.fail(sp.fp, "missing", errors.New("repl: leader left the partition out of its fetch response"))
+	if full {
+		for _, sp := range sess.parts {
+			if sp.answered != sess.round {
+				// A full fetch answers every partition; do not spin on one that is
+				// left out. (An incremental one leaves out those with no news.)
+				f.fail(sp.fp, "missing", errors.New("repl: leader left the partition out of its fetch response"))
+			}
+		}
 	}
+	sess.answered(resp.SessionID, req.SessionEpoch) // last: without a session it forgets the partitions
 	return nil
 }
 
@@ -654,6 +703,7 @@ func (f *fetcher) alignLocked(fp *fpart, l Log, whole []byte, base int64) ([]byt
 		return nil, fmt.Errorf("repl: restart log at %d: %w", base, err)
 	}
 	f.m.metrics.truncations.WithLabelValues("reset").Inc()
+	f.truncated = true
 	f.setHighWatermarkLocked(fp, base) // an empty log's high watermark is its end, as in Kafka
 	f.logger.Info("repl: leader's first batch starts below the empty log's end, restarted the log at it",
 		"topic", fp.r.Topic, "partition", fp.r.Partition, "from", leo, "to", base)
@@ -702,6 +752,7 @@ func (f *fetcher) outOfRangeLocked(fp *fpart, l Log, fetchOffset int64, rp *kmsg
 			return fmt.Errorf("repl: restart log at leader's log start %d: %w", start, err)
 		}
 		f.m.metrics.truncations.WithLabelValues("reset").Inc()
+		f.truncated = true
 		f.setHighWatermarkLocked(fp, start)
 		f.logger.Info("repl: log end below leader's log start, restarted the log there", "topic", fp.r.Topic,
 			"partition", fp.r.Partition, "from", leo, "to", start)
@@ -711,6 +762,7 @@ func (f *fetcher) outOfRangeLocked(fp *fpart, l Log, fetchOffset int64, rp *kmsg
 			return fmt.Errorf("repl: truncate to leader's high watermark %d: %w", hw, err)
 		}
 		f.m.metrics.truncations.WithLabelValues("out_of_range").Inc()
+		f.truncated = true
 		f.clampHighWatermarkLocked(fp, l)
 		f.logger.Warn("repl: log end above leader's, truncated to its high watermark", "topic", fp.r.Topic,
 			"partition", fp.r.Partition, "from", leo, "to", l.LogEndOffset())

@@ -93,6 +93,19 @@ func (p *Partition) Read(ctx context.Context, offset int64, o ReadOptions) (Read
 	return res, nil
 }
 
+// FollowerAtEnd answers, without reading, a follower whose fetch offset is
+// this leader's log end: there is nothing to read, and it gets the offsets
+// Read would give. ok is false when Read must run: the offset is not the log
+// end, or the tier's bounds are not loaded yet. The follower's position is
+// recorded by FollowerFetch when its fetch arrives, not here.
+func (p *Partition) FollowerAtEnd(offset int64) (hw, lastStable, logStart int64, ok bool) {
+	if offset != p.log.LogEndOffset() || (p.m.tierStore != nil && !p.remoteLoaded.Load()) {
+		return 0, 0, 0, false
+	}
+	hw = p.hw.Load()
+	return hw, min(p.log.FirstUnstableOffset(), hw), p.LogStart(), true
+}
+
 // EpochEnd is where a leader epoch ends (the start of the next one, or the
 // log end for the latest).
 type EpochEnd struct {
