@@ -16,9 +16,6 @@ package broker
 import (
 	"context"
 	"errors"
-	"runtime"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -37,41 +34,22 @@ type produced struct {
 	sp  *kmsg.ProduceResponseTopicPartition // its entry in the response
 }
 
-// toAppend is one partition of a Produce request: its batches, its entry in
-// the response, and once appended the append the response waits for (ok).
-type toAppend struct {
-	topic  string
-	rp     *kmsg.ProduceRequestTopicPartition
-	sp     *kmsg.ProduceResponseTopicPartition
-	denied int16
-	w      produced
-	ok     bool
-}
-
 func handleProduce(c *conn, r *request) (*pending, error) {
 	req := r.kreq.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	var waits []produced
 	denied := c.produceCheck(req.TransactionID)
 	// Sized up front, so the entries' addresses stay valid for the waits.
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
-	var all []toAppend
-	size := 0
 	for i := range req.Topics {
 		rt, st := &req.Topics[i], &resp.Topics[i]
 		*st = kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
-		code := denied(rt.Topic)
 		for j := range rt.Partitions {
-			all = append(all, toAppend{topic: rt.Topic, rp: &rt.Partitions[j], sp: &st.Partitions[j], denied: code})
-			size += len(rt.Partitions[j].Records)
-		}
-	}
-	c.appendAll(req, resp, all, size)
-	var waits []produced
-	for _, a := range all {
-		if a.ok {
-			waits = append(waits, a.w)
+			if w, ok := c.produce(req, resp, rt.Topic, &rt.Partitions[j], &st.Partitions[j], denied(rt.Topic)); ok {
+				waits = append(waits, w)
+			}
 		}
 	}
 	switch {
@@ -99,69 +77,10 @@ func handleProduce(c *conn, r *request) (*pending, error) {
 	}}, nil
 }
 
-// parallelAppendBytes is the size of a Produce request's records from which
-// its partitions are appended by several goroutines (appendAll).
-const parallelAppendBytes = 256 << 10
-
-// appendAll appends the batches of every partition of a Produce request and
-// fills in their response entries. A request of several partitions and at
-// least parallelAppendBytes is appended by up to GOMAXPROCS goroutines, the
-// connection's own among them, one partition at a time each: the copy of a
-// partition's bytes into the page cache is most of the broker's CPU on the
-// produce path (BENCH.md, "The broker's share"), so the request's appends
-// end, and their syncs start, sooner than one after the other, and the
-// connection reads the next request sooner. Appends to different partitions
-// share nothing but the response's list of brokers (leader hints, under a
-// lock). A transactional request (its verification may wait for the
-// coordinator) and one naming a partition twice (whose appends keep the
-// request's order) are appended one partition after the other.
-func (c *conn) appendAll(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, all []toAppend, size int) {
-	workers := min(runtime.GOMAXPROCS(0), len(all))
-	if workers < 2 || size < parallelAppendBytes || req.TransactionID != nil || repeatsPartition(all) {
-		for i := range all {
-			a := &all[i]
-			a.w, a.ok = c.produce(req, resp, a.topic, a.rp, a.sp, a.denied, nil)
-		}
-		return
-	}
-	var hints sync.Mutex
-	var next atomic.Int64
-	work := func() {
-		for i := next.Add(1) - 1; i < int64(len(all)); i = next.Add(1) - 1 {
-			a := &all[i]
-			a.w, a.ok = c.produce(req, resp, a.topic, a.rp, a.sp, a.denied, &hints)
-		}
-	}
-	var wg sync.WaitGroup
-	for range workers - 1 {
-		wg.Go(work)
-	}
-	work()
-	wg.Wait()
-}
-
-// repeatsPartition reports whether a partition appears twice in all.
-func repeatsPartition(all []toAppend) bool {
-	type key struct {
-		topic string
-		part  int32
-	}
-	seen := make(map[key]struct{}, len(all))
-	for _, a := range all {
-		k := key{a.topic, a.rp.Partition}
-		if _, ok := seen[k]; ok {
-			return true
-		}
-		seen[k] = struct{}{}
-	}
-	return false
-}
-
 // produce appends one partition's batches and fills in its response entry.
-// It reports whether the response must wait for the append. hints, when not
-// nil, guards the response's broker list (appendAll's goroutines share it).
+// It reports whether the response must wait for the append.
 func (c *conn) produce(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, topic string,
-	rp *kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition, denied int16, hints *sync.Mutex) (produced, bool) {
+	rp *kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition, denied int16) (produced, bool) {
 	s := c.srv
 	*sp = kmsg.NewProduceResponseTopicPartition()
 	sp.Partition = rp.Partition
@@ -184,10 +103,6 @@ func (c *conn) produce(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, top
 	p, err := s.parts.Leader(topic, rp.Partition, -1)
 	if err != nil {
 		sp.ErrorCode = errorCode(err)
-		if hints != nil {
-			hints.Lock()
-			defer hints.Unlock()
-		}
 		s.leaderHint(topic, rp.Partition, &sp.CurrentLeader, resp)
 		return produced{}, false
 	}
