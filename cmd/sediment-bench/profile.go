@@ -72,7 +72,24 @@ func (p *profiler) start(ctx context.Context, phase string) (wait func() error) 
 
 // fetchProfile writes the body of url, which takes about d to answer, to file.
 func fetchProfile(ctx context.Context, url, file string, d time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
+	f, err := os.Create(file)
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	err = httpGet(ctx, url, d+30*time.Second, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	return nil
+}
+
+// httpGet GETs url within timeout and copies the body to w (io.Discard drops
+// it), failing on a status other than 200.
+func httpGet(ctx context.Context, url string, timeout time.Duration, w io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -80,23 +97,15 @@ func fetchProfile(ctx context.Context, url, file string, d time.Duration) error 
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("profile: %w", err)
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("profile: GET %s: %s: %s", url, resp.Status, msg)
+		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, msg)
 	}
-	f, err := os.Create(file)
-	if err != nil {
-		return fmt.Errorf("profile: %w", err)
-	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
-		return fmt.Errorf("profile: GET %s: %w", url, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("profile: %w", err)
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
 	}
 	return nil
 }

@@ -28,7 +28,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -305,7 +304,7 @@ type idle struct {
 func idleFigures(ctx context.Context, nodes []scaleNode, settle time.Duration) (idle, error) {
 	var out idle
 	for _, n := range nodes {
-		if err := httpGet(ctx, "http://"+n.http+"/debug/pprof/heap?gc=1"); err != nil {
+		if err := httpGet(ctx, "http://"+n.http+"/debug/pprof/heap?gc=1", 30*time.Second, io.Discard); err != nil {
 			return out, fmt.Errorf("forcing a GC: %w", err)
 		}
 	}
@@ -365,24 +364,4 @@ func openFDs(pid int) (n int, limit uint64, err error) {
 		}
 	}
 	return len(ents), limit, nil
-}
-
-// httpGet GETs url and discards the body, failing on a status other than 200.
-func httpGet(ctx context.Context, url string) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	_, err = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return err
 }
