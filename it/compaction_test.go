@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -30,8 +31,11 @@ func TestCompactionKill9(t *testing.T) {
 		keys    = 4000
 	)
 	v := func(s string) *string { return &s }
+	// The topic is made compacted only once everything is produced: a cleaner
+	// compacting meanwhile could have caught up before the first kill (it did on
+	// a loaded machine, where the produce is slow), leaving no clean to kill.
 	createTopic(t, b.Admin(t), topic, 1, map[string]*string{
-		"cleanup.policy": v("compact"), "segment.bytes": v("131072"), "min.cleanable.dirty.ratio": v("0.01"),
+		"cleanup.policy": v("delete"), "segment.bytes": v("131072"), "min.cleanable.dirty.ratio": v("0.01"),
 	})
 	cl := b.Client(t, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(kgo.Lz4Compression()), kgo.ProducerBatchMaxBytes(32<<10))
 	type rec struct{ key, value []byte }
@@ -56,6 +60,10 @@ func TestCompactionKill9(t *testing.T) {
 		}
 	}
 	cl.Close()
+	ar, err := b.Admin(t).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "cleanup.policy", Value: v("compact")}}, topic)
+	if err != nil || len(ar) != 1 || ar[0].Err != nil {
+		t.Fatalf("cleanup.policy=compact: %v %+v", err, ar)
+	}
 
 	dir := filepath.Join(b.Dir, topic+"-0")
 	midClean := 0
