@@ -17,6 +17,7 @@ import (
 	"github.com/sedimentio/sediment/segment"
 	"github.com/sedimentio/sediment/segment/segmenttest"
 	"github.com/sedimentio/sediment/segment/vfs"
+	"github.com/sedimentio/sediment/tier"
 )
 
 // env is one broker's partition layer over a real embedded etcd member.
@@ -459,6 +460,47 @@ func waitUntil(t *testing.T, d time.Duration, cond func() bool) {
 		case <-tick.C:
 		case <-deadline:
 			t.Fatal("condition not met in time")
+		}
+	}
+}
+
+// TestForgetRemote: remote retention takes a copy out of what reads see
+// before deleting its objects; the log start clients see moves past it, to
+// the next copy and then to the local log start.
+func TestForgetRemote(t *testing.T) {
+	e := newEnv(t, nil)
+	e.createTopic("t", 1, []int32{1}, []int32{1}, 0)
+	p, err := e.m.Leader("t", 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		res, err := p.AppendLeader(segmenttest.Plain("a"), AcksAll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Wait(context.Background(), res, AcksAll); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := p.DeleteRecordsBefore(3); err != nil {
+		t.Fatal(err)
+	}
+	// The tier holds [0,1] and [2,2] (as an uploader's copies would).
+	segs := []tier.RemoteSegment{{UploadID: "a", BaseOffset: 0, EndOffset: 1}, {UploadID: "b", BaseOffset: 2, EndOffset: 2}}
+	p.remoteSegs.Store(&segs)
+	p.remoteStart.Store(0)
+	for _, tc := range []struct {
+		forget    string
+		wantStart int64
+		wantFound bool // offset 0 still readable from the tier
+	}{{"other", 0, true}, {"a", 2, false}, {"b", 3, false}} {
+		p.forgetRemote(tc.forget)
+		if got := p.LogStart(); got != tc.wantStart {
+			t.Errorf("after forgetting %q: log start %d, want %d", tc.forget, got, tc.wantStart)
+		}
+		if _, found := p.remoteSegmentFor(0); found != tc.wantFound {
+			t.Errorf("after forgetting %q: offset 0 in the tier: %v", tc.forget, found)
 		}
 	}
 }

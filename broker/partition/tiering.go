@@ -19,7 +19,7 @@ import (
 )
 
 func (m *Manager) runUploader(ctx context.Context, p *Partition, epoch int32) {
-	md := &tierMeta{m: m, id: p.id, p: p.index, epoch: epoch}
+	md := &tierMeta{m: m, part: p, id: p.id, p: p.index, epoch: epoch}
 	cfg := m.cfg.TierUpload
 	cfg.TopicID, cfg.Topic, cfg.Partition, cfg.LeaderEpoch = p.id, p.topic, p.index, epoch
 	up, err := tier.NewUploader(cfg, m.tierStore, logSource{p.log}, md, m.tierMetrics, m.log.With("partition", p.String()))
@@ -143,6 +143,34 @@ func (m *Manager) refreshRemoteBounds(ctx context.Context, p *Partition) error {
 	return nil
 }
 
+// forgetRemote drops the finished copy uploadID from what reads see (remote
+// retention is about to delete it), raising the remote start first: a read
+// that sees the old start still finds the copy.
+func (p *Partition) forgetRemote(uploadID string) {
+	p.remoteMu.Lock()
+	defer p.remoteMu.Unlock()
+	cur := p.remoteSegs.Load()
+	if cur == nil {
+		return
+	}
+	start := int64(-1)
+	segs := make([]tier.RemoteSegment, 0, len(*cur))
+	for _, s := range *cur {
+		if s.UploadID == uploadID {
+			continue
+		}
+		segs = append(segs, s)
+		if start < 0 || s.BaseOffset < start {
+			start = s.BaseOffset
+		}
+	}
+	if len(segs) == len(*cur) {
+		return
+	}
+	p.remoteStart.Store(start)
+	p.remoteSegs.Store(&segs)
+}
+
 // ensureRemote reads the tier's state of p from etcd unless it was read in
 // p's current role: a new leader must not answer ListOffsets or fetches below
 // its local log start before it knows what the tier holds.
@@ -186,6 +214,7 @@ func (s logSource) EpochsFor(base, next int64) []tier.EpochEntry {
 // does.
 type tierMeta struct {
 	m     *Manager
+	part  *Partition
 	id    meta.TopicID
 	p     int32
 	epoch int32
@@ -244,6 +273,11 @@ func (t *tierMeta) Transition(ctx context.Context, st tier.StoredSegment, state 
 		return tier.StoredSegment{}, fenced(err)
 	}
 	st.Revision = rev
+	if state == tier.DeleteStarted {
+		// Reads leave the copy before its objects go, as Kafka moves the
+		// log start offset before deleting remote segments.
+		t.part.forgetRemote(st.UploadID)
+	}
 	return st, nil
 }
 
