@@ -82,12 +82,24 @@ func handleFetch(c *conn, r *request) (*pending, error) {
 			}
 		}
 	}
+	if session != nil {
+		session.watch(f.targets, f.replicaID >= 0)
+	}
 	return &pending{complete: f.run}, nil
 }
 
 // resolveFetchTarget finds the partition a target names and, for a
 // follower, checks its position against this leader's log.
 func (s *Server) resolveFetchTarget(t *fetchTarget, byID bool, replicaID int32, allowed *topicCheck) {
+	if sp := t.sp; sp != nil && sp.part != nil && sp.part.LeaderIn(t.leaderEpoch) {
+		// The session's partition, still led here in this epoch: no lookups.
+		t.name = sp.name
+		if t.errCode = allowed.code(t.name); t.errCode == 0 {
+			t.p = sp.part
+			t.followerFetch(replicaID)
+		}
+		return
+	}
 	t.name = t.key.topic
 	if byID {
 		name, ok := s.cache.TopicName(t.key.id) // no copy of the topic per partition
@@ -106,8 +118,18 @@ func (s *Server) resolveFetchTarget(t *fetchTarget, byID bool, replicaID int32, 
 		return
 	}
 	t.p = p
+	if t.sp != nil {
+		t.sp.part, t.sp.name = p, t.name
+	}
+	t.followerFetch(replicaID)
+}
+
+// followerFetch records a follower's position (replicaID >= 0) and checks
+// its last fetched epoch.
+func (t *fetchTarget) followerFetch(replicaID int32) {
 	if replicaID >= 0 {
-		t.diverging, err = p.FollowerFetch(replicaID, t.fetchOffset, t.lastFetchedEpoch)
+		var err error
+		t.diverging, err = t.p.FollowerFetch(replicaID, t.fetchOffset, t.lastFetchedEpoch)
 		t.errCode = errorCode(err)
 	}
 }
@@ -121,19 +143,30 @@ type sentState struct {
 // run reads the targets, waiting up to MaxWaitMillis for MinBytes.
 func (f *fetch) run(ctx context.Context) outgoing {
 	s := f.c.srv
-	wake := make(chan struct{}, 1)
-	for _, t := range f.targets {
-		if t.p != nil {
-			t.p.Watch(wake, f.replicaID >= 0)
+	var wake chan struct{}
+	if f.session != nil {
+		// Watched for the session's lifetime (handleFetch): drop a signal
+		// left from before this request, which the first pass covers.
+		wake = f.session.wake
+		select {
+		case <-wake:
+		default:
 		}
-	}
-	defer func() { // one deferred call, not one per partition
+	} else {
+		wake = make(chan struct{}, 1)
 		for _, t := range f.targets {
 			if t.p != nil {
-				t.p.Unwatch(wake)
+				t.p.Watch(wake, f.replicaID >= 0)
 			}
 		}
-	}()
+		defer func() { // one deferred call, not one per partition
+			for _, t := range f.targets {
+				if t.p != nil {
+					t.p.Unwatch(wake)
+				}
+			}
+		}()
+	}
 	wait := time.Duration(f.req.MaxWaitMillis) * time.Millisecond
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
@@ -209,6 +242,15 @@ func (f *fetch) once(ctx context.Context) (*fetchPass, []sentState) {
 // tier with the budget left at its turn.
 func (f *fetch) readLocal(ctx context.Context, ps *fetchPass, i int) {
 	t, rp := &f.targets[i], &ps.rps[i]
+	if f.replicaID >= 0 && !f.full && t.sp != nil && !t.named && t.p != nil && t.errCode == 0 && t.diverging == nil {
+		// An incremental follower fetch's idle partition: a follower at the
+		// log end told this high watermark and log start before has no news,
+		// and assemble leaves it out; not worth a whole entry.
+		if hw, _, start, ok := t.p.FollowerAtEnd(t.fetchOffset); ok && hw == t.sentHW && start == t.sentLogStart {
+			rp.HighWatermark, rp.LogStartOffset, rp.DivergingEpoch.Epoch = hw, start, -1
+			return
+		}
+	}
 	*rp = kmsg.NewFetchResponseTopicPartition()
 	rp.Partition = t.key.part
 	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1

@@ -169,6 +169,7 @@ func (c *conn) serve() {
 	c.readLoop()
 	wg.Wait()
 	c.close()
+	c.fetchSessions.closeAll() // their partitions stop signalling this connection
 }
 
 // stopReading makes the reader return at its next frame boundary (shutdown:

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sedimentio/sediment/broker/partition"
 	"github.com/sedimentio/sediment/meta"
 )
 
@@ -36,11 +37,22 @@ type sessionPart struct {
 	// What the client was last told; an incremental response omits the
 	// partition when nothing differs and no records are ready.
 	sentHW, sentLogStart int64
+	// Touched only by the connection's reading goroutine: the partition
+	// (and topic name) the last fetch resolved the key to, reused while it
+	// is still the leader in the fetched epoch; and the partition the
+	// session's wake channel is registered with, for the session's lifetime
+	// rather than per request.
+	part    *partition.Partition
+	name    string
+	watched *partition.Partition
 }
 
 type fetchSession struct {
 	id    int32
 	epoch int32 // the epoch the next incremental request must carry
+	// wake is signalled by the session's partitions (watched for the
+	// session's lifetime): a fetch parked on the session wakes on it.
+	wake chan struct{}
 
 	mu    sync.Mutex // the reader updates parts; the writer records what was sent
 	order []sessionKey
@@ -62,6 +74,7 @@ func (fc *fetchSessionCache) create() *fetchSession {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
 	if len(fc.order) >= maxSessionsPerConn {
+		fc.sessions[fc.order[0]].unwatchAll()
 		delete(fc.sessions, fc.order[0])
 		fc.order = fc.order[1:]
 	}
@@ -70,7 +83,7 @@ func (fc *fetchSessionCache) create() *fetchSession {
 	if fc.next == math.MaxInt32 {
 		fc.next = 1
 	}
-	fs := &fetchSession{id: id, epoch: 1, parts: make(map[sessionKey]*sessionPart)}
+	fs := &fetchSession{id: id, epoch: 1, wake: make(chan struct{}, 1), parts: make(map[sessionKey]*sessionPart)}
 	fc.sessions[id] = fs
 	fc.order = append(fc.order, id)
 	return fs
@@ -85,11 +98,56 @@ func (fc *fetchSessionCache) get(id int32) *fetchSession {
 func (fc *fetchSessionCache) remove(id int32) {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
+	if fs := fc.sessions[id]; fs != nil {
+		fs.unwatchAll()
+	}
 	delete(fc.sessions, id)
 	for i, o := range fc.order {
 		if o == id {
 			fc.order = append(fc.order[:i], fc.order[i+1:]...)
 			break
+		}
+	}
+}
+
+// closeAll ends every session: the connection is gone.
+func (fc *fetchSessionCache) closeAll() {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	for _, fs := range fc.sessions {
+		fs.unwatchAll()
+	}
+	clear(fc.sessions)
+	fc.order = nil
+}
+
+// watch points the session's wake channel at the partitions targets
+// resolved to, moving a registration only where a partition changed (a new
+// partition, a role change, an error). Called on the reading goroutine.
+func (fs *fetchSession) watch(targets []fetchTarget, replica bool) {
+	for i := range targets {
+		t := &targets[i]
+		if t.sp == nil || t.sp.watched == t.p {
+			continue
+		}
+		if t.sp.watched != nil {
+			t.sp.watched.Unwatch(fs.wake)
+		}
+		if t.p != nil {
+			t.p.Watch(fs.wake, replica)
+		}
+		t.sp.watched = t.p
+	}
+}
+
+// unwatchAll drops the session's registrations.
+func (fs *fetchSession) unwatchAll() {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for _, sp := range fs.parts {
+		if sp.watched != nil {
+			sp.watched.Unwatch(fs.wake)
+			sp.watched = nil
 		}
 	}
 }
@@ -114,8 +172,12 @@ func (fs *fetchSession) upsertLocked(sp sessionPart) {
 }
 
 func (fs *fetchSession) forgetLocked(k sessionKey) {
-	if _, ok := fs.parts[k]; !ok {
+	sp, ok := fs.parts[k]
+	if !ok {
 		return
+	}
+	if sp.watched != nil {
+		sp.watched.Unwatch(fs.wake)
 	}
 	delete(fs.parts, k)
 	for i, o := range fs.order {

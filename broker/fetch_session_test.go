@@ -6,7 +6,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sedimentio/sediment/meta"
 )
 
 // KIP-227 sessions: epoch 0 opens one (with a session id, it replaces that
@@ -16,24 +19,10 @@ func TestFetchSessions(t *testing.T) {
 	b := startBroker(t, nil)
 	b.createTopic("fs", 1, nil)
 	br := b.client().Broker(1)
-	fetch := func(id, epoch int32, withPartition bool) *kmsg.FetchResponse {
+	id := b.srv.parts.Get("fs", 0).TopicID()
+	fetch := func(session, epoch int32, withPartition bool) *kmsg.FetchResponse {
 		t.Helper()
-		req := kmsg.NewPtrFetchRequest()
-		req.Version, req.ReplicaID, req.MaxWaitMillis = 12, -1, 10
-		req.SessionID, req.SessionEpoch = id, epoch
-		if withPartition {
-			rt := kmsg.NewFetchRequestTopic()
-			rt.Topic = "fs"
-			rp := kmsg.NewFetchRequestTopicPartition()
-			rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LastFetchedEpoch = 1<<20, -1, -1
-			rt.Partitions = append(rt.Partitions, rp)
-			req.Topics = append(req.Topics, rt)
-		}
-		resp, err := br.Request(ctxT(t, 10*time.Second), req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.(*kmsg.FetchResponse)
+		return sessionFetch(t, br, "fs", id, session, epoch, withPartition, 10)
 	}
 	first := fetch(0, 0, true)
 	if first.ErrorCode != 0 || first.SessionID == 0 || len(first.Topics) != 1 {
@@ -108,4 +97,75 @@ func TestAssembleIncremental(t *testing.T) {
 	if got := listed(resp); len(got) != 6 {
 		t.Fatalf("full response lists partitions %v, want all 6", got)
 	}
+}
+
+// A session watches its partitions for its lifetime: an incremental fetch
+// parked on it wakes when a record arrives, and closing, replacing or
+// losing the session (its connection) drops the registrations.
+func TestFetchSessionWatches(t *testing.T) {
+	b := startBroker(t, nil)
+	b.createTopic("fw", 1, nil)
+	cl := b.client()
+	br := cl.Broker(1)
+	p := b.srv.parts.Get("fw", 0)
+	fetch := func(id, epoch int32, withPartition bool, wait int32) *kmsg.FetchResponse {
+		t.Helper()
+		r := sessionFetch(t, br, "fw", p.TopicID(), id, epoch, withPartition, wait)
+		if r.ErrorCode != 0 {
+			t.Fatalf("fetch (session %d, epoch %d): error %d", id, epoch, r.ErrorCode)
+		}
+		return r
+	}
+	s := fetch(0, 0, true, 0)
+	if n := p.Watching(); n != 1 {
+		t.Fatalf("%d registrations with one session open, want 1", n)
+	}
+	pc := b.client()
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		if err := pc.ProduceSync(ctxT(t, 10*time.Second), &kgo.Record{Topic: "fw", Value: []byte("woken")}).FirstErr(); err != nil {
+			t.Error(err)
+		}
+	}()
+	start := time.Now()
+	r := fetch(s.SessionID, 1, false, 15_000)
+	if took := time.Since(start); took > 10*time.Second || len(r.Topics) != 1 || len(r.Topics[0].Partitions[0].RecordBatches) == 0 {
+		t.Fatalf("parked incremental fetch returned after %v with %+v; want the record, woken by its append", took, r.Topics)
+	}
+	// Replacing the session moves the registration; closing drops it.
+	s2 := fetch(s.SessionID, 0, true, 0)
+	if n := p.Watching(); n != 1 {
+		t.Fatalf("%d registrations after replacing the session, want 1", n)
+	}
+	fetch(s2.SessionID, -1, true, 0)
+	if n := p.Watching(); n != 0 {
+		t.Fatalf("%d registrations after closing the session, want 0", n)
+	}
+	// A session left open goes with its connection.
+	fetch(0, 0, true, 0)
+	cl.Close()
+	waitFor(t, "the closed connection's session to unwatch", 10*time.Second, func() bool { return p.Watching() == 0 })
+}
+
+// sessionFetch sends a consumer's Fetch in session id at epoch, naming
+// partition 0 of topic (from offset 0) when withPartition, with MinBytes 1
+// and wait ms of MaxWaitMillis.
+func sessionFetch(t *testing.T, br *kgo.Broker, topic string, topicID meta.TopicID, id, epoch int32, withPartition bool, wait int32) *kmsg.FetchResponse {
+	t.Helper()
+	req := kmsg.NewPtrFetchRequest()
+	req.Version, req.ReplicaID, req.MaxWaitMillis, req.MinBytes = 12, -1, wait, 1
+	req.SessionID, req.SessionEpoch = id, epoch
+	if withPartition {
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic, rt.TopicID = topic, topicID // kgo sends v13+, by id
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LastFetchedEpoch = 1<<20, -1, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := br.Request(ctxT(t, 20*time.Second), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.(*kmsg.FetchResponse)
 }

@@ -157,6 +157,14 @@ func (p *Partition) Watch(ch chan struct{}, replica bool) {
 	p.mu.Unlock()
 }
 
+// Watching counts the channels registered by Watch (fetches parked on the
+// partition and fetch sessions that name it).
+func (p *Partition) Watching() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.hwWaiters) + len(p.leoWaiters)
+}
+
 // Unwatch undoes Watch.
 func (p *Partition) Unwatch(ch chan struct{}) {
 	p.mu.Lock()
