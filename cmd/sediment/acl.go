@@ -22,7 +22,7 @@ var aclCommand = &command{
 	about: "sediment acl: access control lists, through the Kafka port of any broker (like Kafka's\n" +
 		"kafka-acls.sh). The brokers must run with --authorizer acl.",
 	verbs: []verb{
-		{name: "create", args: "--allow-principal P | --deny-principal P --operation OP,... RESOURCE...", summary: "create ACLs: every principal x host x operation x resource", bind: bindACLCreate},
+		{name: "create", args: "--allow-principal P | --deny-principal P (--operation OP,... | --producer | --consumer) RESOURCE...", summary: "create ACLs: every principal x host x operation x resource", bind: bindACLCreate},
 		{name: "list", args: "[RESOURCE...] [--principal P] [--operation OP]", summary: "the ACLs matching the filter (all when none is given)", bind: bindACLList},
 		{name: "delete", args: "RESOURCE... [--principal P] [--operation OP]", summary: "delete the ACLs matching the filter and print them", bind: bindACLDelete},
 	},
@@ -114,11 +114,15 @@ func (f *aclFlags) resources(b *kadm.ACLBuilder, verb string) (bool, error) {
 func bindACLCreate(fs *flag.FlagSet) runFunc {
 	var f aclFlags
 	var allow, deny multiFlag
+	var producer, consumer, idempotent bool
 	f.registerResources(fs, "literal or prefixed")
 	fs.Var(&allow, "allow-principal", "ALLOW for this `principal` (User:alice; repeatable)")
 	fs.Var(&deny, "deny-principal", "DENY for this `principal` (repeatable)")
 	fs.Var(&f.hosts, "host", "client IP `address` the ACLs apply to (repeatable; default * for every host)")
 	fs.StringVar(&f.ops, "operation", "", "comma-separated `operations` (read, write, describe, all, ...)")
+	fs.BoolVar(&producer, "producer", false, "instead of --operation, the producer role (kafka-acls --producer): WRITE, DESCRIBE and CREATE on the --topic names, WRITE and DESCRIBE on the --transactional-id names")
+	fs.BoolVar(&consumer, "consumer", false, "instead of --operation, the consumer role (kafka-acls --consumer): READ and DESCRIBE on the --topic names, READ on the --group names")
+	fs.BoolVar(&idempotent, "idempotent", false, "with --producer: also IDEMPOTENT_WRITE on the cluster")
 	return func(ctx context.Context, c *adminConn, pos []string, s streams) error {
 		if len(pos) > 0 {
 			return usagef("create takes flags only, got %q", pos)
@@ -126,52 +130,107 @@ func bindACLCreate(fs *flag.FlagSet) runFunc {
 		if (len(allow) == 0) == (len(deny) == 0) {
 			return usagef("give --allow-principal or --deny-principal (one of them)")
 		}
-		ops, err := f.operations(true)
-		if err != nil {
-			return err
-		}
-		b := kadm.NewACLs().Operations(ops...)
-		if any, err := f.resources(b, "create"); err != nil {
-			return err
-		} else if !any {
-			return usagef("give a resource: --topic, --group, --transactional-id or --cluster")
+		var builders []*kadm.ACLBuilder
+		if producer || consumer || idempotent {
+			var err error
+			if builders, err = f.roleACLs(producer, consumer, idempotent); err != nil {
+				return err
+			}
+		} else {
+			ops, err := f.operations(true)
+			if err != nil {
+				return err
+			}
+			b := kadm.NewACLs().Operations(ops...)
+			if any, err := f.resources(b, "create"); err != nil {
+				return err
+			} else if !any {
+				return usagef("give a resource: --topic, --group, --transactional-id or --cluster")
+			}
+			builders = []*kadm.ACLBuilder{b}
 		}
 		hosts := []string(f.hosts)
 		if len(hosts) == 0 {
 			hosts = []string{"*"}
 		}
-		if len(allow) > 0 {
-			b.Allow(allow...).AllowHosts(hosts...)
-		} else {
-			b.Deny(deny...).DenyHosts(hosts...)
-		}
-		if err := b.ValidateCreate(); err != nil {
-			return usagef("%v", err)
+		for _, b := range builders {
+			if len(allow) > 0 {
+				b.Allow(allow...).AllowHosts(hosts...)
+			} else {
+				b.Deny(deny...).DenyHosts(hosts...)
+			}
+			if err := b.ValidateCreate(); err != nil {
+				return usagef("%v", err)
+			}
 		}
 		adm, err := c.admin(ctx)
 		if err != nil {
 			return err
 		}
-		results, err := adm.CreateACLs(ctx, b)
-		if err != nil && len(results) == 0 {
-			return err
-		}
 		out := []aclJSON{}
 		var failed error
-		for _, r := range results {
-			j := newACLJSON(r.Principal, r.Host, r.Type, r.Name, r.Pattern, r.Operation, r.Permission)
-			if r.Err != nil {
-				name, msg := kafkaError(r.Err)
-				j.Error = strings.TrimSpace(name + " " + r.ErrMessage)
-				failed = cmp.Or(failed, fmt.Errorf("%s: %s", name, firstNonEmpty(r.ErrMessage, msg)))
+		for _, b := range builders {
+			results, err := adm.CreateACLs(ctx, b)
+			if err != nil && len(results) == 0 {
+				return err
 			}
-			out = append(out, j)
+			for _, r := range results {
+				j := newACLJSON(r.Principal, r.Host, r.Type, r.Name, r.Pattern, r.Operation, r.Permission)
+				if r.Err != nil {
+					name, msg := kafkaError(r.Err)
+					j.Error = strings.TrimSpace(name + " " + r.ErrMessage)
+					failed = cmp.Or(failed, fmt.Errorf("%s: %s", name, firstNonEmpty(r.ErrMessage, msg)))
+				}
+				out = append(out, j)
+			}
 		}
 		if err := printACLs(c, s.out, out, true); err != nil {
 			return err
 		}
 		return failed
 	}
+}
+
+// roleACLs builds the ACLs of kafka-acls' convenience roles, one builder per
+// set of operations; they take the resource flags but not --operation or
+// --cluster. --producer needs --topic; --consumer needs --topic and --group.
+func (f *aclFlags) roleACLs(producer, consumer, idempotent bool) ([]*kadm.ACLBuilder, error) {
+	p, ok := aclPatterns[strings.ToLower(f.pattern)]
+	switch {
+	case !ok || (p != kadm.ACLPatternLiteral && p != kadm.ACLPatternPrefixed):
+		return nil, usagef("--resource-pattern-type %q: want literal or prefixed", f.pattern)
+	case f.ops != "" || f.cluster:
+		return nil, usagef("--producer and --consumer name their operations: drop --operation and --cluster")
+	case idempotent && !producer:
+		return nil, usagef("--idempotent goes with --producer")
+	case len(f.topics) == 0:
+		return nil, usagef("--producer and --consumer need --topic")
+	case consumer && len(f.groups) == 0:
+		return nil, usagef("--consumer needs --group")
+	case !consumer && len(f.groups) > 0:
+		return nil, usagef("--group goes with --consumer")
+	case !producer && len(f.txnIDs) > 0:
+		return nil, usagef("--transactional-id goes with --producer")
+	}
+	var out []*kadm.ACLBuilder
+	add := func(b *kadm.ACLBuilder, ops ...kadm.ACLOperation) {
+		out = append(out, b.ResourcePatternType(p).Operations(ops...))
+	}
+	if producer {
+		add(kadm.NewACLs().Topics(f.topics...), kmsg.ACLOperationWrite, kmsg.ACLOperationDescribe, kmsg.ACLOperationCreate)
+		if len(f.txnIDs) > 0 {
+			add(kadm.NewACLs().TransactionalIDs(f.txnIDs...), kmsg.ACLOperationWrite, kmsg.ACLOperationDescribe)
+		}
+		if idempotent {
+			// The cluster resource is always the literal kafka-cluster.
+			out = append(out, kadm.NewACLs().Clusters().ResourcePatternType(kadm.ACLPatternLiteral).Operations(kmsg.ACLOperationIdempotentWrite))
+		}
+	}
+	if consumer {
+		add(kadm.NewACLs().Topics(f.topics...), kmsg.ACLOperationRead, kmsg.ACLOperationDescribe)
+		add(kadm.NewACLs().Groups(f.groups...), kmsg.ACLOperationRead)
+	}
+	return out, nil
 }
 
 func bindACLList(fs *flag.FlagSet) runFunc {

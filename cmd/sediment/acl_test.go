@@ -79,8 +79,32 @@ func TestACLCommands(t *testing.T) {
 		{"acl", "create", "--allow-principal", "User:a", "--operation", "read"},
 		{"acl", "create", "--allow-principal", "User:a", "--operation", "read", "--topic", "x", "--resource-pattern-type", "match"},
 		{"acl", "delete"},
+		{"acl", "create", "--allow-principal", "User:a", "--producer", "--operation", "read", "--topic", "x"},
+		{"acl", "create", "--allow-principal", "User:a", "--consumer", "--topic", "x"},
+		{"acl", "create", "--allow-principal", "User:a", "--producer", "--group", "g", "--topic", "x"},
+		{"acl", "create", "--allow-principal", "User:a", "--idempotent", "--topic", "x"},
+		{"acl", "create", "--allow-principal", "User:a", "--producer"},
 	} {
 		run(2, bad...)
+	}
+
+	// kafka-acls' roles: --producer (with a transactional id and
+	// --idempotent) and --consumer.
+	run(0, "acl", "create", "--allow-principal", "User:carol", "--producer", "--idempotent", "--topic", "events", "--transactional-id", "tx1")
+	run(0, "acl", "create", "--allow-principal", "User:dave", "--consumer", "--topic", "events-", "--group", "readers-", "--resource-pattern-type", "prefixed")
+	roles := []string{
+		"User:carol ALLOW CREATE TOPIC events LITERAL", "User:carol ALLOW DESCRIBE TOPIC events LITERAL",
+		"User:carol ALLOW DESCRIBE TRANSACTIONAL_ID tx1 LITERAL", "User:carol ALLOW IDEMPOTENT_WRITE CLUSTER kafka-cluster LITERAL",
+		"User:carol ALLOW WRITE TOPIC events LITERAL", "User:carol ALLOW WRITE TRANSACTIONAL_ID tx1 LITERAL",
+		"User:dave ALLOW DESCRIBE TOPIC events- PREFIXED", "User:dave ALLOW READ GROUP readers- PREFIXED",
+		"User:dave ALLOW READ TOPIC events- PREFIXED",
+	}
+	var got []string
+	for _, who := range []string{"User:carol", "User:dave"} {
+		got = append(got, list("--principal", who)...)
+	}
+	if !slices.Equal(got, roles) {
+		t.Fatalf("the roles' ACLs: %q, want %q", got, roles)
 	}
 
 	plain := startBroker(t, "--log-level", "warn")
