@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sedimentio/sediment/meta"
+	"github.com/sedimentio/sediment/meta/metatest"
 	"github.com/sedimentio/sediment/segment"
 	"github.com/sedimentio/sediment/segment/segmenttest"
 	"github.com/sedimentio/sediment/tier"
@@ -155,22 +156,8 @@ func (s *logSource) EpochsFor(base, next int64) []tier.EpochEntry {
 // startMeta starts an embedded single-member etcd for one test function and opens its store.
 func startMeta(t *testing.T) *meta.Store {
 	t.Helper()
-	cfg := meta.DefaultConfig()
-	cfg.Dir = filepath.Join(t.TempDir(), "meta")
-	cfg.ClientListen, cfg.PeerListen = "127.0.0.1:0", "127.0.0.1:0"
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	n, err := meta.Start(ctx, cfg, logger)
-	if err != nil {
-		t.Fatalf("meta.Start: %v", err)
-	}
-	t.Cleanup(func() { n.Close() })
-	s, err := meta.OpenStore(ctx, n.Client(), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	store, _ := metatest.Start(t)
+	return store
 }
 
 var quiet = slog.New(slog.DiscardHandler)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/sedimentio/sediment/broker/partition"
 	etcdmeta "github.com/sedimentio/sediment/meta"
+	"github.com/sedimentio/sediment/meta/metatest"
 	"github.com/sedimentio/sediment/segment"
 )
 
@@ -36,33 +36,10 @@ func newTxnHarness(t *testing.T) *txnHarness {
 		t.Skip("starts etcd")
 	}
 	dir := t.TempDir()
-	addr := func() string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		return ln.Addr().String()
-	}
+	store, cache := metatest.Start(t)
+	logger := slog.New(slog.DiscardHandler)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	logger := slog.New(slog.DiscardHandler)
-	mcfg := etcdmeta.DefaultConfig()
-	mcfg.Dir, mcfg.ClientListen, mcfg.PeerListen = filepath.Join(dir, "meta"), addr(), addr()
-	node, err := etcdmeta.Start(ctx, mcfg, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { node.Close() })
-	store, err := etcdmeta.OpenStore(ctx, node.Client(), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cache, err := store.StartCache(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cache.Close)
 
 	c := newTestCoordinator(t)
 	pcfg := partition.DefaultConfig()

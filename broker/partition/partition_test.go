@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sedimentio/sediment/meta"
+	"github.com/sedimentio/sediment/meta/metatest"
 	"github.com/sedimentio/sediment/segment"
 	"github.com/sedimentio/sediment/segment/segmenttest"
 	"github.com/sedimentio/sediment/segment/vfs"
@@ -29,41 +29,13 @@ type env struct {
 	dir   string
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // newEnv starts etcd and a Manager for broker 1. settings, when not nil,
 // replaces the default resolution of topic configs.
 func newEnv(t *testing.T, settings func(meta.Topic) (TopicSettings, error), deps ...func(*Deps)) *env {
 	t.Helper()
 	dir := t.TempDir()
-	mcfg := meta.DefaultConfig()
-	mcfg.Dir = filepath.Join(dir, "meta")
-	mcfg.ClientListen, mcfg.PeerListen = freeAddr(t), freeAddr(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	store, cache := metatest.Start(t)
 	logger := slog.New(slog.DiscardHandler)
-	node, err := meta.Start(ctx, mcfg, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { node.Close() })
-	store, err := meta.OpenStore(ctx, node.Client(), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cache, err := store.StartCache(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cache.Close)
 	if settings == nil {
 		settings = func(meta.Topic) (TopicSettings, error) {
 			return TopicSettings{Log: segment.DefaultConfig(), MinInsyncReplicas: 1}, nil

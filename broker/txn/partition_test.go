@@ -3,7 +3,6 @@ package txn
 import (
 	"context"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/sedimentio/sediment/broker/partition"
 	etcdmeta "github.com/sedimentio/sediment/meta"
+	"github.com/sedimentio/sediment/meta/metatest"
 	"github.com/sedimentio/sediment/segment"
 )
 
@@ -24,33 +24,10 @@ func TestOverARealPartition(t *testing.T) {
 		t.Skip("starts etcd")
 	}
 	dir := t.TempDir()
-	addr := func() string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		return ln.Addr().String()
-	}
+	store, cache := metatest.Start(t)
+	logger := slog.New(slog.DiscardHandler)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	logger := slog.New(slog.DiscardHandler)
-	mcfg := etcdmeta.DefaultConfig()
-	mcfg.Dir, mcfg.ClientListen, mcfg.PeerListen = filepath.Join(dir, "meta"), addr(), addr()
-	node, err := etcdmeta.Start(ctx, mcfg, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { node.Close() })
-	store, err := etcdmeta.OpenStore(ctx, node.Client(), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cache, err := store.StartCache(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cache.Close)
 
 	markers := newFakeMarkers()
 	d := Deps{ProducerIDs: &fakePIDs{next: 1}, Markers: markers, MarkerRetryBackoff: time.Millisecond,
