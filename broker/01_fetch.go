@@ -242,11 +242,15 @@ func (f *fetch) once(ctx context.Context) (*fetchPass, []sentState) {
 // tier with the budget left at its turn.
 func (f *fetch) readLocal(ctx context.Context, ps *fetchPass, i int) {
 	t, rp := &f.targets[i], &ps.rps[i]
-	if f.replicaID >= 0 && !f.full && t.sp != nil && !t.named && t.p != nil && t.errCode == 0 && t.diverging == nil {
-		// An incremental follower fetch's idle partition: a follower at the
-		// log end told this high watermark and log start before has no news,
-		// and assemble leaves it out; not worth a whole entry.
-		if hw, _, start, ok := t.p.FollowerAtEnd(t.fetchOffset); ok && hw == t.sentHW && start == t.sentLogStart {
+	// A follower at the log end, the usual state of an idle partition in its
+	// session, is answered without a read.
+	var hw, lso, start int64
+	atEnd := false
+	if f.replicaID >= 0 && t.p != nil && t.errCode == 0 && t.diverging == nil {
+		hw, lso, start, atEnd = t.p.FollowerAtEnd(t.fetchOffset)
+		if atEnd && !f.full && t.sp != nil && hw == t.sentHW && start == t.sentLogStart {
+			// No news for an incremental fetch: assemble leaves it out, so
+			// it is not worth a whole entry.
 			rp.HighWatermark, rp.LogStartOffset, rp.DivergingEpoch.Epoch = hw, start, -1
 			return
 		}
@@ -273,13 +277,9 @@ func (f *fetch) readLocal(ctx context.Context, ps *fetchPass, i int) {
 		ps.ready = true // answer at once: the follower must truncate
 		return
 	}
-	if f.replicaID >= 0 {
-		// A follower at the log end, the usual state of an idle partition in its
-		// session: no read.
-		if hw, lso, start, ok := t.p.FollowerAtEnd(t.fetchOffset); ok {
-			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = hw, lso, start
-			return
-		}
+	if atEnd {
+		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = hw, lso, start
+		return
 	}
 	limit := max(min(int64(t.maxBytes), ps.remaining), 0)
 	res, err := t.p.Read(ctx, t.fetchOffset, partition.ReadOptions{MaxBytes: int(limit), MinOne: ps.minOne,

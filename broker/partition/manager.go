@@ -359,14 +359,6 @@ func (m *Manager) Leader(topic string, part int32, epoch int32) (*Partition, err
 	return nil, ErrNotLeader
 }
 
-// LeaderIn reports whether this broker still leads p in epoch (-1: any), the
-// case in which Leader would return p: a caller holding p from an earlier
-// Leader call may keep using it without the lookup.
-func (p *Partition) LeaderIn(epoch int32) bool {
-	l := p.leader()
-	return l != nil && (epoch < 0 || epoch == l.Epoch())
-}
-
 // TieringStalled reports whether uploads to the object store are failing
 // for any partition.
 func (m *Manager) TieringStalled() bool {

@@ -144,6 +144,14 @@ func (p *Partition) leader() *repl.Leader {
 	return nil
 }
 
+// LeaderIn reports whether this broker still leads p in epoch (-1: any), the
+// case in which Leader would return p: a caller holding p from an earlier
+// Leader call may keep using it without the lookup.
+func (p *Partition) LeaderIn(epoch int32) bool {
+	l := p.leader()
+	return l != nil && (epoch < 0 || epoch == l.Epoch())
+}
+
 // Watch registers ch to be signalled (without blocking) when a fetch parked
 // on this partition may have something new: the high watermark advanced or
 // the role changed, and for a replica also every append. Unwatch removes it.

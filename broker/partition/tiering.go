@@ -19,7 +19,7 @@ import (
 )
 
 func (m *Manager) runUploader(ctx context.Context, p *Partition, epoch int32) {
-	md := &tierMeta{m: m, part: p, id: p.id, p: p.index, epoch: epoch}
+	md := &tierMeta{m: m, p: p, epoch: epoch}
 	cfg := m.cfg.TierUpload
 	cfg.TopicID, cfg.Topic, cfg.Partition, cfg.LeaderEpoch = p.id, p.topic, p.index, epoch
 	up, err := tier.NewUploader(cfg, m.tierStore, logSource{p.log}, md, m.tierMetrics, m.log.With("partition", p.String()))
@@ -214,18 +214,16 @@ func (s logSource) EpochsFor(base, next int64) []tier.EpochEntry {
 // does.
 type tierMeta struct {
 	m     *Manager
-	part  *Partition
-	id    meta.TopicID
-	p     int32
+	p     *Partition
 	epoch int32
 }
 
 func (t *tierMeta) fence() (meta.Fence, error) {
-	st, ok := t.m.cache.Partition(t.id, t.p)
+	st, ok := t.m.cache.Partition(t.p.id, t.p.index)
 	if !ok || st.Leader != t.m.cfg.NodeID || st.LeaderEpoch != t.epoch {
 		return meta.Fence{}, tier.ErrFenced
 	}
-	return t.m.store.PartitionUnchanged(t.id, t.p, st.Revision), nil
+	return t.m.store.PartitionUnchanged(t.p.id, t.p.index, st.Revision), nil
 }
 
 // fenced marks a refused metadata write as fenced: a broken fence, or a
@@ -239,7 +237,7 @@ func fenced(err error) error {
 }
 
 func (t *tierMeta) List(ctx context.Context) ([]tier.StoredSegment, error) {
-	recs, err := t.m.store.RemoteSegments(ctx, t.id, t.p)
+	recs, err := t.m.store.RemoteSegments(ctx, t.p.id, t.p.index)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +274,7 @@ func (t *tierMeta) Transition(ctx context.Context, st tier.StoredSegment, state 
 	if state == tier.DeleteStarted {
 		// Reads leave the copy before its objects go, as Kafka moves the
 		// log start offset before deleting remote segments.
-		t.part.forgetRemote(st.UploadID)
+		t.p.forgetRemote(st.UploadID)
 	}
 	return st, nil
 }
