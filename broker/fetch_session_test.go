@@ -169,3 +169,41 @@ func sessionFetch(t *testing.T, br *kgo.Broker, topic string, topicID meta.Topic
 	}
 	return resp.(*kmsg.FetchResponse)
 }
+
+// An incremental follower fetch answers a partition at its log end without a
+// read, and leaves it out only while its high watermark and log start are as
+// the follower was last told; a full fetch lists it whatever it was told.
+func TestFollowerFetchIdlePartition(t *testing.T) {
+	b := startBroker(t, nil)
+	b.createTopic("idle", 1, nil)
+	p := b.srv.parts.Get("idle", 0)
+	hw, start := p.HighWatermark(), p.LogStart()
+	for _, tc := range []struct {
+		name   string
+		full   bool
+		sentHW int64
+		listed bool
+	}{
+		{"incremental, nothing new", false, hw, false},
+		{"incremental, a moved high watermark", false, hw - 1, true},
+		{"full", true, hw, true},
+	} {
+		sp := &sessionPart{key: sessionKey{topic: "idle"}, fetchOffset: p.LogEnd(), sentHW: tc.sentHW, sentLogStart: start}
+		f := &fetch{replicaID: 2, full: tc.full, req: kmsg.NewPtrFetchRequest(),
+			targets: []fetchTarget{{sessionPart: *sp, sp: sp, name: "idle", p: p}}}
+		ps := &fetchPass{rps: make([]kmsg.FetchResponseTopicPartition, 1), hasRecords: make([]bool, 1), bytes: make([]int64, 1)}
+		f.readLocal(t.Context(), ps, 0)
+		resp := kmsg.NewPtrFetchResponse()
+		f.assemble(resp, ps)
+		if got := len(resp.Topics) == 1; got != tc.listed {
+			t.Errorf("%s: listed %v, want %v (%+v)", tc.name, got, tc.listed, resp.Topics)
+			continue
+		}
+		if tc.listed {
+			rp := resp.Topics[0].Partitions[0]
+			if rp.HighWatermark != hw || rp.LogStartOffset != start || rp.ErrorCode != 0 || len(rp.RecordBatches) != 0 {
+				t.Errorf("%s: entry %+v, want high watermark %d, log start %d", tc.name, rp, hw, start)
+			}
+		}
+	}
+}
